@@ -1,0 +1,210 @@
+//! How a side of a queue waits for its peer: spin, spin-then-yield, or sleep
+//! on a futex that the peer wakes only when this side has said it sleeps.
+
+use std::str::FromStr;
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::clock::monotonic_ns;
+
+/// Wait strategy of one side of a queue, chosen per stage at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitStrategy {
+    /// Poll in a tight loop: lowest latency, one core fully busy.
+    BusySpin,
+    /// Poll `spins` times, then `sched_yield` between polls.
+    SpinYield { spins: u32 },
+    /// Poll `spins` times, yield `yields` times, then sleep on a futex until
+    /// the peer wakes us. The peer pays a syscall only while we sleep.
+    Block { spins: u32, yields: u32 },
+}
+
+impl Default for WaitStrategy {
+    /// Blocking after a short spin: the only choice that behaves on a 2-core
+    /// machine running five processes.
+    fn default() -> Self {
+        WaitStrategy::Block {
+            spins: 2_000,
+            yields: 8,
+        }
+    }
+}
+
+impl FromStr for WaitStrategy {
+    type Err = String;
+
+    /// `spin`, `yield[:SPINS]`, `block[:SPINS[:YIELDS]]`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut parts = s.split(':');
+        let kind = parts.next().unwrap_or_default();
+        let mut num = |default: u32| -> Result<u32, String> {
+            match parts.next() {
+                None => Ok(default),
+                Some(p) => p
+                    .parse()
+                    .map_err(|_| format!("bad number {p:?} in wait strategy {s:?}")),
+            }
+        };
+        let strategy = match kind {
+            "spin" => WaitStrategy::BusySpin,
+            "yield" => WaitStrategy::SpinYield { spins: num(1_000)? },
+            "block" => {
+                let WaitStrategy::Block {
+                    spins: ds,
+                    yields: dy,
+                } = WaitStrategy::default()
+                else {
+                    unreachable!()
+                };
+                WaitStrategy::Block {
+                    spins: num(ds)?,
+                    yields: num(dy)?,
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "unknown wait strategy {s:?}: expected spin, yield[:SPINS] or block[:SPINS[:YIELDS]]"
+                ))
+            }
+        };
+        if parts.next().is_some() {
+            return Err(format!("too many fields in wait strategy {s:?}"));
+        }
+        Ok(strategy)
+    }
+}
+
+impl std::fmt::Display for WaitStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WaitStrategy::BusySpin => write!(f, "spin"),
+            WaitStrategy::SpinYield { spins } => write!(f, "yield:{spins}"),
+            WaitStrategy::Block { spins, yields } => write!(f, "block:{spins}:{yields}"),
+        }
+    }
+}
+
+/// Result of a wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitOutcome {
+    Ready,
+    TimedOut,
+    Stopped,
+}
+
+/// The words a sleeping side and its waker share, each on the sleeper's own line.
+pub(crate) struct SleepWords<'a> {
+    pub waiting: &'a AtomicU32,
+    pub wake: &'a AtomicU32,
+    pub heartbeat: &'a AtomicU64,
+}
+
+/// Longest single futex sleep: bounds how stale a sleeper's heartbeat gets
+/// and how late it notices a stop flag, even if a wake were lost.
+const SLEEP_SLICE: Duration = Duration::from_millis(20);
+/// Polls between clock reads while spinning.
+const POLLS_PER_CLOCK_READ: u32 = 1024;
+
+/// Waits until `ready()` is true, `stop` is set or `timeout` passes.
+pub(crate) fn wait_until(
+    strategy: WaitStrategy,
+    words: &SleepWords<'_>,
+    stop: Option<&AtomicBool>,
+    timeout: Option<Duration>,
+    mut ready: impl FnMut() -> bool,
+) -> WaitOutcome {
+    if ready() {
+        return WaitOutcome::Ready;
+    }
+    let start = monotonic_ns();
+    let deadline = timeout.map(|t| start.saturating_add(t.as_nanos() as u64));
+    let (spins, yields) = match strategy {
+        WaitStrategy::BusySpin => (u32::MAX, 0),
+        WaitStrategy::SpinYield { spins } => (spins, u32::MAX),
+        WaitStrategy::Block { spins, yields } => (spins, yields),
+    };
+    let mut polls: u32 = 0;
+    let mut yielded: u32 = 0;
+    loop {
+        if ready() {
+            return WaitOutcome::Ready;
+        }
+        polls = polls.wrapping_add(1);
+        if polls.is_multiple_of(POLLS_PER_CLOCK_READ) {
+            if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                return WaitOutcome::Stopped;
+            }
+            let now = monotonic_ns();
+            words.heartbeat.store(now, Ordering::Relaxed);
+            if deadline.is_some_and(|d| now >= d) {
+                return WaitOutcome::TimedOut;
+            }
+        }
+        if polls < spins {
+            std::hint::spin_loop();
+            continue;
+        }
+        if yielded < yields {
+            yielded = yielded.saturating_add(1);
+            std::thread::yield_now();
+            // Yields are slow; read the clock each time.
+            polls = POLLS_PER_CLOCK_READ - 1;
+            continue;
+        }
+        // Sleep. Read the wake word before announcing, so a wake that lands
+        // between the announcement and the futex call makes the call return.
+        let seq = words.wake.load(Ordering::Acquire);
+        words.waiting.store(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if ready() {
+            words.waiting.store(0, Ordering::Relaxed);
+            return WaitOutcome::Ready;
+        }
+        let mut slice = SLEEP_SLICE;
+        if let Some(d) = deadline {
+            let now = monotonic_ns();
+            if now >= d {
+                words.waiting.store(0, Ordering::Relaxed);
+                return WaitOutcome::TimedOut;
+            }
+            slice = slice.min(Duration::from_nanos(d - now));
+        }
+        crate::futex::wait(words.wake, seq, slice);
+        words.waiting.store(0, Ordering::Relaxed);
+        polls = POLLS_PER_CLOCK_READ - 1;
+    }
+}
+
+/// Called by the peer after it published: wakes the sleeper if it sleeps.
+/// Costs a fence and a load of a line that only changes when the sleeper sleeps.
+#[inline]
+pub(crate) fn wake_if_sleeping(waiting: &AtomicU32, wake: &AtomicU32) {
+    fence(Ordering::SeqCst);
+    if waiting.load(Ordering::Relaxed) != 0 {
+        wake.fetch_add(1, Ordering::Release);
+        crate::futex::wake(wake);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_strategies() {
+        for s in ["spin", "yield:10", "block:5:2"] {
+            assert_eq!(s.parse::<WaitStrategy>().unwrap().to_string(), s);
+        }
+        assert_eq!(
+            "yield".parse::<WaitStrategy>().unwrap(),
+            WaitStrategy::SpinYield { spins: 1000 }
+        );
+        assert_eq!(
+            "block".parse::<WaitStrategy>().unwrap(),
+            WaitStrategy::default()
+        );
+        assert!("nap".parse::<WaitStrategy>().is_err());
+        assert!("yield:x".parse::<WaitStrategy>().is_err());
+        assert!("block:1:2:3".parse::<WaitStrategy>().is_err());
+    }
+}
