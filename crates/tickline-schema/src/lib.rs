@@ -1,0 +1,368 @@
+//! The messages of each hop of the pipeline, as fixed-layout `#[repr(C)]`
+//! structs that cross process boundaries by plain copy.
+//!
+//! Every message carries a [`Trace`]: the sequence number of the market event
+//! that caused it and the CLOCK_MONOTONIC time at which each stage published,
+//! so any stage downstream can compute per-hop and end-to-end latency.
+//!
+//! Prices and quantities are fixed-point `i64` in units of 1e-8
+//! ([`FIXED_SCALE`]): exact for equities' 1e-4 ticks and crypto's 1e-8 sizes.
+#![forbid(unsafe_code)]
+
+use bytemuck::{Pod, Zeroable};
+use std::mem::{align_of, size_of};
+use tickline_shm::impl_message;
+
+/// Price and quantity scale: a value of 1.0 is stored as 100_000_000.
+pub const FIXED_SCALE: i64 = 100_000_000;
+/// Book levels per side carried by a [`BookEvent`].
+pub const MAX_LEVELS: usize = 10;
+/// Feature slots in a [`FeatureVector`].
+pub const MAX_FEATURES: usize = 32;
+
+/// The stages, in pipeline order; index into [`Trace::stamps`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Stage {
+    Feed = 0,
+    Feature = 1,
+    Inference = 2,
+    Router = 3,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 4] = [Stage::Feed, Stage::Feature, Stage::Inference, Stage::Router];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Feed => "feed-handler",
+            Stage::Feature => "feature",
+            Stage::Inference => "inference",
+            Stage::Router => "order-router",
+        }
+    }
+}
+
+/// Provenance and timing carried by every message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+#[repr(C)]
+pub struct Trace {
+    /// Global sequence number of the market event at the root of this message.
+    pub seq: u64,
+    /// Exchange timestamp of that event, ns (epoch or since midnight, per source).
+    pub exchange_ns: u64,
+    /// CLOCK_MONOTONIC ns at which each [`Stage`] published; 0 = not passed.
+    /// `stamps[Feed]` is the ingest time.
+    pub stamps: [u64; 4],
+}
+
+impl Trace {
+    pub fn stamp(&mut self, stage: Stage, ns: u64) {
+        self.stamps[stage as usize] = ns;
+    }
+
+    pub fn stamped(&self, stage: Stage) -> Option<u64> {
+        let t = self.stamps[stage as usize];
+        (t != 0).then_some(t)
+    }
+
+    /// Ingest time of the root market event.
+    pub fn ingest_ns(&self) -> u64 {
+        self.stamps[Stage::Feed as usize]
+    }
+}
+
+/// One price level: fixed-point price and total quantity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+#[repr(C)]
+pub struct Level {
+    pub price: i64,
+    pub qty: i64,
+}
+
+/// What changed the book.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum EventKind {
+    /// A quote changed (add, cancel, replace, depth update).
+    Quote = 1,
+    /// A trade printed; `trade_*` fields are set.
+    Trade = 2,
+    /// The book was reset or rebuilt from a snapshot.
+    Snapshot = 3,
+}
+
+impl TryFrom<u8> for EventKind {
+    type Error = u8;
+    fn try_from(v: u8) -> Result<Self, u8> {
+        match v {
+            1 => Ok(EventKind::Quote),
+            2 => Ok(EventKind::Trade),
+            3 => Ok(EventKind::Snapshot),
+            other => Err(other),
+        }
+    }
+}
+
+/// Order side. In a trade, the side of the aggressor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i8)]
+pub enum Side {
+    Buy = 1,
+    Sell = -1,
+}
+
+impl TryFrom<i8> for Side {
+    type Error = i8;
+    fn try_from(v: i8) -> Result<Self, i8> {
+        match v {
+            1 => Ok(Side::Buy),
+            -1 => Ok(Side::Sell),
+            other => Err(other),
+        }
+    }
+}
+
+/// feed-handler -> feature: the top of one instrument's book after an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+#[repr(C)]
+pub struct BookEvent {
+    pub trace: Trace,
+    pub instrument_id: u32,
+    /// An [`EventKind`].
+    pub kind: u8,
+    /// Valid levels per side (<= [`MAX_LEVELS`]); the rest are zero.
+    pub depth: u8,
+    /// Aggressor [`Side`] of the trade, 0 when not a trade.
+    pub trade_side: i8,
+    pub _reserved: u8,
+    pub trade_price: i64,
+    pub trade_qty: i64,
+    /// Best first.
+    pub bids: [Level; MAX_LEVELS],
+    /// Best first.
+    pub asks: [Level; MAX_LEVELS],
+}
+
+/// feature -> inference: one fixed-length feature vector.
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+pub struct FeatureVector {
+    pub trace: Trace,
+    pub instrument_id: u32,
+    /// Version of the declared feature set that filled `values`.
+    pub feature_set_version: u32,
+    /// Used entries of `values`.
+    pub len: u32,
+    /// Bit i set: feature i had no defined value and holds its declared default.
+    pub defaulted: u32,
+    /// Best bid and ask when the features were computed, passed on for pricing.
+    pub best_bid: i64,
+    pub best_ask: i64,
+    pub values: [f32; MAX_FEATURES],
+}
+
+/// inference -> order-router: the model's view of the next move.
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+pub struct Prediction {
+    pub trace: Trace,
+    pub instrument_id: u32,
+    pub model_version: u32,
+    pub feature_set_version: u32,
+    /// Horizon of the prediction, in book events.
+    pub horizon_events: u32,
+    /// Probability that the mid price is higher after the horizon.
+    pub prob_up: f64,
+    pub best_bid: i64,
+    pub best_ask: i64,
+}
+
+/// Time in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TimeInForce {
+    Day = 1,
+    ImmediateOrCancel = 2,
+    GoodTillCancel = 3,
+}
+
+impl TryFrom<u8> for TimeInForce {
+    type Error = u8;
+    fn try_from(v: u8) -> Result<Self, u8> {
+        match v {
+            1 => Ok(TimeInForce::Day),
+            2 => Ok(TimeInForce::ImmediateOrCancel),
+            3 => Ok(TimeInForce::GoodTillCancel),
+            other => Err(other),
+        }
+    }
+}
+
+/// order-router -> gateway: a limit order as decided.
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+pub struct Order {
+    pub trace: Trace,
+    /// Unique across restarts of the router.
+    pub client_order_id: u64,
+    pub instrument_id: u32,
+    /// A [`Side`].
+    pub side: i8,
+    /// A [`TimeInForce`].
+    pub time_in_force: u8,
+    pub _reserved: [u8; 2],
+    pub price: i64,
+    pub qty: i64,
+    /// The probability the decision was made on.
+    pub prob_up: f64,
+}
+
+impl_message!(
+    BookEvent,
+    name = "BookEvent",
+    version = 1,
+    fields = [
+        trace,
+        instrument_id,
+        kind,
+        depth,
+        trade_side,
+        trade_price,
+        trade_qty,
+        bids,
+        asks
+    ]
+);
+impl_message!(
+    FeatureVector,
+    name = "FeatureVector",
+    version = 1,
+    fields = [
+        trace,
+        instrument_id,
+        feature_set_version,
+        len,
+        defaulted,
+        best_bid,
+        best_ask,
+        values
+    ]
+);
+impl_message!(
+    Prediction,
+    name = "Prediction",
+    version = 1,
+    fields = [
+        trace,
+        instrument_id,
+        model_version,
+        feature_set_version,
+        horizon_events,
+        prob_up,
+        best_bid,
+        best_ask
+    ]
+);
+impl_message!(
+    Order,
+    name = "Order",
+    version = 1,
+    fields = [
+        trace,
+        client_order_id,
+        instrument_id,
+        side,
+        time_in_force,
+        price,
+        qty,
+        prob_up
+    ]
+);
+
+// Sizes are part of the wire contract between separately built processes:
+// a change here must come with a schema version bump.
+const _: () = {
+    assert!(size_of::<Trace>() == 48 && align_of::<Trace>() == 8);
+    assert!(size_of::<Level>() == 16);
+    assert!(size_of::<BookEvent>() == 392 && align_of::<BookEvent>() == 8);
+    assert!(size_of::<FeatureVector>() == 208 && align_of::<FeatureVector>() == 8);
+    assert!(size_of::<Prediction>() == 88 && align_of::<Prediction>() == 8);
+    assert!(size_of::<Order>() == 88 && align_of::<Order>() == 8);
+};
+
+impl BookEvent {
+    pub fn kind(&self) -> Option<EventKind> {
+        EventKind::try_from(self.kind).ok()
+    }
+
+    pub fn best_bid(&self) -> Option<Level> {
+        (self.depth > 0 && self.bids[0].qty > 0).then_some(self.bids[0])
+    }
+
+    pub fn best_ask(&self) -> Option<Level> {
+        (self.depth > 0 && self.asks[0].qty > 0).then_some(self.asks[0])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tickline_shm::Message;
+
+    #[test]
+    fn layout_hashes_are_distinct() {
+        let hashes = [
+            BookEvent::LAYOUT_HASH,
+            FeatureVector::LAYOUT_HASH,
+            Prediction::LAYOUT_HASH,
+            Order::LAYOUT_HASH,
+        ];
+        for i in 0..hashes.len() {
+            for j in i + 1..hashes.len() {
+                assert_ne!(hashes[i], hashes[j]);
+            }
+        }
+    }
+
+    #[test]
+    fn trace_stamps_by_stage() {
+        let mut t = Trace::default();
+        assert_eq!(t.stamped(Stage::Feature), None);
+        t.stamp(Stage::Feature, 42);
+        assert_eq!(t.stamped(Stage::Feature), Some(42));
+        assert_eq!(t.stamps, [0, 42, 0, 0]);
+    }
+
+    #[test]
+    fn enum_codes_round_trip() {
+        for k in [EventKind::Quote, EventKind::Trade, EventKind::Snapshot] {
+            assert_eq!(EventKind::try_from(k as u8), Ok(k));
+        }
+        assert_eq!(EventKind::try_from(9), Err(9));
+        for s in [Side::Buy, Side::Sell] {
+            assert_eq!(Side::try_from(s as i8), Ok(s));
+        }
+        assert!(Side::try_from(0).is_err());
+        for t in [
+            TimeInForce::Day,
+            TimeInForce::ImmediateOrCancel,
+            TimeInForce::GoodTillCancel,
+        ] {
+            assert_eq!(TimeInForce::try_from(t as u8), Ok(t));
+        }
+    }
+
+    #[test]
+    fn best_levels_respect_depth() {
+        let mut e = BookEvent::zeroed();
+        assert_eq!(e.best_bid(), None);
+        e.depth = 1;
+        e.bids[0] = Level {
+            price: 100 * FIXED_SCALE,
+            qty: 5,
+        };
+        assert_eq!(e.best_bid().map(|l| l.qty), Some(5));
+        assert_eq!(e.best_ask(), None);
+    }
+}
