@@ -1,0 +1,538 @@
+//! Nasdaq TotalView-ITCH 5.0: message decoding and a file source.
+//!
+//! Files frame each message with a 2-byte big-endian length. Some published
+//! samples write 0 there and rely on the type's fixed length; that is
+//! accepted (and counted as `zero_length_prefix`) for known types.
+
+use std::io::Read;
+
+use tickline_book::BookError;
+use tickline_schema::{EventKind, Side};
+
+use crate::{Books, FeedError, FeedEvent, FeedStats, Source, Step, MAX_INSTRUMENTS, UNIT};
+
+/// Fixed length of each ITCH 5.0 message type, type byte included; 0 = unknown.
+pub const fn message_len(kind: u8) -> usize {
+    match kind {
+        b'S' => 12,
+        b'R' => 39,
+        b'H' => 25,
+        b'Y' => 20,
+        b'L' => 26,
+        b'V' => 35,
+        b'W' => 12,
+        b'K' => 28,
+        b'J' => 35,
+        b'h' => 21,
+        b'A' => 36,
+        b'F' => 40,
+        b'E' => 31,
+        b'C' => 36,
+        b'X' => 23,
+        b'D' => 19,
+        b'U' => 35,
+        b'P' => 44,
+        b'Q' => 40,
+        b'B' => 19,
+        b'I' => 50,
+        b'N' => 20,
+        b'O' => 48,
+        _ => 0,
+    }
+}
+
+/// Longest ITCH 5.0 message.
+pub const MAX_MESSAGE_LEN: usize = 50;
+
+/// ITCH prices have 4 decimals.
+const PRICE_TO_FIXED: i64 = UNIT / 10_000;
+/// Largest valid ITCH price: $199,999.9900 (0x7FFFFFFF means "market", not a price).
+const MAX_PRICE: u32 = 1_999_999_900;
+
+/// The messages the book cares about; everything else is `Other`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Message {
+    StockDirectory {
+        locate: u16,
+        symbol: [u8; 8],
+    },
+    Add {
+        locate: u16,
+        ts: u64,
+        order: u64,
+        side: u8,
+        shares: u32,
+        price: u32,
+    },
+    Executed {
+        locate: u16,
+        ts: u64,
+        order: u64,
+        shares: u32,
+    },
+    ExecutedWithPrice {
+        locate: u16,
+        ts: u64,
+        order: u64,
+        shares: u32,
+        printable: bool,
+        price: u32,
+    },
+    Cancel {
+        locate: u16,
+        ts: u64,
+        order: u64,
+        shares: u32,
+    },
+    Delete {
+        locate: u16,
+        ts: u64,
+        order: u64,
+    },
+    Replace {
+        locate: u16,
+        ts: u64,
+        old: u64,
+        new: u64,
+        shares: u32,
+        price: u32,
+    },
+    Trade {
+        locate: u16,
+        ts: u64,
+        side: u8,
+        shares: u32,
+        price: u32,
+    },
+    CrossTrade {
+        locate: u16,
+        ts: u64,
+        shares: u64,
+        price: u32,
+    },
+    Other {
+        kind: u8,
+    },
+}
+
+fn u16_at(b: &[u8], i: usize) -> u16 {
+    u16::from_be_bytes([b[i], b[i + 1]])
+}
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+}
+fn u64_at(b: &[u8], i: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[i..i + 8]);
+    u64::from_be_bytes(a)
+}
+/// 6-byte nanoseconds since midnight.
+fn ts_at(b: &[u8], i: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a[2..].copy_from_slice(&b[i..i + 6]);
+    u64::from_be_bytes(a)
+}
+
+/// Decodes one message (type byte first). `msg` must be exactly its type's length.
+pub fn decode(msg: &[u8]) -> Result<Message, FeedError> {
+    let kind = *msg.first().ok_or(FeedError::Truncated)?;
+    let len = message_len(kind);
+    if len == 0 {
+        return Err(FeedError::UnknownType);
+    }
+    if msg.len() != len {
+        return Err(if msg.len() < len {
+            FeedError::Truncated
+        } else {
+            FeedError::BadLength
+        });
+    }
+    let locate = u16_at(msg, 1);
+    let ts = ts_at(msg, 5);
+    Ok(match kind {
+        b'R' => {
+            let mut symbol = [0u8; 8];
+            symbol.copy_from_slice(&msg[11..19]);
+            Message::StockDirectory { locate, symbol }
+        }
+        b'A' | b'F' => Message::Add {
+            locate,
+            ts,
+            order: u64_at(msg, 11),
+            side: msg[19],
+            shares: u32_at(msg, 20),
+            price: u32_at(msg, 32),
+        },
+        b'E' => Message::Executed {
+            locate,
+            ts,
+            order: u64_at(msg, 11),
+            shares: u32_at(msg, 19),
+        },
+        b'C' => Message::ExecutedWithPrice {
+            locate,
+            ts,
+            order: u64_at(msg, 11),
+            shares: u32_at(msg, 19),
+            printable: msg[31] == b'Y',
+            price: u32_at(msg, 32),
+        },
+        b'X' => Message::Cancel {
+            locate,
+            ts,
+            order: u64_at(msg, 11),
+            shares: u32_at(msg, 19),
+        },
+        b'D' => Message::Delete {
+            locate,
+            ts,
+            order: u64_at(msg, 11),
+        },
+        b'U' => Message::Replace {
+            locate,
+            ts,
+            old: u64_at(msg, 11),
+            new: u64_at(msg, 19),
+            shares: u32_at(msg, 27),
+            price: u32_at(msg, 31),
+        },
+        b'P' => Message::Trade {
+            locate,
+            ts,
+            side: msg[19],
+            shares: u32_at(msg, 20),
+            price: u32_at(msg, 32),
+        },
+        b'Q' => Message::CrossTrade {
+            locate,
+            ts,
+            shares: u64_at(msg, 11),
+            price: u32_at(msg, 27),
+        },
+        other => Message::Other { kind: other },
+    })
+}
+
+fn side_of(code: u8) -> Option<Side> {
+    match code {
+        b'B' => Some(Side::Buy),
+        b'S' => Some(Side::Sell),
+        _ => None,
+    }
+}
+
+fn price_of(p: u32) -> Option<i64> {
+    (p > 0 && p <= MAX_PRICE).then_some(p as i64 * PRICE_TO_FIXED)
+}
+
+fn book_error(stats: &mut FeedStats, e: BookError, order: u64) {
+    let kind = match e {
+        BookError::UnknownOrder => FeedError::UnknownOrder,
+        BookError::DuplicateOrder => FeedError::DuplicateOrder,
+        BookError::Overfill => FeedError::Overfill,
+        BookError::BadValue | BookError::Level(_) => FeedError::BadValue,
+    };
+    stats.error(kind, format_args!("order {order}: {e:?}"));
+}
+
+/// Applies a decoded message to the books.
+pub fn apply(msg: &Message, books: &mut Books, stats: &mut FeedStats) -> Step {
+    let (locate, ts) = match *msg {
+        Message::Add { locate, ts, .. }
+        | Message::Executed { locate, ts, .. }
+        | Message::ExecutedWithPrice { locate, ts, .. }
+        | Message::Cancel { locate, ts, .. }
+        | Message::Delete { locate, ts, .. }
+        | Message::Replace { locate, ts, .. }
+        | Message::Trade { locate, ts, .. }
+        | Message::CrossTrade { locate, ts, .. } => (locate as u32, ts),
+        Message::StockDirectory { .. } | Message::Other { .. } => return Step::Skip,
+    };
+    debug_assert!(locate < MAX_INSTRUMENTS);
+    let mut ev = FeedEvent::quote(locate, ts);
+    let shares_fixed = |s: u64| s as i64 * UNIT;
+    match *msg {
+        Message::Add {
+            order,
+            side,
+            shares,
+            price,
+            ..
+        } => {
+            let Some(side) = side_of(side) else {
+                stats.error(FeedError::BadSide, format_args!("side byte {side:#04x}"));
+                return Step::Skip;
+            };
+            let (Some(price), true) = (price_of(price), shares > 0) else {
+                stats.error(
+                    FeedError::BadValue,
+                    format_args!("add {order}: price {price}, shares {shares}"),
+                );
+                return Step::Skip;
+            };
+            if let Err(e) =
+                books
+                    .book_mut(locate)
+                    .add(order, side, price, shares_fixed(shares as u64))
+            {
+                book_error(stats, e, order);
+                return Step::Skip;
+            }
+        }
+        Message::Executed { order, shares, .. }
+        | Message::ExecutedWithPrice { order, shares, .. } => {
+            match books
+                .book_mut(locate)
+                .reduce(order, shares_fixed(shares as u64))
+            {
+                Ok(resting) => {
+                    let (print, price) = match *msg {
+                        Message::ExecutedWithPrice {
+                            printable, price, ..
+                        } => (printable, price_of(price).unwrap_or(resting.price)),
+                        _ => (true, resting.price),
+                    };
+                    if print {
+                        ev.kind = EventKind::Trade;
+                        ev.trade_side = -(resting.side as i8);
+                        ev.trade_price = price;
+                        ev.trade_qty = shares_fixed(shares as u64);
+                    }
+                }
+                Err(e) => {
+                    book_error(stats, e, order);
+                    return Step::Skip;
+                }
+            }
+        }
+        Message::Cancel { order, shares, .. } => {
+            if let Err(e) = books
+                .book_mut(locate)
+                .reduce(order, shares_fixed(shares as u64))
+            {
+                book_error(stats, e, order);
+                return Step::Skip;
+            }
+        }
+        Message::Delete { order, .. } => {
+            if let Err(e) = books.book_mut(locate).delete(order) {
+                book_error(stats, e, order);
+                return Step::Skip;
+            }
+        }
+        Message::Replace {
+            old,
+            new,
+            shares,
+            price,
+            ..
+        } => {
+            let (Some(price), true) = (price_of(price), shares > 0) else {
+                stats.error(
+                    FeedError::BadValue,
+                    format_args!("replace {old}: price {price}, shares {shares}"),
+                );
+                return Step::Skip;
+            };
+            if let Err(e) =
+                books
+                    .book_mut(locate)
+                    .replace(old, new, price, shares_fixed(shares as u64))
+            {
+                book_error(stats, e, old);
+                return Step::Skip;
+            }
+        }
+        Message::Trade {
+            side,
+            shares,
+            price,
+            ..
+        } => {
+            // A hidden order traded; the book does not change. `side` is the
+            // resting order's, so the aggressor is the other one.
+            ev.kind = EventKind::Trade;
+            ev.trade_side = side_of(side).map_or(0, |s| -(s as i8));
+            ev.trade_price = price_of(price).unwrap_or(0);
+            ev.trade_qty = shares_fixed(shares as u64);
+        }
+        Message::CrossTrade { shares, price, .. } => {
+            ev.kind = EventKind::Trade;
+            ev.trade_price = price_of(price).unwrap_or(0);
+            ev.trade_qty = shares_fixed(shares);
+        }
+        Message::StockDirectory { .. } | Message::Other { .. } => unreachable!(),
+    }
+    if ev.kind == EventKind::Quote && books.book_mut(locate).is_crossed() {
+        stats.error(
+            FeedError::Crossed,
+            format_args!("instrument {locate} crossed at ts {ts}"),
+        );
+    }
+    Step::Event(ev)
+}
+
+/// Reads an ITCH 5.0 file (or any byte stream) through a fixed buffer.
+pub struct ItchSource<R: Read> {
+    input: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    end: usize,
+    eof: bool,
+    symbols: Vec<[u8; 8]>,
+}
+
+impl<R: Read> ItchSource<R> {
+    pub fn new(input: R) -> Self {
+        ItchSource {
+            input,
+            buf: vec![0u8; 1 << 20].into_boxed_slice(),
+            pos: 0,
+            end: 0,
+            eof: false,
+            symbols: vec![[b' '; 8]; MAX_INSTRUMENTS as usize],
+        }
+    }
+
+    /// Makes at least `n` bytes available unless the input ends first.
+    fn fill(&mut self, n: usize) -> bool {
+        while self.end - self.pos < n && !self.eof {
+            if self.pos > 0 {
+                self.buf.copy_within(self.pos..self.end, 0);
+                self.end -= self.pos;
+                self.pos = 0;
+            }
+            match self.input.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(k) => self.end += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    eprintln!("feed: read error, treating as end of input: {e}");
+                    self.eof = true;
+                }
+            }
+        }
+        self.end - self.pos >= n
+    }
+}
+
+impl<R: Read> Source for ItchSource<R> {
+    fn next(&mut self, books: &mut Books, stats: &mut FeedStats) -> Step {
+        if !self.fill(3) {
+            if self.end > self.pos {
+                stats.messages += 1;
+                stats.error(
+                    FeedError::Truncated,
+                    format_args!("{} trailing bytes", self.end - self.pos),
+                );
+                self.pos = self.end;
+            }
+            return Step::End;
+        }
+        stats.messages += 1;
+        let prefix = u16_at(&self.buf, self.pos) as usize;
+        let kind = self.buf[self.pos + 2];
+        stats.by_type[kind as usize] += 1;
+        let expected = message_len(kind);
+        let len = if prefix == 0 {
+            if expected == 0 {
+                // No length and no known type: there is no way to find the next message.
+                stats.error(
+                    FeedError::UnknownType,
+                    format_args!("type {kind:#04x} with a zero length prefix; cannot resynchronise, stopping"),
+                );
+                self.pos = self.end;
+                self.eof = true;
+                return Step::End;
+            }
+            if stats.count(FeedError::ZeroLengthPrefix) == 0 {
+                stats.error(
+                    FeedError::ZeroLengthPrefix,
+                    format_args!("framing by message type instead"),
+                );
+            } else {
+                stats.errors[FeedError::ZeroLengthPrefix as usize] += 1;
+            }
+            expected
+        } else {
+            prefix
+        };
+        if !self.fill(2 + len) {
+            stats.error(
+                FeedError::Truncated,
+                format_args!("type {:?} needs {len} bytes, input ends", kind as char),
+            );
+            self.pos = self.end;
+            return Step::End;
+        }
+        let start = self.pos + 2;
+        self.pos = start + len;
+        if expected == 0 {
+            stats.error(
+                FeedError::UnknownType,
+                format_args!("type {kind:#04x}, {len} bytes skipped"),
+            );
+            return Step::Skip;
+        }
+        if len != expected {
+            stats.error(
+                FeedError::BadLength,
+                format_args!("type {:?}: length {len}, expected {expected}", kind as char),
+            );
+            return Step::Skip;
+        }
+        match decode(&self.buf[start..start + len]) {
+            Ok(Message::StockDirectory { locate, symbol }) => {
+                self.symbols[locate as usize] = symbol;
+                Step::Skip
+            }
+            Ok(msg) => apply(&msg, books, stats),
+            Err(e) => {
+                stats.error(e, format_args!("type {:?}", kind as char));
+                Step::Skip
+            }
+        }
+    }
+
+    fn symbol(&self, instrument: u32) -> Option<&str> {
+        let s = self.symbols.get(instrument as usize)?;
+        let s = std::str::from_utf8(s).ok()?.trim_end();
+        (!s.is_empty()).then_some(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoder_refuses_wrong_lengths_and_unknown_types() {
+        assert_eq!(decode(&[]), Err(FeedError::Truncated));
+        assert_eq!(decode(&[b'Z'; 10]), Err(FeedError::UnknownType));
+        assert_eq!(decode(&[b'A'; 10]), Err(FeedError::Truncated));
+        assert_eq!(decode(&[b'D'; 20]), Err(FeedError::BadLength));
+    }
+
+    #[test]
+    fn garbage_streams_end_without_panicking() {
+        let mut x = 0x1234_5678_9abc_def0u64;
+        for len in [0usize, 1, 2, 3, 7, 100, 5000] {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let mut src = ItchSource::new(&bytes[..]);
+            let mut books = Books::new(16, 16);
+            let mut stats = FeedStats::default();
+            let mut steps = 0;
+            while src.next(&mut books, &mut stats) != Step::End {
+                steps += 1;
+                assert!(steps <= len, "no progress");
+            }
+        }
+    }
+}

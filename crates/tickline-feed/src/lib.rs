@@ -1,0 +1,142 @@
+//! Market-data sources for the feed-handler.
+//!
+//! A [`Source`] reads one input message at a time, applies it to the
+//! instrument's [`OrderBook`] and says whether a book event resulted. Bad input
+//! is counted in [`FeedStats`] (and the first of each kind logged) and skipped:
+//! a source never panics on its input.
+#![forbid(unsafe_code)]
+
+pub mod itch;
+pub mod lobster;
+mod stats;
+
+pub use stats::{FeedError, FeedStats};
+
+use tickline_book::OrderBook;
+use tickline_schema::{BookEvent, EventKind, MAX_LEVELS};
+
+/// Fixed-point units per share, per whole price unit.
+pub const UNIT: i64 = tickline_schema::FIXED_SCALE;
+/// Highest instrument id a source may use.
+pub const MAX_INSTRUMENTS: u32 = 1 << 16;
+
+/// A book change or trade, to be published with the book's top levels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeedEvent {
+    pub instrument: u32,
+    pub kind: EventKind,
+    /// Exchange time, ns (since midnight for ITCH and LOBSTER).
+    pub exchange_ns: u64,
+    /// Aggressor side (1 buy, -1 sell, 0 unknown) of a trade.
+    pub trade_side: i8,
+    pub trade_price: i64,
+    pub trade_qty: i64,
+}
+
+impl FeedEvent {
+    pub fn quote(instrument: u32, exchange_ns: u64) -> Self {
+        FeedEvent {
+            instrument,
+            kind: EventKind::Quote,
+            exchange_ns,
+            trade_side: 0,
+            trade_price: 0,
+            trade_qty: 0,
+        }
+    }
+}
+
+/// What one call to [`Source::next`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// A book changed or a trade printed.
+    Event(FeedEvent),
+    /// A message was consumed without an event (admin message, bad input).
+    Skip,
+    /// A live source has nothing right now.
+    Idle,
+    /// The input is exhausted.
+    End,
+}
+
+pub trait Source {
+    fn next(&mut self, books: &mut Books, stats: &mut FeedStats) -> Step;
+
+    /// Symbol of an instrument id, where the source knows it.
+    fn symbol(&self, _instrument: u32) -> Option<&str> {
+        None
+    }
+}
+
+/// Books by instrument id, created on first use with reserved capacity.
+pub struct Books {
+    books: Vec<Option<OrderBook>>,
+    orders_hint: usize,
+    levels_hint: usize,
+}
+
+impl Default for Books {
+    fn default() -> Self {
+        Books::new(1 << 16, 1024)
+    }
+}
+
+impl Books {
+    /// `orders_hint` resting orders and `levels_hint` levels a side reserved per book.
+    pub fn new(orders_hint: usize, levels_hint: usize) -> Self {
+        Books {
+            books: Vec::new(),
+            orders_hint,
+            levels_hint,
+        }
+    }
+
+    /// The book of `instrument`, created empty on first use. Ids must be below [`MAX_INSTRUMENTS`].
+    pub fn book_mut(&mut self, instrument: u32) -> &mut OrderBook {
+        let i = instrument as usize;
+        if i >= self.books.len() {
+            self.books.resize_with(i + 1, || None);
+        }
+        let (o, l) = (self.orders_hint, self.levels_hint);
+        self.books[i].get_or_insert_with(|| OrderBook::with_capacity(o, l))
+    }
+
+    pub fn book(&self, instrument: u32) -> Option<&OrderBook> {
+        self.books.get(instrument as usize).and_then(Option::as_ref)
+    }
+
+    /// Instrument ids that have a book.
+    pub fn instruments(&self) -> impl Iterator<Item = u32> + '_ {
+        self.books
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.is_some())
+            .map(|(i, _)| i as u32)
+    }
+
+    /// Writes `ev` and the top `levels` of its book into `out` (trace left to the caller).
+    pub fn fill_event(&self, ev: &FeedEvent, levels: usize, out: &mut BookEvent) {
+        let levels = levels.min(MAX_LEVELS);
+        out.instrument_id = ev.instrument;
+        out.kind = ev.kind as u8;
+        out.depth = levels as u8;
+        out.trade_side = ev.trade_side;
+        out.trade_price = ev.trade_price;
+        out.trade_qty = ev.trade_qty;
+        out.trace.exchange_ns = ev.exchange_ns;
+        match self.book(ev.instrument) {
+            Some(b) => {
+                b.side(tickline_schema::Side::Buy)
+                    .top_into(&mut out.bids[..levels]);
+                b.side(tickline_schema::Side::Sell)
+                    .top_into(&mut out.asks[..levels]);
+            }
+            None => {
+                out.bids[..levels].fill(Default::default());
+                out.asks[..levels].fill(Default::default());
+            }
+        }
+        out.bids[levels..].fill(Default::default());
+        out.asks[levels..].fill(Default::default());
+    }
+}

@@ -1,0 +1,117 @@
+//! Counters of what a source met, and log-once reporting of each error kind.
+
+/// Kinds of bad or surprising input. Each is counted; none stops a source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub enum FeedError {
+    /// A message cut short (end of input or length prefix too small).
+    Truncated,
+    /// A message type this source does not know.
+    UnknownType,
+    /// Length prefix disagrees with the message type's fixed length.
+    BadLength,
+    /// Zero, negative or out-of-range price or quantity.
+    BadValue,
+    /// Side code that is neither buy nor sell.
+    BadSide,
+    /// Reference to an order the book does not hold.
+    UnknownOrder,
+    /// An add for an order reference already resting.
+    DuplicateOrder,
+    /// Execution or cancel larger than the order.
+    Overfill,
+    /// Best bid at or above best ask after an update.
+    Crossed,
+    /// A sequence gap (missed packets or updates).
+    Gap,
+    /// A text record that does not parse.
+    BadRecord,
+    /// Length prefixes of zero (files that frame by type instead).
+    ZeroLengthPrefix,
+}
+
+impl FeedError {
+    pub const ALL: [FeedError; 12] = [
+        FeedError::Truncated,
+        FeedError::UnknownType,
+        FeedError::BadLength,
+        FeedError::BadValue,
+        FeedError::BadSide,
+        FeedError::UnknownOrder,
+        FeedError::DuplicateOrder,
+        FeedError::Overfill,
+        FeedError::Crossed,
+        FeedError::Gap,
+        FeedError::BadRecord,
+        FeedError::ZeroLengthPrefix,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FeedError::Truncated => "truncated",
+            FeedError::UnknownType => "unknown_type",
+            FeedError::BadLength => "bad_length",
+            FeedError::BadValue => "bad_value",
+            FeedError::BadSide => "bad_side",
+            FeedError::UnknownOrder => "unknown_order",
+            FeedError::DuplicateOrder => "duplicate_order",
+            FeedError::Overfill => "overfill",
+            FeedError::Crossed => "crossed",
+            FeedError::Gap => "gap",
+            FeedError::BadRecord => "bad_record",
+            FeedError::ZeroLengthPrefix => "zero_length_prefix",
+        }
+    }
+}
+
+/// What a source has read so far.
+#[derive(Clone, Debug)]
+pub struct FeedStats {
+    /// Input messages read, good or bad.
+    pub messages: u64,
+    /// Messages per type code (ITCH type byte, LOBSTER event type, ...).
+    pub by_type: [u64; 256],
+    pub errors: [u64; FeedError::ALL.len()],
+    /// Whether each error kind was logged already (log once per kind).
+    logged: u32,
+}
+
+impl Default for FeedStats {
+    fn default() -> Self {
+        FeedStats {
+            messages: 0,
+            by_type: [0; 256],
+            errors: [0; FeedError::ALL.len()],
+            logged: 0,
+        }
+    }
+}
+
+impl FeedStats {
+    /// Counts an error; the first of each kind is reported on stderr with `detail`.
+    #[cold]
+    pub fn error(&mut self, kind: FeedError, detail: std::fmt::Arguments<'_>) {
+        self.errors[kind as usize] += 1;
+        let bit = 1u32 << kind as u32;
+        if self.logged & bit == 0 {
+            self.logged |= bit;
+            eprintln!(
+                "feed: {} at message {}: {detail} (further ones are counted, not logged)",
+                kind.name(),
+                self.messages
+            );
+        }
+    }
+
+    pub fn count(&self, kind: FeedError) -> u64 {
+        self.errors[kind as usize]
+    }
+
+    /// Non-zero error counters by name.
+    pub fn error_counts(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        FeedError::ALL
+            .iter()
+            .map(|k| (k.name(), self.errors[*k as usize]))
+            .filter(|(_, n)| *n > 0)
+    }
+}
