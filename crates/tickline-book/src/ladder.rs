@@ -121,6 +121,14 @@ impl Ladder {
         self.slots.clear();
     }
 
+    /// Keeps only the best `n` levels.
+    pub fn truncate(&mut self, n: usize) {
+        let len = self.slots.len();
+        if len > n {
+            self.slots.drain(..len - n);
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.slots.len()
     }
@@ -193,5 +201,18 @@ mod tests {
         assert_eq!(b.qty_at(100), 5);
         b.remove(100, 5).unwrap();
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn truncate_keeps_the_best_levels() {
+        let mut a = Ladder::with_capacity(Side::Sell, 8);
+        for p in [105, 101, 103, 102, 104] {
+            a.add(p, 1).unwrap();
+        }
+        a.truncate(3);
+        let prices: Vec<_> = a.levels().map(|l| l.price).collect();
+        assert_eq!(prices, vec![101, 102, 103]);
+        a.truncate(10);
+        assert_eq!(a.len(), 3);
     }
 }

@@ -1,1 +1,352 @@
-//! placeholder
+//! LOBSTER message files (one event a row: time, type, order id, size,
+//! price x 1e4, direction), optionally seeded from the first row of the
+//! matching orderbook file, since the day starts with orders already resting.
+//!
+//! LOBSTER's book is price-level: events carry price and size, so levels are
+//! updated directly and orders resting before the file starts need no id.
+//!
+//! A `message_N` file holds only the events that touch the top N levels: a
+//! level that sinks below N can change unseen and later resurface stale.
+//! Given the matching orderbook file as a reference, the source checks its
+//! top N after every event and, where they differ, rebuilds that side from
+//! the reference and counts a `resync` (recording the first level that
+//! differed); without it, the book is built from messages alone.
+
+use std::io::BufRead;
+
+use tickline_book::LevelError;
+use tickline_schema::{EventKind, Level, Side};
+
+use crate::{Books, FeedError, FeedEvent, FeedStats, Source, Step, UNIT};
+
+const PRICE_TO_FIXED: i64 = UNIT / 10_000;
+
+/// One parsed message row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Row {
+    pub time_ns: u64,
+    pub kind: u8,
+    pub order_id: u64,
+    pub size: i64,
+    pub price: i64,
+    pub direction: i8,
+}
+
+/// Seconds after midnight with up to 9 decimals, without float rounding.
+fn parse_time(s: &str) -> Option<u64> {
+    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
+    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut ns = secs.parse::<u64>().ok()?.checked_mul(1_000_000_000)?;
+    let mut scale = 100_000_000;
+    for b in frac.bytes() {
+        ns += (b - b'0') as u64 * scale;
+        scale /= 10;
+    }
+    Some(ns)
+}
+
+pub fn parse_row(line: &str) -> Option<Row> {
+    let mut f = line.trim_end().split(',');
+    let row = Row {
+        time_ns: parse_time(f.next()?)?,
+        kind: f.next()?.parse().ok()?,
+        order_id: f.next()?.parse().ok()?,
+        size: f.next()?.parse().ok()?,
+        price: f.next()?.parse().ok()?,
+        direction: f.next()?.parse().ok()?,
+    };
+    f.next().is_none().then_some(row)
+}
+
+/// Parses an orderbook row: per level ask price, ask size, bid price, bid size.
+/// Empty levels (LOBSTER's +-9999999999 with size 0) are left out.
+pub fn parse_book_row(line: &str) -> Option<(Vec<Level>, Vec<Level>)> {
+    let v: Vec<i64> = line
+        .trim_end()
+        .split(',')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    if v.is_empty() || !v.len().is_multiple_of(4) {
+        return None;
+    }
+    let (mut bids, mut asks) = (Vec::new(), Vec::new());
+    for l in v.chunks_exact(4) {
+        if l[1] > 0 {
+            asks.push(Level {
+                price: l[0] * PRICE_TO_FIXED,
+                qty: l[1] * UNIT,
+            });
+        }
+        if l[3] > 0 {
+            bids.push(Level {
+                price: l[2] * PRICE_TO_FIXED,
+                qty: l[3] * UNIT,
+            });
+        }
+    }
+    Some((bids, asks))
+}
+
+pub struct LobsterSource<R: BufRead> {
+    input: R,
+    line: String,
+    instrument: u32,
+    visible_depth: usize,
+    /// Snapshot to install before the first message, which it already reflects.
+    initial: Option<(Vec<Level>, Vec<Level>)>,
+    reference: Option<Box<dyn BufRead + Send>>,
+    ref_line: String,
+    resyncs: Vec<Resync>,
+}
+
+/// One rebuild from the reference: which row, which side, first differing level (0 = best).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resync {
+    pub row: u64,
+    pub side: Side,
+    pub level: usize,
+}
+
+/// Resyncs remembered for inspection; later ones are only counted.
+const RESYNC_LOG: usize = 4096;
+
+impl<R: BufRead> LobsterSource<R> {
+    /// `visible_depth`: the N of the `message_N` file.
+    pub fn new(input: R, instrument: u32, visible_depth: usize) -> Self {
+        LobsterSource {
+            input,
+            line: String::with_capacity(128),
+            instrument,
+            visible_depth,
+            initial: None,
+            reference: None,
+            ref_line: String::with_capacity(512),
+            resyncs: Vec::with_capacity(64),
+        }
+    }
+
+    /// Checks the book against LOBSTER's orderbook file after every event,
+    /// and starts from its first row. Rebuilds a side where they differ.
+    pub fn with_reference_book(
+        mut self,
+        mut book: Box<dyn BufRead + Send>,
+    ) -> std::io::Result<Self> {
+        let mut first = String::new();
+        book.read_line(&mut first)?;
+        self.initial = Some(parse_book_row(&first).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "bad first orderbook row")
+        })?);
+        self.reference = Some(book);
+        Ok(self)
+    }
+
+    /// Rebuilds recorded so far (the first [`RESYNC_LOG`]).
+    pub fn resyncs(&self) -> &[Resync] {
+        &self.resyncs
+    }
+
+    /// Compares the top N with the reference row for this event.
+    fn verify(&mut self, books: &mut Books, stats: &mut FeedStats) {
+        let Some(reference) = self.reference.as_mut() else {
+            return;
+        };
+        self.ref_line.clear();
+        if reference.read_line(&mut self.ref_line).unwrap_or(0) == 0 {
+            self.reference = None;
+            return;
+        }
+        let Some((bids, asks)) = parse_book_row(&self.ref_line) else {
+            stats.error(
+                FeedError::BadRecord,
+                format_args!("unparsable orderbook row"),
+            );
+            return;
+        };
+        let n = self.visible_depth;
+        let book = books.book_mut(self.instrument);
+        for (side, want) in [(Side::Buy, &bids), (Side::Sell, &asks)] {
+            let ladder = book.side_mut(side);
+            let diff = (0..n).find(|&i| {
+                ladder.levels().nth(i).unwrap_or_default()
+                    != want.get(i).copied().unwrap_or_default()
+            });
+            if let Some(level) = diff {
+                stats.error(
+                    FeedError::Resync,
+                    format_args!(
+                        "{side:?} level {} differs from the reference book",
+                        level + 1
+                    ),
+                );
+                if self.resyncs.len() < RESYNC_LOG {
+                    self.resyncs.push(Resync {
+                        row: stats.messages,
+                        side,
+                        level,
+                    });
+                }
+                ladder.clear();
+                for l in want {
+                    let _ = ladder.add(l.price, l.qty);
+                }
+            }
+        }
+    }
+
+    fn read_row(&mut self, stats: &mut FeedStats) -> Result<Option<Row>, ()> {
+        self.line.clear();
+        match self.input.read_line(&mut self.line) {
+            Ok(0) => return Ok(None),
+            Ok(_) => {}
+            Err(e) => {
+                stats.error(FeedError::BadRecord, format_args!("read error: {e}"));
+                return Ok(None);
+            }
+        }
+        stats.messages += 1;
+        match parse_row(&self.line) {
+            Some(r) => {
+                stats.by_type[r.kind as usize] += 1;
+                Ok(Some(r))
+            }
+            None => {
+                stats.error(
+                    FeedError::BadRecord,
+                    format_args!("unparsable row {:?}", self.line.trim_end()),
+                );
+                Err(())
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Source for LobsterSource<R> {
+    fn next(&mut self, books: &mut Books, stats: &mut FeedStats) -> Step {
+        let step = match self.read_row(stats) {
+            Ok(None) => return Step::End,
+            Ok(Some(row)) => {
+                if let Some(snapshot) = self.initial.take() {
+                    // The first message is already in the starting snapshot.
+                    return self.install(snapshot, row.time_ns, books);
+                }
+                self.apply(row, books, stats)
+            }
+            Err(()) => Step::Skip,
+        };
+        // Every message row has its orderbook row, good or bad.
+        self.verify(books, stats);
+        step
+    }
+}
+
+impl<R: BufRead> LobsterSource<R> {
+    fn install(
+        &mut self,
+        (bids, asks): (Vec<Level>, Vec<Level>),
+        ts: u64,
+        books: &mut Books,
+    ) -> Step {
+        let id = self.instrument;
+        let book = books.book_mut(id);
+        book.clear();
+        for l in bids {
+            let _ = book.side_mut(Side::Buy).add(l.price, l.qty);
+        }
+        for l in asks {
+            let _ = book.side_mut(Side::Sell).add(l.price, l.qty);
+        }
+        let mut ev = FeedEvent::quote(id, ts);
+        ev.kind = EventKind::Snapshot;
+        Step::Event(ev)
+    }
+
+    fn apply(&mut self, row: Row, books: &mut Books, stats: &mut FeedStats) -> Step {
+        let id = self.instrument;
+        let side = match row.direction {
+            1 => Side::Buy,
+            -1 => Side::Sell,
+            d => {
+                stats.error(FeedError::BadSide, format_args!("direction {d}"));
+                return Step::Skip;
+            }
+        };
+        let (price, qty) = (row.price * PRICE_TO_FIXED, row.size * UNIT);
+        if row.price <= 0 || row.size <= 0 {
+            stats.error(
+                FeedError::BadValue,
+                format_args!("price {} size {}", row.price, row.size),
+            );
+            return Step::Skip;
+        }
+        let mut ev = FeedEvent::quote(id, row.time_ns);
+        let ladder = books.book_mut(id).side_mut(side);
+        let result = match row.kind {
+            1 => ladder.add(price, qty),
+            2 | 3 => ladder.remove(price, qty),
+            4..=6 => {
+                ev.kind = EventKind::Trade;
+                // Direction is the resting order's side; cross trades have none.
+                ev.trade_side = if row.kind == 6 { 0 } else { -row.direction };
+                ev.trade_price = price;
+                ev.trade_qty = qty;
+                // Hidden executions (5) and crosses (6) leave the visible book alone.
+                if row.kind == 4 {
+                    ladder.remove(price, qty)
+                } else {
+                    Ok(())
+                }
+            }
+            7 => return Step::Skip,
+            k => {
+                stats.error(FeedError::UnknownType, format_args!("event type {k}"));
+                return Step::Skip;
+            }
+        };
+        if let Err(e) = result {
+            let kind = match e {
+                LevelError::BadValue => FeedError::BadValue,
+                LevelError::NoSuchLevel | LevelError::Underflow => FeedError::UnknownOrder,
+            };
+            stats.error(
+                kind,
+                format_args!("order {} at {}: {e:?}", row.order_id, row.price),
+            );
+            return Step::Skip;
+        }
+        if books.book_mut(id).is_crossed() {
+            stats.error(
+                FeedError::Crossed,
+                format_args!("after order {}", row.order_id),
+            );
+        }
+        Step::Event(ev)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_exactly() {
+        assert_eq!(parse_time("34200.004241176"), Some(34_200_004_241_176));
+        assert_eq!(parse_time("34200.00426064"), Some(34_200_004_260_640));
+        assert_eq!(parse_time("1"), Some(1_000_000_000));
+        assert_eq!(parse_time("1.x"), None);
+        assert_eq!(parse_row("1.5,1,2,3,4"), None);
+        assert_eq!(parse_row("1.5,1,2,3,4,1,9"), None);
+        assert_eq!(
+            parse_row("1.5,4,2,3,4,-1\n"),
+            Some(Row {
+                time_ns: 1_500_000_000,
+                kind: 4,
+                order_id: 2,
+                size: 3,
+                price: 4,
+                direction: -1
+            })
+        );
+    }
+}

@@ -28,10 +28,12 @@ pub enum FeedError {
     BadRecord,
     /// Length prefixes of zero (files that frame by type instead).
     ZeroLengthPrefix,
+    /// The book differed from a reference snapshot and was rebuilt from it.
+    Resync,
 }
 
 impl FeedError {
-    pub const ALL: [FeedError; 12] = [
+    pub const ALL: [FeedError; 13] = [
         FeedError::Truncated,
         FeedError::UnknownType,
         FeedError::BadLength,
@@ -44,6 +46,7 @@ impl FeedError {
         FeedError::Gap,
         FeedError::BadRecord,
         FeedError::ZeroLengthPrefix,
+        FeedError::Resync,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,6 +63,7 @@ impl FeedError {
             FeedError::Gap => "gap",
             FeedError::BadRecord => "bad_record",
             FeedError::ZeroLengthPrefix => "zero_length_prefix",
+            FeedError::Resync => "resync",
         }
     }
 }
