@@ -9,6 +9,7 @@
 pub mod itch;
 pub mod lobster;
 mod stats;
+pub mod synthetic;
 
 pub use stats::{FeedError, FeedStats};
 

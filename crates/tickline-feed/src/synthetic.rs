@@ -1,0 +1,334 @@
+//! A seeded synthetic market for stress tests and the default pipeline run.
+//!
+//! Each instrument has a fair price driven by a latent order-flow "pressure"
+//! (an AR(1) process): pressure tilts which side passive orders join and
+//! which side market orders take, and drags the fair price along, so order
+//! flow imbalance carries real (noisy) information about the next moves, as in
+//! real books. Arrivals are Poisson with a two-state (calm / burst) rate.
+//! Orders go through the same [`tickline_book::OrderBook`] as real feeds.
+
+use tickline_schema::{EventKind, Side};
+
+use crate::{Books, FeedEvent, FeedStats, Source, Step, UNIT};
+
+#[derive(Clone, Debug)]
+pub struct SyntheticConfig {
+    pub seed: u64,
+    pub instruments: u32,
+    /// Events to produce; 0 = endless.
+    pub events: u64,
+    /// Mean event rate of the calm state, per second of exchange time.
+    pub rate_per_s: f64,
+    /// Rate multiplier while bursting.
+    pub burst_factor: f64,
+    /// Per-event probability of switching calm <-> burst.
+    pub burst_switch: f64,
+    /// Tick size and starting price, in fixed-point units.
+    pub tick: i64,
+    pub start_price: i64,
+    /// Resting orders per instrument above which cancels dominate.
+    pub target_orders: usize,
+}
+
+impl Default for SyntheticConfig {
+    fn default() -> Self {
+        SyntheticConfig {
+            seed: 1,
+            instruments: 1,
+            events: 1_000_000,
+            rate_per_s: 50_000.0,
+            burst_factor: 10.0,
+            burst_switch: 0.001,
+            tick: UNIT / 100,
+            start_price: 100 * UNIT,
+            target_orders: 200,
+        }
+    }
+}
+
+/// xorshift64* with helpers; deterministic per seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    /// Roughly standard normal (Irwin-Hall of 4), cheap and bounded.
+    fn normalish(&mut self) -> f64 {
+        (self.unit() + self.unit() + self.unit() + self.unit() - 2.0) * 1.732
+    }
+}
+
+struct Instrument {
+    /// Fair price in ticks.
+    fair: f64,
+    pressure: f64,
+    /// Live order ids, for cancels, replaces and executions.
+    live: Vec<u64>,
+}
+
+pub struct SyntheticSource {
+    cfg: SyntheticConfig,
+    rng: Rng,
+    insts: Vec<Instrument>,
+    produced: u64,
+    clock_ns: u64,
+    burst: bool,
+    next_order: u64,
+    seeded: bool,
+}
+
+impl SyntheticSource {
+    pub fn new(cfg: SyntheticConfig) -> Self {
+        let insts = (0..cfg.instruments.max(1))
+            .map(|i| Instrument {
+                fair: (cfg.start_price / cfg.tick) as f64 * (1.0 + 0.1 * i as f64),
+                pressure: 0.0,
+                live: Vec::with_capacity(cfg.target_orders * 4),
+            })
+            .collect();
+        SyntheticSource {
+            rng: Rng(cfg.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
+            insts,
+            produced: 0,
+            clock_ns: 34_200_000_000_000,
+            burst: false,
+            next_order: 1,
+            seeded: false,
+            cfg,
+        }
+    }
+
+    /// Places a few levels each side so the first events see a two-sided book.
+    fn seed_books(&mut self, books: &mut Books) {
+        for i in 0..self.insts.len() {
+            for k in 1..=10i64 {
+                for side in [Side::Buy, Side::Sell] {
+                    let fair = self.insts[i].fair.round() as i64;
+                    let px = match side {
+                        Side::Buy => fair - k,
+                        Side::Sell => fair + k,
+                    };
+                    let qty = (1 + self.rng.below(10) as i64) * 100 * UNIT;
+                    let id = self.next_order;
+                    self.next_order += 1;
+                    if books
+                        .book_mut(i as u32)
+                        .add(id, side, px * self.cfg.tick, qty)
+                        .is_ok()
+                    {
+                        self.insts[i].live.push(id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn remove_live(&mut self, inst: usize, idx: usize) {
+        self.insts[inst].live.swap_remove(idx);
+    }
+
+    /// One random action on instrument `i`; returns the event it caused.
+    fn act(&mut self, i: usize, books: &mut Books) -> Option<FeedEvent> {
+        let tick = self.cfg.tick;
+        let id_inst = i as u32;
+        let st = &mut self.insts[i];
+        st.pressure = 0.995 * st.pressure + 0.1 * self.rng.normalish();
+        let p = st.pressure.clamp(-2.0, 2.0) / 2.0; // in [-1, 1]
+        st.fair += 0.02 * p + 0.05 * self.rng.normalish();
+        let fair = st.fair;
+        let crowded = st.live.len() > self.cfg.target_orders;
+        let book = books.book_mut(id_inst);
+        let (bid, ask) = (book.best_bid(), book.best_ask());
+        let mut ev = FeedEvent::quote(id_inst, self.clock_ns);
+        let u = self.rng.unit();
+        let cancel_share = if crowded { 0.6 } else { 0.3 };
+        if u < 0.55 - if crowded { 0.2 } else { 0.0 } || self.insts[i].live.is_empty() {
+            // Passive order, 0..N ticks behind fair on the pressured side.
+            let side = if self.rng.unit() < 0.5 + 0.2 * p {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
+            let depth = (self.rng.unit() * self.rng.unit() * 12.0) as i64;
+            let mut px = match side {
+                Side::Buy => fair.floor() as i64 - depth,
+                Side::Sell => fair.ceil() as i64 + depth,
+            } * tick;
+            // Never cross: a passive order stops one tick short of the other side.
+            match side {
+                Side::Buy => {
+                    if let Some(a) = ask {
+                        px = px.min(a.price - tick);
+                    }
+                }
+                Side::Sell => {
+                    if let Some(b) = bid {
+                        px = px.max(b.price + tick);
+                    }
+                }
+            }
+            if px <= 0 {
+                return None;
+            }
+            let qty = (1 + self.rng.below(10) as i64) * 100 * UNIT;
+            let id = self.next_order;
+            self.next_order += 1;
+            books.book_mut(id_inst).add(id, side, px, qty).ok()?;
+            self.insts[i].live.push(id);
+        } else if u < 0.55 + cancel_share {
+            let idx = self.rng.below(self.insts[i].live.len() as u64) as usize;
+            let id = self.insts[i].live[idx];
+            books.book_mut(id_inst).delete(id).ok()?;
+            self.remove_live(i, idx);
+        } else if u < 0.95 {
+            // Market order against the best level of the side pressure favours.
+            let buy = self.rng.unit() < 0.5 + 0.3 * p;
+            let (resting_side, best) = if buy {
+                (Side::Sell, ask?)
+            } else {
+                (Side::Buy, bid?)
+            };
+            // Oldest live order at the best price (ids grow with time).
+            let book = books.book_mut(id_inst);
+            let (idx, id) = self.insts[i]
+                .live
+                .iter()
+                .enumerate()
+                .filter(|(_, id)| {
+                    book.order(**id)
+                        .is_some_and(|o| o.side == resting_side && o.price == best.price)
+                })
+                .min_by_key(|(_, id)| **id)
+                .map(|(k, id)| (k, *id))?;
+            let order_qty = book.order(id)?.qty;
+            let qty = order_qty.min((1 + self.rng.below(5) as i64) * 100 * UNIT);
+            book.reduce(id, qty).ok()?;
+            if qty == order_qty {
+                self.remove_live(i, idx);
+            }
+            ev.kind = EventKind::Trade;
+            ev.trade_side = if buy { 1 } else { -1 };
+            ev.trade_price = best.price;
+            ev.trade_qty = qty;
+        } else {
+            // Replace: move a random order one tick, keeping it passive.
+            let idx = self.rng.below(self.insts[i].live.len() as u64) as usize;
+            let id = self.insts[i].live[idx];
+            let book = books.book_mut(id_inst);
+            let o = *book.order(id)?;
+            let step = if self.rng.unit() < 0.5 { tick } else { -tick };
+            let px = o.price + step;
+            let crosses = match o.side {
+                Side::Buy => ask.is_some_and(|a| px >= a.price),
+                Side::Sell => bid.is_some_and(|b| px <= b.price),
+            };
+            if crosses || px <= 0 {
+                return None;
+            }
+            let new = self.next_order;
+            self.next_order += 1;
+            book.replace(id, new, px, o.qty).ok()?;
+            self.insts[i].live[idx] = new;
+        }
+        Some(ev)
+    }
+}
+
+impl Source for SyntheticSource {
+    fn next(&mut self, books: &mut Books, stats: &mut FeedStats) -> Step {
+        if !self.seeded {
+            self.seeded = true;
+            self.seed_books(books);
+        }
+        if self.cfg.events > 0 && self.produced >= self.cfg.events {
+            return Step::End;
+        }
+        if self.rng.unit() < self.cfg.burst_switch {
+            self.burst = !self.burst;
+        }
+        let rate = self.cfg.rate_per_s
+            * if self.burst {
+                self.cfg.burst_factor
+            } else {
+                1.0
+            };
+        let gap = -(1.0 - self.rng.unit()).ln() / rate;
+        self.clock_ns += (gap * 1e9) as u64 + 1;
+        let i = self.rng.below(self.insts.len() as u64) as usize;
+        stats.messages += 1;
+        match self.act(i, books) {
+            Some(ev) => {
+                self.produced += 1;
+                stats.by_type[ev.kind as usize] += 1;
+                Step::Event(ev)
+            }
+            None => Step::Skip,
+        }
+    }
+
+    fn symbol(&self, instrument: u32) -> Option<&str> {
+        const NAMES: [&str; 4] = ["SYN0", "SYN1", "SYN2", "SYN3"];
+        NAMES.get(instrument as usize).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(seed: u64, n: u64) -> (Vec<FeedEvent>, Books) {
+        let mut src = SyntheticSource::new(SyntheticConfig {
+            seed,
+            instruments: 2,
+            events: n,
+            ..Default::default()
+        });
+        let mut books = Books::new(1024, 256);
+        let mut stats = FeedStats::default();
+        let mut evs = Vec::new();
+        loop {
+            match src.next(&mut books, &mut stats) {
+                Step::Event(e) => evs.push(e),
+                Step::End => break,
+                _ => {}
+            }
+            for i in 0..2 {
+                assert!(
+                    !books.book_mut(i).is_crossed(),
+                    "crossed after {} events",
+                    evs.len()
+                );
+            }
+        }
+        (evs, books)
+    }
+
+    #[test]
+    fn same_seed_same_market_and_books_stay_sane() {
+        let (a, _) = run(7, 20_000);
+        let (b, books) = run(7, 20_000);
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 20_000);
+        let trades = a.iter().filter(|e| e.kind == EventKind::Trade).count();
+        assert!(trades > 1_000 && trades < 8_000, "{trades} trades");
+        assert!(a.windows(2).all(|w| w[0].exchange_ns < w[1].exchange_ns));
+        for i in 0..2 {
+            let b = books.book(i).unwrap();
+            assert!(b.best_bid().is_some() && b.best_ask().is_some());
+            assert!(b.order_count() < 1_000);
+        }
+        let (c, _) = run(8, 20_000);
+        assert_ne!(a, c);
+    }
+}
