@@ -1,0 +1,243 @@
+//! feed-handler: reads market data (ITCH 5.0, LOBSTER, synthetic), keeps the
+//! order books and publishes a `BookEvent` per book change or trade.
+//!
+//! On restart against the same output queue it re-reads its (deterministic)
+//! input and publishes only what follows the queue's last event, so a
+//! replay killed and restarted publishes every event exactly once.
+#![forbid(unsafe_code)]
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use tickline_feed::itch::ItchSource;
+use tickline_feed::lobster::LobsterSource;
+use tickline_feed::synthetic::{SyntheticConfig, SyntheticSource};
+use tickline_feed::{Books, FeedStats, Source, Step};
+use tickline_schema::{BookEvent, Stage, MAX_LEVELS};
+use tickline_shm::{monotonic_ns, FullPolicy, Producer, Push, WaitStrategy};
+
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// itch:FILE | lobster:MESSAGES[,ORDERBOOK] | synthetic[:SEED[:EVENTS[:INSTRUMENTS]]]
+    #[arg(long)]
+    source: String,
+    /// null | queue:NAME (a BookEvent queue, created by the supervisor or `tickline-queue`)
+    #[arg(long, default_value = "null")]
+    out: String,
+    /// Book levels per side in each event (at most 10).
+    #[arg(long, default_value_t = 10)]
+    levels: usize,
+    /// Only these symbols (ITCH stock symbols, or SYN0.. for synthetic).
+    #[arg(long, value_delimiter = ',')]
+    symbols: Vec<String>,
+    /// max (as fast as the queue takes them) or realtime[:SPEED].
+    #[arg(long, default_value = "max")]
+    pace: String,
+    /// Wait strategy when the output queue is full.
+    #[arg(long, default_value = "block")]
+    wait: WaitStrategy,
+    /// Full output queue: block (replay) or drop-newest (live).
+    #[arg(long, default_value = "block")]
+    full: FullPolicy,
+    /// Stop after publishing this many events.
+    #[arg(long)]
+    limit: Option<u64>,
+    /// Instrument id given to LOBSTER's single instrument.
+    #[arg(long, default_value_t = 1)]
+    lobster_instrument: u32,
+}
+
+enum Out {
+    Null,
+    Queue(Producer<BookEvent>),
+}
+
+fn open_source(spec: &str) -> Result<Box<dyn Source>> {
+    let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
+    Ok(match kind {
+        "itch" => {
+            let f: Box<dyn Read> =
+                Box::new(File::open(rest).with_context(|| format!("opening ITCH file {rest}"))?);
+            Box::new(ItchSource::new(f))
+        }
+        "lobster" => {
+            let mut files = rest.split(',');
+            let msg = files.next().unwrap_or_default();
+            let m = BufReader::new(File::open(msg).with_context(|| format!("opening {msg}"))?);
+            // The file name says its depth: ..._message_10.csv.
+            let depth = msg
+                .rsplit('_')
+                .next()
+                .and_then(|s| s.trim_end_matches(".csv").parse().ok())
+                .unwrap_or(MAX_LEVELS);
+            let src = LobsterSource::new(m, 1, depth);
+            match files.next() {
+                Some(book) => {
+                    let b = BufReader::new(File::open(book).with_context(|| format!("opening {book}"))?);
+                    Box::new(src.with_reference_book(Box::new(b))?)
+                }
+                None => Box::new(src),
+            }
+        }
+        "synthetic" => {
+            let mut f = rest.split(':').filter(|s| !s.is_empty());
+            let mut cfg = SyntheticConfig::default();
+            if let Some(s) = f.next() {
+                cfg.seed = s.parse().context("synthetic seed")?;
+            }
+            if let Some(s) = f.next() {
+                cfg.events = s.parse().context("synthetic event count")?;
+            }
+            if let Some(s) = f.next() {
+                cfg.instruments = s.parse().context("synthetic instruments")?;
+            }
+            Box::new(SyntheticSource::new(cfg))
+        }
+        _ => bail!("unknown source {spec:?}: expected itch:FILE, lobster:MSG[,BOOK] or synthetic[:SEED[:EVENTS[:INSTRUMENTS]]]"),
+    })
+}
+
+fn parse_pace(s: &str) -> Result<Option<f64>> {
+    match s.split_once(':') {
+        None if s == "max" => Ok(None),
+        None if s == "realtime" => Ok(Some(1.0)),
+        Some(("realtime", k)) => {
+            let speed: f64 = k.parse().context("realtime speed")?;
+            if !speed.is_finite() || speed <= 0.0 {
+                bail!("realtime speed must be positive");
+            }
+            Ok(Some(speed))
+        }
+        _ => bail!("bad --pace {s:?}: max or realtime[:SPEED]"),
+    }
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if args.levels == 0 || args.levels > MAX_LEVELS {
+        bail!("--levels must be 1..={MAX_LEVELS}");
+    }
+    let pace = parse_pace(&args.pace)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    let mut source = open_source(&args.source)?;
+    let mut out = match args.out.split_once(':') {
+        None if args.out == "null" => Out::Null,
+        Some(("queue", name)) => Out::Queue(
+            Producer::attach(name, args.full, args.wait)
+                .with_context(|| format!("attaching to output queue {name}"))?
+                .with_stop_flag(stop.clone()),
+        ),
+        _ => bail!("bad --out {:?}: null or queue:NAME", args.out),
+    };
+    // Resume: events up to the output's last sequence number were published by a predecessor.
+    let resume_after = match &out {
+        Out::Queue(p) => p.last_published().map(|e| e.trace.seq),
+        Out::Null => None,
+    };
+    let mut books = Books::default();
+    let mut stats = FeedStats::default();
+    let mut event: BookEvent = bytemuck::Zeroable::zeroed();
+    // Per-instrument filter decision, made once when the instrument is first seen.
+    let mut allowed: Vec<Option<bool>> = vec![None; tickline_feed::MAX_INSTRUMENTS as usize];
+    let mut seq: u64 = 0;
+    let (mut published, mut skipped_resume, mut dropped, mut filtered) = (0u64, 0u64, 0u64, 0u64);
+    let mut first_exchange_ns: Option<u64> = None;
+    let started = Instant::now();
+    let mut last_beat = started;
+    while !stop.load(Ordering::Relaxed) {
+        let ev = match source.next(&mut books, &mut stats) {
+            Step::Event(ev) => ev,
+            Step::Skip => continue,
+            Step::Idle => {
+                std::thread::yield_now();
+                continue;
+            }
+            Step::End => break,
+        };
+        let ok = *allowed[ev.instrument as usize].get_or_insert_with(|| {
+            args.symbols.is_empty()
+                || source
+                    .symbol(ev.instrument)
+                    .is_some_and(|s| args.symbols.iter().any(|w| w == s))
+        });
+        if !ok {
+            filtered += 1;
+            continue;
+        }
+        let this_seq = seq;
+        seq += 1;
+        if resume_after.is_some_and(|r| this_seq <= r) {
+            skipped_resume += 1;
+            continue;
+        }
+        if let Some(speed) = pace {
+            let first = *first_exchange_ns.get_or_insert(ev.exchange_ns);
+            let due =
+                Duration::from_nanos((ev.exchange_ns.saturating_sub(first) as f64 / speed) as u64);
+            let now = started.elapsed();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+        }
+        books.fill_event(&ev, args.levels, &mut event);
+        event.trace.seq = this_seq;
+        event.trace.stamps = [0; 4];
+        event.trace.stamp(Stage::Feed, monotonic_ns());
+        match &mut out {
+            Out::Null => {
+                std::hint::black_box(&event);
+            }
+            Out::Queue(p) => match p.push(&event) {
+                Push::Sent => {}
+                Push::Dropped => dropped += 1,
+                Push::Stopped => break,
+            },
+        }
+        published += 1;
+        if published & 0x3ff == 0 {
+            // Heartbeat about every thousand events, and only if a millisecond passed.
+            let now = Instant::now();
+            if now - last_beat > Duration::from_millis(1) {
+                if let Out::Queue(p) = &out {
+                    p.beat();
+                }
+                last_beat = now;
+            }
+        }
+        if args.limit.is_some_and(|l| published >= l) {
+            break;
+        }
+    }
+    let elapsed = started.elapsed();
+    let errors: serde_json::Map<_, _> = stats
+        .error_counts()
+        .map(|(k, n)| (k.to_owned(), n.into()))
+        .collect();
+    let summary = serde_json::json!({
+        "stage": "feed-handler",
+        "source": args.source,
+        "input_messages": stats.messages,
+        "events": seq,
+        "published": published,
+        "skipped_on_resume": skipped_resume,
+        "filtered": filtered,
+        "dropped": dropped,
+        "resumed_after_seq": resume_after,
+        "errors": errors,
+        "elapsed_s": elapsed.as_secs_f64(),
+        "events_per_s": seq as f64 / elapsed.as_secs_f64().max(1e-9),
+        "ns_per_event": elapsed.as_nanos() as f64 / seq.max(1) as f64,
+        "stopped": stop.load(Ordering::Relaxed),
+    });
+    println!("{summary}");
+    Ok(())
+}
