@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use tickline_feed::binance::BinanceSource;
 use tickline_feed::itch::ItchSource;
 use tickline_feed::lobster::LobsterSource;
 use tickline_feed::synthetic::{SyntheticConfig, SyntheticSource};
@@ -24,7 +25,7 @@ use tickline_shm::{monotonic_ns, FullPolicy, Producer, Push, WaitStrategy};
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// itch:FILE | lobster:MESSAGES[,ORDERBOOK] | synthetic[:SEED[:EVENTS[:INSTRUMENTS]]]
+    /// itch:FILE | lobster:MESSAGES[,ORDERBOOK] | binance:FILE[.gz] | synthetic[:SEED[:EVENTS[:INSTRUMENTS]]]
     #[arg(long)]
     source: String,
     /// null | queue:NAME (a BookEvent queue, created by the supervisor or `tickline-queue`)
@@ -85,6 +86,15 @@ fn open_source(spec: &str) -> Result<Box<dyn Source>> {
                 None => Box::new(src),
             }
         }
+        "binance" => {
+            let f = File::open(rest).with_context(|| format!("opening Binance capture {rest}"))?;
+            let r: Box<dyn std::io::BufRead> = if rest.ends_with(".gz") {
+                Box::new(BufReader::new(flate2::read::GzDecoder::new(f)))
+            } else {
+                Box::new(BufReader::new(f))
+            };
+            Box::new(BinanceSource::new(r, 1))
+        }
         "synthetic" => {
             let mut f = rest.split(':').filter(|s| !s.is_empty());
             let mut cfg = SyntheticConfig::default();
@@ -99,7 +109,7 @@ fn open_source(spec: &str) -> Result<Box<dyn Source>> {
             }
             Box::new(SyntheticSource::new(cfg))
         }
-        _ => bail!("unknown source {spec:?}: expected itch:FILE, lobster:MSG[,BOOK] or synthetic[:SEED[:EVENTS[:INSTRUMENTS]]]"),
+        _ => bail!("unknown source {spec:?}: expected itch:FILE, lobster:MSG[,BOOK], binance:FILE[.gz] or synthetic[:SEED[:EVENTS[:INSTRUMENTS]]]"),
     })
 }
 

@@ -6,6 +6,7 @@
 //! a source never panics on its input.
 #![forbid(unsafe_code)]
 
+pub mod binance;
 pub mod itch;
 pub mod lobster;
 mod stats;
