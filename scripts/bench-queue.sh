@@ -21,15 +21,5 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 ./target/release/tickline-queue bench --markdown "$out" "$@"
 
-doc=docs/benchmarks.md
-begin='<!-- queue-bench:begin -->'
-end='<!-- queue-bench:end -->'
-python3 - "$doc" "$out" "$begin" "$end" <<'PY'
-import sys
-doc, out, begin, end = sys.argv[1:]
-section = open(out).read().strip()
-text = open(doc).read()
-i, j = text.index(begin), text.index(end)
-open(doc, "w").write(text[: i + len(begin)] + "\n" + section + "\n" + text[j:])
-PY
-echo "results written to $doc" >&2
+python3 scripts/splice-doc.py docs/benchmarks.md queue-bench "$out"
+echo "results written to docs/benchmarks.md" >&2

@@ -9,7 +9,7 @@ use std::io::Read;
 use tickline_book::BookError;
 use tickline_schema::{EventKind, Side};
 
-use crate::{Books, FeedError, FeedEvent, FeedStats, Source, Step, MAX_INSTRUMENTS, UNIT};
+use crate::{Books, FeedError, FeedEvent, FeedStats, Source, Step, UNIT};
 
 /// Fixed length of each ITCH 5.0 message type, type byte included; 0 = unknown.
 pub const fn message_len(kind: u8) -> usize {
@@ -248,7 +248,6 @@ pub fn apply(msg: &Message, books: &mut Books, stats: &mut FeedStats) -> Step {
         | Message::CrossTrade { locate, ts, .. } => (locate as u32, ts),
         Message::StockDirectory { .. } | Message::Other { .. } => return Step::Skip,
     };
-    debug_assert!(locate < MAX_INSTRUMENTS);
     let mut ev = FeedEvent::quote(locate, ts);
     let shares_fixed = |s: u64| s as i64 * UNIT;
     match *msg {
@@ -390,7 +389,7 @@ impl<R: Read> ItchSource<R> {
             pos: 0,
             end: 0,
             eof: false,
-            symbols: vec![[b' '; 8]; MAX_INSTRUMENTS as usize],
+            symbols: Vec::new(),
         }
     }
 
@@ -483,7 +482,12 @@ impl<R: Read> Source for ItchSource<R> {
         }
         match decode(&self.buf[start..start + len]) {
             Ok(Message::StockDirectory { locate, symbol }) => {
-                self.symbols[locate as usize] = symbol;
+                // Directory messages come once per stock at start of day.
+                let i = locate as usize;
+                if i >= self.symbols.len() {
+                    self.symbols.resize(i + 1, [b' '; 8]);
+                }
+                self.symbols[i] = symbol;
                 Step::Skip
             }
             Ok(msg) => apply(&msg, books, stats),

@@ -60,33 +60,62 @@ pub fn parse_row(line: &str) -> Option<Row> {
     f.next().is_none().then_some(row)
 }
 
+/// Most levels a LOBSTER orderbook file has (it offers 1, 5, 10, 30 or 50).
+pub const MAX_FILE_LEVELS: usize = 50;
+
+/// One orderbook row: the non-empty levels of each side, best first.
+#[derive(Clone, Copy, Debug)]
+pub struct BookRow {
+    bids: [Level; MAX_FILE_LEVELS],
+    asks: [Level; MAX_FILE_LEVELS],
+    n_bids: usize,
+    n_asks: usize,
+}
+
+impl BookRow {
+    pub fn bids(&self) -> &[Level] {
+        &self.bids[..self.n_bids]
+    }
+    pub fn asks(&self) -> &[Level] {
+        &self.asks[..self.n_asks]
+    }
+}
+
 /// Parses an orderbook row: per level ask price, ask size, bid price, bid size.
-/// Empty levels (LOBSTER's +-9999999999 with size 0) are left out.
-pub fn parse_book_row(line: &str) -> Option<(Vec<Level>, Vec<Level>)> {
-    let v: Vec<i64> = line
-        .trim_end()
-        .split(',')
-        .map(|x| x.parse().ok())
-        .collect::<Option<_>>()?;
-    if v.is_empty() || !v.len().is_multiple_of(4) {
-        return None;
-    }
-    let (mut bids, mut asks) = (Vec::new(), Vec::new());
-    for l in v.chunks_exact(4) {
-        if l[1] > 0 {
-            asks.push(Level {
-                price: l[0] * PRICE_TO_FIXED,
-                qty: l[1] * UNIT,
-            });
+/// Empty levels (LOBSTER's +-9999999999 with size 0) are left out. No allocation.
+pub fn parse_book_row(line: &str) -> Option<BookRow> {
+    let mut row = BookRow {
+        bids: [Level::default(); MAX_FILE_LEVELS],
+        asks: [Level::default(); MAX_FILE_LEVELS],
+        n_bids: 0,
+        n_asks: 0,
+    };
+    let mut fields = line.trim_end().split(',');
+    let mut levels = 0;
+    while let Some(ask_p) = fields.next() {
+        let mut next = || fields.next()?.parse::<i64>().ok();
+        let ask_p: i64 = ask_p.parse().ok()?;
+        let (ask_q, bid_p, bid_q) = (next()?, next()?, next()?);
+        if levels == MAX_FILE_LEVELS {
+            return None;
         }
-        if l[3] > 0 {
-            bids.push(Level {
-                price: l[2] * PRICE_TO_FIXED,
-                qty: l[3] * UNIT,
-            });
+        levels += 1;
+        if ask_q > 0 {
+            row.asks[row.n_asks] = Level {
+                price: ask_p * PRICE_TO_FIXED,
+                qty: ask_q * UNIT,
+            };
+            row.n_asks += 1;
+        }
+        if bid_q > 0 {
+            row.bids[row.n_bids] = Level {
+                price: bid_p * PRICE_TO_FIXED,
+                qty: bid_q * UNIT,
+            };
+            row.n_bids += 1;
         }
     }
-    Some((bids, asks))
+    (levels > 0).then_some(row)
 }
 
 pub struct LobsterSource<R: BufRead> {
@@ -95,7 +124,7 @@ pub struct LobsterSource<R: BufRead> {
     instrument: u32,
     visible_depth: usize,
     /// Snapshot to install before the first message, which it already reflects.
-    initial: Option<(Vec<Level>, Vec<Level>)>,
+    initial: Option<BookRow>,
     reference: Option<Box<dyn BufRead + Send>>,
     ref_line: String,
     resyncs: Vec<Resync>,
@@ -157,7 +186,7 @@ impl<R: BufRead> LobsterSource<R> {
             self.reference = None;
             return;
         }
-        let Some((bids, asks)) = parse_book_row(&self.ref_line) else {
+        let Some(row) = parse_book_row(&self.ref_line) else {
             stats.error(
                 FeedError::BadRecord,
                 format_args!("unparsable orderbook row"),
@@ -166,7 +195,7 @@ impl<R: BufRead> LobsterSource<R> {
         };
         let n = self.visible_depth;
         let book = books.book_mut(self.instrument);
-        for (side, want) in [(Side::Buy, &bids), (Side::Sell, &asks)] {
+        for (side, want) in [(Side::Buy, row.bids()), (Side::Sell, row.asks())] {
             let ladder = book.side_mut(side);
             let diff = (0..n).find(|&i| {
                 ladder.levels().nth(i).unwrap_or_default()
@@ -242,19 +271,14 @@ impl<R: BufRead> Source for LobsterSource<R> {
 }
 
 impl<R: BufRead> LobsterSource<R> {
-    fn install(
-        &mut self,
-        (bids, asks): (Vec<Level>, Vec<Level>),
-        ts: u64,
-        books: &mut Books,
-    ) -> Step {
+    fn install(&mut self, row: BookRow, ts: u64, books: &mut Books) -> Step {
         let id = self.instrument;
         let book = books.book_mut(id);
         book.clear();
-        for l in bids {
+        for l in row.bids() {
             let _ = book.side_mut(Side::Buy).add(l.price, l.qty);
         }
-        for l in asks {
+        for l in row.asks() {
             let _ = book.side_mut(Side::Sell).add(l.price, l.qty);
         }
         let mut ev = FeedEvent::quote(id, ts);

@@ -92,6 +92,14 @@ impl Default for FeedStats {
 }
 
 impl FeedStats {
+    /// Counts without logging: for benchmarks and bulk tools.
+    pub fn quiet() -> Self {
+        FeedStats {
+            logged: u32::MAX,
+            ..Default::default()
+        }
+    }
+
     /// Counts an error; the first of each kind is reported on stderr with `detail`.
     #[cold]
     pub fn error(&mut self, kind: FeedError, detail: std::fmt::Arguments<'_>) {

@@ -40,14 +40,14 @@ fn top_ten_levels_equal_lobsters_after_every_message() {
             Step::Event(ev) => books.fill_event(&ev, 10, &mut out),
             other => panic!("message {} gave {other:?}", k + 1),
         }
-        let (bids, asks) = parse_book_row(row).unwrap();
-        let pad = |v: Vec<Level>| {
+        let r = parse_book_row(row).unwrap();
+        let pad = |v: &[Level]| {
             let mut a = [Level::default(); 10];
-            a[..v.len()].copy_from_slice(&v);
+            a[..v.len()].copy_from_slice(v);
             a
         };
-        assert_eq!(out.bids, pad(bids), "bids after message {}", k + 1);
-        assert_eq!(out.asks, pad(asks), "asks after message {}", k + 1);
+        assert_eq!(out.bids, pad(r.bids()), "bids after message {}", k + 1);
+        assert_eq!(out.asks, pad(r.asks()), "asks after message {}", k + 1);
         compared += 1;
     }
     assert_eq!(src.next(&mut books, &mut stats), Step::End);
