@@ -17,6 +17,7 @@ use clap::Parser;
 use tickline_feed::binance::BinanceSource;
 use tickline_feed::itch::ItchSource;
 use tickline_feed::lobster::LobsterSource;
+use tickline_feed::moldudp64::MoldUdpSource;
 use tickline_feed::synthetic::{SyntheticConfig, SyntheticSource};
 use tickline_feed::{Books, FeedStats, Source, Step};
 use tickline_schema::{BookEvent, Stage, MAX_LEVELS};
@@ -25,7 +26,7 @@ use tickline_shm::{monotonic_ns, FullPolicy, Producer, Push, WaitStrategy};
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// itch:FILE | lobster:MESSAGES[,ORDERBOOK] | binance:FILE[.gz] | synthetic[:SEED[:EVENTS[:INSTRUMENTS]]]
+    /// itch:FILE | lobster:MESSAGES[,ORDERBOOK] | binance:FILE[.gz] | moldudp64:ADDR (live ITCH) | synthetic[:SEED[:EVENTS[:INSTRUMENTS]]]
     #[arg(long)]
     source: String,
     /// null | queue:NAME (a BookEvent queue, created by the supervisor or `tickline-queue`)
@@ -95,6 +96,14 @@ fn open_source(spec: &str) -> Result<Box<dyn Source>> {
             };
             Box::new(BinanceSource::new(r, 1))
         }
+        "moldudp64" => {
+            let addr: std::net::SocketAddr = rest.parse().with_context(|| format!("bad address {rest:?}"))?;
+            // Receives block at most 1 ms so shutdown is noticed promptly.
+            Box::new(
+                MoldUdpSource::bind(addr, Duration::from_millis(1))
+                    .with_context(|| format!("binding UDP {addr}"))?,
+            )
+        }
         "synthetic" => {
             let mut f = rest.split(':').filter(|s| !s.is_empty());
             let mut cfg = SyntheticConfig::default();
@@ -109,7 +118,7 @@ fn open_source(spec: &str) -> Result<Box<dyn Source>> {
             }
             Box::new(SyntheticSource::new(cfg))
         }
-        _ => bail!("unknown source {spec:?}: expected itch:FILE, lobster:MSG[,BOOK], binance:FILE[.gz] or synthetic[:SEED[:EVENTS[:INSTRUMENTS]]]"),
+        _ => bail!("unknown source {spec:?}: expected itch:FILE, lobster:MSG[,BOOK], binance:FILE[.gz], moldudp64:ADDR or synthetic[:SEED[:EVENTS[:INSTRUMENTS]]]"),
     })
 }
 

@@ -44,6 +44,28 @@ pub const fn message_len(kind: u8) -> usize {
 /// Longest ITCH 5.0 message.
 pub const MAX_MESSAGE_LEN: usize = 50;
 
+/// Splits an in-memory ITCH file into messages (length-prefixed, or framed
+/// by type where the prefix is 0). Stops at the first message it cannot frame.
+pub fn frames(bytes: &[u8]) -> impl Iterator<Item = &[u8]> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let prefix = u16::from_be_bytes([*bytes.get(i)?, *bytes.get(i + 1)?]) as usize;
+        let len = if prefix == 0 {
+            message_len(*bytes.get(i + 2)?)
+        } else {
+            prefix
+        };
+        let msg = bytes.get(i + 2..i + 2 + len).filter(|_| len > 0)?;
+        i += 2 + len;
+        Some(msg)
+    })
+}
+
+/// Nanoseconds since midnight of a message (type, locate and tracking come first).
+pub fn timestamp(msg: &[u8]) -> Option<u64> {
+    (msg.len() >= 11).then(|| ts_at(msg, 5))
+}
+
 /// ITCH prices have 4 decimals.
 const PRICE_TO_FIXED: i64 = UNIT / 10_000;
 /// Largest valid ITCH price: $199,999.9900 (0x7FFFFFFF means "market", not a price).
@@ -371,6 +393,43 @@ pub fn apply(msg: &Message, books: &mut Books, stats: &mut FeedStats) -> Step {
     Step::Event(ev)
 }
 
+/// Decodes and applies framed ITCH messages, remembering each locate's symbol.
+#[derive(Default)]
+pub struct ItchHandler {
+    symbols: Vec<[u8; 8]>,
+}
+
+impl ItchHandler {
+    /// One whole message, type byte first, already checked against its type's length.
+    pub fn handle(&mut self, msg: &[u8], books: &mut Books, stats: &mut FeedStats) -> Step {
+        match decode(msg) {
+            Ok(Message::StockDirectory { locate, symbol }) => {
+                // Directory messages come once per stock at start of day.
+                let i = locate as usize;
+                if i >= self.symbols.len() {
+                    self.symbols.resize(i + 1, [b' '; 8]);
+                }
+                self.symbols[i] = symbol;
+                Step::Skip
+            }
+            Ok(m) => apply(&m, books, stats),
+            Err(e) => {
+                stats.error(
+                    e,
+                    format_args!("type {:?}", msg.first().map(|&k| k as char)),
+                );
+                Step::Skip
+            }
+        }
+    }
+
+    pub fn symbol(&self, instrument: u32) -> Option<&str> {
+        let s = self.symbols.get(instrument as usize)?;
+        let s = std::str::from_utf8(s).ok()?.trim_end();
+        (!s.is_empty()).then_some(s)
+    }
+}
+
 /// Reads an ITCH 5.0 file (or any byte stream) through a fixed buffer.
 pub struct ItchSource<R: Read> {
     input: R,
@@ -378,7 +437,7 @@ pub struct ItchSource<R: Read> {
     pos: usize,
     end: usize,
     eof: bool,
-    symbols: Vec<[u8; 8]>,
+    handler: ItchHandler,
 }
 
 impl<R: Read> ItchSource<R> {
@@ -389,7 +448,7 @@ impl<R: Read> ItchSource<R> {
             pos: 0,
             end: 0,
             eof: false,
-            symbols: Vec::new(),
+            handler: ItchHandler::default(),
         }
     }
 
@@ -480,34 +539,34 @@ impl<R: Read> Source for ItchSource<R> {
             );
             return Step::Skip;
         }
-        match decode(&self.buf[start..start + len]) {
-            Ok(Message::StockDirectory { locate, symbol }) => {
-                // Directory messages come once per stock at start of day.
-                let i = locate as usize;
-                if i >= self.symbols.len() {
-                    self.symbols.resize(i + 1, [b' '; 8]);
-                }
-                self.symbols[i] = symbol;
-                Step::Skip
-            }
-            Ok(msg) => apply(&msg, books, stats),
-            Err(e) => {
-                stats.error(e, format_args!("type {:?}", kind as char));
-                Step::Skip
-            }
-        }
+        let Self { buf, handler, .. } = self;
+        handler.handle(&buf[start..start + len], books, stats)
     }
 
     fn symbol(&self, instrument: u32) -> Option<&str> {
-        let s = self.symbols.get(instrument as usize)?;
-        let s = std::str::from_utf8(s).ok()?.trim_end();
-        (!s.is_empty()).then_some(s)
+        self.handler.symbol(instrument)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_handle_both_framings_and_stop_on_garbage() {
+        let d = [b'D', 0, 1, 0, 2, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 7];
+        let mut framed = vec![0, 19];
+        framed.extend_from_slice(&d);
+        let mut zero = vec![0, 0];
+        zero.extend_from_slice(&d);
+        for bytes in [framed.repeat(3), zero.repeat(3)] {
+            let v: Vec<_> = frames(&bytes).collect();
+            assert_eq!(v.len(), 3);
+            assert_eq!(timestamp(v[0]), Some(9));
+        }
+        assert_eq!(frames(&[0, 0, b'~', 1]).count(), 0);
+        assert_eq!(frames(&[0, 40, b'A']).count(), 0);
+    }
 
     #[test]
     fn decoder_refuses_wrong_lengths_and_unknown_types() {

@@ -9,6 +9,7 @@
 pub mod binance;
 pub mod itch;
 pub mod lobster;
+pub mod moldudp64;
 mod stats;
 pub mod synthetic;
 

@@ -1,0 +1,149 @@
+//! The feed-handler's MoldUDP64 source, fed over loopback: the events it
+//! publishes equal those of the same ITCH file read from disk; lost packets
+//! are counted as gaps and the handler carries on.
+
+use std::net::UdpSocket;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tickline_feed::itch::frames;
+use tickline_feed::moldudp64::PacketWriter;
+use tickline_schema::BookEvent;
+use tickline_shm::{create, Consumer, WaitStrategy};
+
+const BIN: &str = env!("CARGO_BIN_EXE_feed-handler");
+
+fn itch_file() -> std::path::PathBuf {
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/itch/ex20101224.ITCH_50.framed");
+    assert!(
+        p.exists(),
+        "real data missing: {} (../shared/data beside the repo)",
+        p.display()
+    );
+    p
+}
+
+struct Queue(String);
+
+impl Queue {
+    fn new(tag: &str) -> Self {
+        let name = format!("/tickline-live-{}-{tag}", std::process::id());
+        let _ = tickline_shm::unlink(&name);
+        create::<BookEvent>(&name, 1 << 14).unwrap();
+        Queue(name)
+    }
+    fn drain(&self) -> Vec<BookEvent> {
+        let mut c = Consumer::<BookEvent>::attach(&self.0, WaitStrategy::BusySpin).unwrap();
+        std::iter::from_fn(|| c.try_pop())
+            .map(|mut e| {
+                e.trace.stamps = [0; 4];
+                e
+            })
+            .collect()
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        let _ = tickline_shm::unlink(&self.0);
+    }
+}
+
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Sends the file as MoldUDP64, losing every `drop_every`th packet; returns messages lost.
+fn send(port: u16, drop_every: usize) -> u64 {
+    let bytes = std::fs::read(itch_file()).unwrap();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = ("127.0.0.1", port);
+    let mut w = PacketWriter::new(*b"TEST      ", 1, 1400);
+    let mut packets = Vec::new();
+    for m in frames(&bytes) {
+        if !w.push(m) {
+            packets.push(w.finish());
+            w.push(m);
+        }
+    }
+    packets.push(w.finish());
+    let mut lost = 0;
+    for (i, p) in packets.iter().enumerate() {
+        if drop_every > 0 && (i + 1) % drop_every == 0 {
+            lost += u16::from_be_bytes([p[18], p[19]]) as u64;
+            continue;
+        }
+        tx.send_to(p, to).unwrap();
+        // Paced so the loopback buffer never overflows: only our drops are losses.
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    for _ in 0..3 {
+        tx.send_to(&w.control(true), to).unwrap();
+    }
+    lost
+}
+
+fn run_live(q: &Queue, drop_every: usize) -> (serde_json::Value, u64) {
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args([
+            "--source",
+            &format!("moldudp64:127.0.0.1:{port}"),
+            "--out",
+            &format!("queue:{}", q.0),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300)); // let it bind
+    let lost = send(port, drop_every);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        serde_json::from_slice(out.stdout.trim_ascii_end()).unwrap(),
+        lost,
+    )
+}
+
+#[test]
+fn udp_feed_publishes_what_the_file_replay_publishes() {
+    let from_file = Queue::new("file");
+    let out = Command::new(BIN)
+        .args([
+            "--source",
+            &format!("itch:{}", itch_file().display()),
+            "--out",
+            &format!("queue:{}", from_file.0),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let want = from_file.drain();
+
+    let live = Queue::new("udp");
+    let (summary, lost) = run_live(&live, 0);
+    assert_eq!(lost, 0);
+    assert_eq!(summary["input_messages"], serde_json::json!(12_012));
+    assert!(summary["errors"].get("gap").is_none(), "{summary}");
+    assert_eq!(live.drain(), want);
+}
+
+#[test]
+fn lost_packets_are_counted_as_gaps_and_the_handler_goes_on() {
+    let live = Queue::new("gaps");
+    let (summary, lost) = run_live(&live, 25);
+    assert!(lost > 0);
+    let gaps = summary["errors"]["gap"].as_u64().unwrap_or(0);
+    assert!(gaps >= 10, "{summary}");
+    assert_eq!(summary["input_messages"].as_u64().unwrap(), 12_012 - lost);
+}

@@ -1,0 +1,81 @@
+//! itch-replay's packets, received on a loopback socket: sequence numbers,
+//! message bytes, deliberate losses and the end of session.
+
+use std::net::UdpSocket;
+use std::process::Command;
+use std::time::Duration;
+
+use tickline_feed::itch::frames;
+use tickline_feed::moldudp64::{parse_header, END_OF_SESSION, HEADER_LEN};
+
+#[test]
+fn packets_carry_the_file_in_order_with_sequence_numbers() {
+    let file = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/itch/ex20101224.TEST_ITCH_50");
+    assert!(file.exists(), "real data missing: {}", file.display());
+    let expected: Vec<Vec<u8>> = frames(&std::fs::read(&file).unwrap())
+        .map(<[u8]>::to_vec)
+        .collect();
+    assert_eq!(expected.len(), 12_012);
+
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    rx.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let to = rx.local_addr().unwrap().to_string();
+    let replay = std::thread::spawn(move || {
+        Command::new(env!("CARGO_BIN_EXE_itch-replay"))
+            .arg(&file)
+            .args([
+                "--to",
+                &to,
+                "--drop-every",
+                "10",
+                "--packets-per-s",
+                "20000",
+                "--session",
+                "T1",
+            ])
+            .output()
+            .unwrap()
+    });
+    let mut buf = vec![0u8; 65_536];
+    let mut next_seq = 1u64;
+    let (mut got, mut skipped_packets) = (0usize, 0);
+    loop {
+        let n = rx.recv(&mut buf).expect("replay went silent");
+        let h = parse_header(&buf[..n]).unwrap();
+        assert_eq!(&h.session, b"T1        ");
+        if h.count == END_OF_SESSION {
+            assert_eq!(h.seq, expected.len() as u64 + 1);
+            break;
+        }
+        if h.seq != next_seq {
+            skipped_packets += 1;
+        }
+        let mut pos = HEADER_LEN;
+        for k in 0..h.count as u64 {
+            let len = u16::from_be_bytes([buf[pos], buf[pos + 1]]) as usize;
+            assert_eq!(
+                &buf[pos + 2..pos + 2 + len],
+                &expected[(h.seq + k - 1) as usize][..]
+            );
+            pos += 2 + len;
+            got += 1;
+        }
+        assert_eq!(pos, n, "no bytes after the last message");
+        next_seq = h.seq + h.count as u64;
+    }
+    let out = replay.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(out.stdout.trim_ascii_end()).unwrap();
+    let lost = summary["packets_lost_on_purpose"].as_u64().unwrap();
+    assert!(lost > 0);
+    assert_eq!(
+        skipped_packets as u64, lost,
+        "every jump in sequence is one deliberate loss"
+    );
+    assert!(got < expected.len());
+}

@@ -1,0 +1,414 @@
+//! MoldUDP64, the transport Nasdaq uses for ITCH: UDP packets of a 20-byte
+//! header (10-byte session, sequence number of the first message, message
+//! count) followed by length-prefixed messages. Count 0 is a heartbeat,
+//! 0xFFFF ends the session.
+//!
+//! [`MoldUdpSource`] receives packets, checks sequence numbers (a jump is a
+//! gap, counted per missed message; an old packet is a duplicate and skipped)
+//! and applies the ITCH messages. Retransmission requests are not sent: a gap
+//! is counted and the book carries on.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use crate::itch::{message_len, ItchHandler};
+use crate::{Books, FeedError, FeedStats, Source, Step};
+
+pub const HEADER_LEN: usize = 20;
+pub const END_OF_SESSION: u16 = 0xFFFF;
+/// Largest UDP payload.
+const MAX_PACKET: usize = 65_535;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PacketHeader {
+    pub session: [u8; 10],
+    pub seq: u64,
+    pub count: u16,
+}
+
+pub fn parse_header(p: &[u8]) -> Option<PacketHeader> {
+    let h = p.get(..HEADER_LEN)?;
+    let mut session = [0u8; 10];
+    session.copy_from_slice(&h[..10]);
+    let mut seq = [0u8; 8];
+    seq.copy_from_slice(&h[10..18]);
+    Some(PacketHeader {
+        session,
+        seq: u64::from_be_bytes(seq),
+        count: u16::from_be_bytes([h[18], h[19]]),
+    })
+}
+
+/// Packs messages into packets of at most `max_len` bytes.
+pub struct PacketWriter {
+    buf: Vec<u8>,
+    session: [u8; 10],
+    next_seq: u64,
+    count: u16,
+    max_len: usize,
+}
+
+impl PacketWriter {
+    pub fn new(session: [u8; 10], first_seq: u64, max_len: usize) -> Self {
+        let mut w = PacketWriter {
+            buf: Vec::with_capacity(max_len.max(HEADER_LEN)),
+            session,
+            next_seq: first_seq,
+            count: 0,
+            max_len: max_len.max(HEADER_LEN + 2 + 64),
+        };
+        w.start();
+        w
+    }
+
+    fn start(&mut self) {
+        self.buf.clear();
+        self.buf.extend_from_slice(&self.session);
+        self.buf.extend_from_slice(&self.next_seq.to_be_bytes());
+        self.buf.extend_from_slice(&[0, 0]);
+        self.count = 0;
+    }
+
+    /// Adds a message; false if the packet is full (finish it first).
+    pub fn push(&mut self, msg: &[u8]) -> bool {
+        if self.buf.len() + 2 + msg.len() > self.max_len || self.count == END_OF_SESSION - 1 {
+            return false;
+        }
+        self.buf
+            .extend_from_slice(&(msg.len() as u16).to_be_bytes());
+        self.buf.extend_from_slice(msg);
+        self.count += 1;
+        true
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The finished packet; the writer then starts the next one.
+    pub fn finish(&mut self) -> Vec<u8> {
+        self.buf[18..20].copy_from_slice(&self.count.to_be_bytes());
+        let packet = self.buf.clone();
+        self.next_seq += self.count as u64;
+        self.start();
+        packet
+    }
+
+    /// A heartbeat (count 0) or end-of-session packet at the next sequence number.
+    pub fn control(&self, end: bool) -> Vec<u8> {
+        let mut p = Vec::with_capacity(HEADER_LEN);
+        p.extend_from_slice(&self.session);
+        p.extend_from_slice(&self.next_seq.to_be_bytes());
+        p.extend_from_slice(&(if end { END_OF_SESSION } else { 0 }).to_be_bytes());
+        p
+    }
+}
+
+/// What the receiver saw of the transport.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MoldCounts {
+    pub packets: u64,
+    pub heartbeats: u64,
+    /// Sequence jumps, and messages lost in them.
+    pub gaps: u64,
+    pub missed_messages: u64,
+    /// Messages received twice (old or overlapping packets), skipped.
+    pub duplicates: u64,
+    pub session_changes: u64,
+}
+
+pub struct MoldUdpSource {
+    socket: UdpSocket,
+    packet: Box<[u8]>,
+    len: usize,
+    pos: usize,
+    /// Messages of the current packet still to hand out, and how many to skip first.
+    left: u16,
+    skip: u16,
+    session: Option<[u8; 10]>,
+    /// Next sequence number we expect.
+    expected: Option<u64>,
+    ended: bool,
+    handler: ItchHandler,
+    pub counts: MoldCounts,
+}
+
+impl MoldUdpSource {
+    /// Binds `addr`; `poll` bounds each blocking receive so the caller can
+    /// check for shutdown between packets.
+    pub fn bind(addr: SocketAddr, poll: Duration) -> std::io::Result<Self> {
+        let socket = UdpSocket::bind(addr)?;
+        socket.set_read_timeout(Some(poll))?;
+        Ok(MoldUdpSource {
+            socket,
+            packet: vec![0u8; MAX_PACKET].into_boxed_slice(),
+            len: 0,
+            pos: 0,
+            left: 0,
+            skip: 0,
+            session: None,
+            expected: None,
+            ended: false,
+            handler: ItchHandler::default(),
+            counts: MoldCounts::default(),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// Reads a header and decides what of the packet to deliver.
+    fn begin_packet(&mut self, stats: &mut FeedStats) -> Option<Step> {
+        self.counts.packets += 1;
+        let Some(h) = parse_header(&self.packet[..self.len]) else {
+            stats.error(
+                FeedError::Truncated,
+                format_args!("{}-byte packet", self.len),
+            );
+            return Some(Step::Skip);
+        };
+        if self.session.is_some_and(|s| s != h.session) {
+            self.counts.session_changes += 1;
+            stats.error(FeedError::Gap, format_args!("session changed"));
+            self.expected = None;
+        }
+        self.session = Some(h.session);
+        let expected = *self.expected.get_or_insert(h.seq);
+        if h.seq > expected {
+            self.counts.gaps += 1;
+            self.counts.missed_messages += h.seq - expected;
+            stats.error(
+                FeedError::Gap,
+                format_args!("expected sequence {expected}, got {}", h.seq),
+            );
+        }
+        match h.count {
+            END_OF_SESSION => {
+                self.ended = true;
+                return Some(Step::End);
+            }
+            0 => {
+                self.counts.heartbeats += 1;
+                self.expected = Some(expected.max(h.seq));
+                return Some(Step::Skip);
+            }
+            _ => {}
+        }
+        let end = h.seq + h.count as u64;
+        if end <= expected {
+            self.counts.duplicates += h.count as u64;
+            return Some(Step::Skip);
+        }
+        self.skip = expected.saturating_sub(h.seq) as u16;
+        self.counts.duplicates += self.skip as u64;
+        self.left = h.count;
+        self.pos = HEADER_LEN;
+        self.expected = Some(end);
+        None
+    }
+}
+
+impl Source for MoldUdpSource {
+    fn next(&mut self, books: &mut Books, stats: &mut FeedStats) -> Step {
+        if self.ended {
+            return Step::End;
+        }
+        if self.left == 0 {
+            match self.socket.recv(&mut self.packet) {
+                Ok(n) => self.len = n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Step::Idle
+                }
+                Err(e) => {
+                    stats.error(FeedError::BadRecord, format_args!("recv: {e}"));
+                    return Step::Idle;
+                }
+            }
+            if let Some(step) = self.begin_packet(stats) {
+                return step;
+            }
+        }
+        // One message of the current packet.
+        self.left -= 1;
+        let p = &self.packet[..self.len];
+        let Some(len) = p
+            .get(self.pos..self.pos + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
+        else {
+            return self.truncated(stats);
+        };
+        let start = self.pos + 2;
+        if start + len > p.len() || len == 0 {
+            return self.truncated(stats);
+        }
+        self.pos = start + len;
+        if self.skip > 0 {
+            self.skip -= 1;
+            return Step::Skip;
+        }
+        stats.messages += 1;
+        let msg = &self.packet[start..start + len];
+        stats.by_type[msg[0] as usize] += 1;
+        if message_len(msg[0]) != len {
+            let kind = if message_len(msg[0]) == 0 {
+                FeedError::UnknownType
+            } else {
+                FeedError::BadLength
+            };
+            stats.error(kind, format_args!("type {:#04x}, {len} bytes", msg[0]));
+            return Step::Skip;
+        }
+        let Self {
+            packet, handler, ..
+        } = self;
+        handler.handle(&packet[start..start + len], books, stats)
+    }
+
+    fn symbol(&self, instrument: u32) -> Option<&str> {
+        self.handler.symbol(instrument)
+    }
+}
+
+impl MoldUdpSource {
+    /// The rest of a packet cannot be framed: its messages count as missed.
+    fn truncated(&mut self, stats: &mut FeedStats) -> Step {
+        stats.error(
+            FeedError::Truncated,
+            format_args!("message block runs past the packet"),
+        );
+        self.counts.missed_messages += self.left as u64 + 1;
+        self.left = 0;
+        Step::Skip
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SESSION: [u8; 10] = *b"TEST000001";
+
+    fn delete(order: u64) -> Vec<u8> {
+        let mut m = vec![b'D', 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+        m.extend_from_slice(&order.to_be_bytes());
+        m
+    }
+
+    fn add(order: u64) -> Vec<u8> {
+        let mut m = vec![b'A', 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+        m.extend_from_slice(&order.to_be_bytes());
+        m.push(b'B');
+        m.extend_from_slice(&100u32.to_be_bytes());
+        m.extend_from_slice(b"TEST    ");
+        m.extend_from_slice(&1_000_000u32.to_be_bytes());
+        m
+    }
+
+    fn packets(orders: std::ops::Range<u64>, per_packet: usize) -> Vec<Vec<u8>> {
+        let mut w = PacketWriter::new(SESSION, 1, HEADER_LEN + per_packet * (2 + 36));
+        let mut out = Vec::new();
+        for o in orders {
+            if !w.push(&add(o)) {
+                out.push(w.finish());
+                assert!(w.push(&add(o)));
+            }
+        }
+        out.push(w.finish());
+        out.push(w.control(true));
+        out
+    }
+
+    /// Sends packets to a bound source over loopback and drains it.
+    fn deliver(pkts: &[Vec<u8>]) -> (MoldCounts, FeedStats, u64) {
+        let mut src =
+            MoldUdpSource::bind("127.0.0.1:0".parse().unwrap(), Duration::from_millis(200))
+                .unwrap();
+        let to = src.local_addr().unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for p in pkts {
+            tx.send_to(p, to).unwrap();
+        }
+        let mut books = Books::new(1024, 64);
+        let mut stats = FeedStats::quiet();
+        let mut events = 0;
+        let mut idle = 0;
+        loop {
+            match src.next(&mut books, &mut stats) {
+                Step::Event(_) => events += 1,
+                Step::End => break,
+                Step::Idle => {
+                    idle += 1;
+                    assert!(idle < 10, "end of session never arrived");
+                }
+                Step::Skip => {}
+            }
+        }
+        (src.counts, stats, events)
+    }
+
+    #[test]
+    fn header_round_trips() {
+        let mut w = PacketWriter::new(SESSION, 42, 1400);
+        assert!(w.push(&delete(1)));
+        assert!(w.push(&delete(2)));
+        let p = w.finish();
+        assert_eq!(
+            parse_header(&p),
+            Some(PacketHeader {
+                session: SESSION,
+                seq: 42,
+                count: 2
+            })
+        );
+        assert_eq!(p.len(), HEADER_LEN + 2 * (2 + 19));
+        let end = w.control(true);
+        assert_eq!(parse_header(&end).unwrap().seq, 44);
+        assert_eq!(parse_header(&end).unwrap().count, END_OF_SESSION);
+        assert_eq!(parse_header(&p[..19]), None);
+    }
+
+    #[test]
+    fn in_order_stream_delivers_every_message() {
+        let pkts = packets(0..100, 7);
+        let (c, stats, events) = deliver(&pkts);
+        assert_eq!(events, 100);
+        assert_eq!((c.gaps, c.missed_messages, c.duplicates), (0, 0, 0));
+        assert_eq!(stats.count(FeedError::Gap), 0);
+    }
+
+    #[test]
+    fn lost_and_repeated_packets_are_counted() {
+        let mut pkts = packets(0..100, 10); // 10 data packets + end
+        pkts.remove(3); // lose messages 31..=40
+        let again = pkts[5].clone(); // repeat a packet
+        pkts.insert(6, again);
+        let (c, stats, events) = deliver(&pkts);
+        assert_eq!(events, 90);
+        assert_eq!(c.gaps, 1);
+        assert_eq!(c.missed_messages, 10);
+        assert_eq!(c.duplicates, 10);
+        assert_eq!(stats.count(FeedError::Gap), 1);
+    }
+
+    #[test]
+    fn malformed_packets_do_not_stop_the_receiver() {
+        let mut pkts = packets(0..20, 10);
+        let mut cut = pkts[0].clone();
+        cut.truncate(HEADER_LEN + 38 + 20); // second message cut short
+        pkts[0] = cut;
+        pkts.insert(0, vec![1, 2, 3]); // shorter than a header
+        let (c, stats, events) = deliver(&pkts);
+        assert_eq!(
+            events, 11,
+            "first message of the cut packet, then the second packet"
+        );
+        assert_eq!(stats.count(FeedError::Truncated), 2);
+        assert_eq!(c.missed_messages, 9);
+    }
+}
