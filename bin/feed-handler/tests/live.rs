@@ -80,7 +80,7 @@ fn send(port: u16, drop_every: usize) -> u64 {
         }
         tx.send_to(p, to).unwrap();
         // Paced so the loopback buffer never overflows: only our drops are losses.
-        std::thread::sleep(Duration::from_micros(100));
+        std::thread::sleep(Duration::from_micros(300));
     }
     for _ in 0..3 {
         tx.send_to(&w.control(true), to).unwrap();
@@ -101,7 +101,12 @@ fn run_live(q: &Queue, drop_every: usize) -> (serde_json::Value, u64) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300)); // let it bind
+    // Ready once the port is taken: our own bind to it then fails.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        assert!(std::time::Instant::now() < deadline, "feed-handler never bound {port}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let lost = send(port, drop_every);
     let out = child.wait_with_output().unwrap();
     assert!(
