@@ -104,7 +104,10 @@ fn run_live(q: &Queue, drop_every: usize) -> (serde_json::Value, u64) {
     // Ready once the port is taken: our own bind to it then fails.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-        assert!(std::time::Instant::now() < deadline, "feed-handler never bound {port}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "feed-handler never bound {port}"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     let lost = send(port, drop_every);
