@@ -234,7 +234,32 @@ impl Source for MoldUdpSource {
                 return step;
             }
         }
-        // One message of the current packet.
+        self.next_message(books, stats)
+    }
+
+    fn symbol(&self, instrument: u32) -> Option<&str> {
+        self.handler.symbol(instrument)
+    }
+}
+
+impl MoldUdpSource {
+    /// Takes a packet as if received (for fuzzing and replaying captures);
+    /// then call [`Source::next`] while [`pending`](Self::pending) is non-zero.
+    pub fn accept_packet(&mut self, bytes: &[u8], stats: &mut FeedStats) -> Option<Step> {
+        let n = bytes.len().min(self.packet.len());
+        self.packet[..n].copy_from_slice(&bytes[..n]);
+        self.len = n;
+        self.left = 0;
+        self.begin_packet(stats)
+    }
+
+    /// Messages of the current packet not yet handed out.
+    pub fn pending(&self) -> u16 {
+        self.left
+    }
+
+    /// One message of the current packet.
+    fn next_message(&mut self, books: &mut Books, stats: &mut FeedStats) -> Step {
         self.left -= 1;
         let p = &self.packet[..self.len];
         let Some(len) = p
@@ -270,12 +295,6 @@ impl Source for MoldUdpSource {
         handler.handle(&packet[start..start + len], books, stats)
     }
 
-    fn symbol(&self, instrument: u32) -> Option<&str> {
-        self.handler.symbol(instrument)
-    }
-}
-
-impl MoldUdpSource {
     /// The rest of a packet cannot be framed: its messages count as missed.
     fn truncated(&mut self, stats: &mut FeedStats) -> Step {
         stats.error(
