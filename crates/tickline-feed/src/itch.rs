@@ -271,6 +271,7 @@ pub fn apply(msg: &Message, books: &mut Books, stats: &mut FeedStats) -> Step {
         Message::StockDirectory { .. } | Message::Other { .. } => return Step::Skip,
     };
     let mut ev = FeedEvent::quote(locate, ts);
+    // u32 shares x 1e8 stays below 2^63.
     let shares_fixed = |s: u64| s as i64 * UNIT;
     match *msg {
         Message::Add {
@@ -378,9 +379,17 @@ pub fn apply(msg: &Message, books: &mut Books, stats: &mut FeedStats) -> Step {
             ev.trade_qty = shares_fixed(shares as u64);
         }
         Message::CrossTrade { shares, price, .. } => {
+            // Cross sizes are 64-bit: too large to represent is bad input, not a wrap.
+            let Some(qty) = i64::try_from(shares).ok().and_then(|s| s.checked_mul(UNIT)) else {
+                stats.error(
+                    FeedError::BadValue,
+                    format_args!("cross of {shares} shares"),
+                );
+                return Step::Skip;
+            };
             ev.kind = EventKind::Trade;
             ev.trade_price = price_of(price).unwrap_or(0);
-            ev.trade_qty = shares_fixed(shares);
+            ev.trade_qty = qty;
         }
         Message::StockDirectory { .. } | Message::Other { .. } => unreachable!(),
     }
@@ -566,6 +575,22 @@ mod tests {
         }
         assert_eq!(frames(&[0, 0, b'~', 1]).count(), 0);
         assert_eq!(frames(&[0, 40, b'A']).count(), 0);
+    }
+
+    /// Found by the fuzzer: a cross trade's 64-bit share count overflowed fixed point.
+    #[test]
+    fn huge_cross_trade_is_bad_value_not_overflow() {
+        let mut q = vec![0u8, 40, b'Q', 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+        q.extend_from_slice(&u64::MAX.to_be_bytes());
+        q.extend_from_slice(b"AAPL    ");
+        q.extend_from_slice(&1_000_000u32.to_be_bytes());
+        q.extend_from_slice(&7u64.to_be_bytes());
+        q.push(b'O');
+        let mut src = ItchSource::new(&q[..]);
+        let mut books = Books::new(16, 16);
+        let mut stats = FeedStats::quiet();
+        assert_eq!(src.next(&mut books, &mut stats), Step::Skip);
+        assert_eq!(stats.count(FeedError::BadValue), 1);
     }
 
     #[test]

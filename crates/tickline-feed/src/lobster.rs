@@ -41,7 +41,7 @@ fn parse_time(s: &str) -> Option<u64> {
     let mut ns = secs.parse::<u64>().ok()?.checked_mul(1_000_000_000)?;
     let mut scale = 100_000_000;
     for b in frac.bytes() {
-        ns += (b - b'0') as u64 * scale;
+        ns = ns.checked_add((b - b'0') as u64 * scale)?;
         scale /= 10;
     }
     Some(ns)
@@ -100,18 +100,18 @@ pub fn parse_book_row(line: &str) -> Option<BookRow> {
             return None;
         }
         levels += 1;
+        let level = |p: i64, q: i64| {
+            Some(Level {
+                price: p.checked_mul(PRICE_TO_FIXED)?,
+                qty: q.checked_mul(UNIT)?,
+            })
+        };
         if ask_q > 0 {
-            row.asks[row.n_asks] = Level {
-                price: ask_p * PRICE_TO_FIXED,
-                qty: ask_q * UNIT,
-            };
+            row.asks[row.n_asks] = level(ask_p, ask_q)?;
             row.n_asks += 1;
         }
         if bid_q > 0 {
-            row.bids[row.n_bids] = Level {
-                price: bid_p * PRICE_TO_FIXED,
-                qty: bid_q * UNIT,
-            };
+            row.bids[row.n_bids] = level(bid_p, bid_q)?;
             row.n_bids += 1;
         }
     }
@@ -296,7 +296,17 @@ impl<R: BufRead> LobsterSource<R> {
                 return Step::Skip;
             }
         };
-        let (price, qty) = (row.price * PRICE_TO_FIXED, row.size * UNIT);
+        let fixed = (
+            row.price.checked_mul(PRICE_TO_FIXED),
+            row.size.checked_mul(UNIT),
+        );
+        let (Some(price), Some(qty)) = fixed else {
+            stats.error(
+                FeedError::BadValue,
+                format_args!("price {} size {} out of range", row.price, row.size),
+            );
+            return Step::Skip;
+        };
         if row.price <= 0 || row.size <= 0 {
             stats.error(
                 FeedError::BadValue,
@@ -359,6 +369,15 @@ mod tests {
         assert_eq!(parse_time("34200.00426064"), Some(34_200_004_260_640));
         assert_eq!(parse_time("1"), Some(1_000_000_000));
         assert_eq!(parse_time("1.x"), None);
+        assert_eq!(
+            parse_time("18446744073.999999999"),
+            None,
+            "overflows u64 ns"
+        );
+        assert!(
+            parse_book_row("9999999999999999,1,1,1").is_none(),
+            "price overflows fixed point"
+        );
         assert_eq!(parse_row("1.5,1,2,3,4"), None);
         assert_eq!(parse_row("1.5,1,2,3,4,1,9"), None);
         assert_eq!(
