@@ -7,7 +7,7 @@ pub enum LevelError {
     NoSuchLevel,
     /// Removing more than the level holds.
     Underflow,
-    /// Non-positive price or quantity.
+    /// Non-positive price or quantity, or a level total past i64.
     BadValue,
 }
 
@@ -75,7 +75,10 @@ impl Ladder {
         }
         let key = self.key(price);
         match self.find(key) {
-            Ok(i) => self.slots[i].qty += qty,
+            Ok(i) => {
+                let s = &mut self.slots[i];
+                s.qty = s.qty.checked_add(qty).ok_or(LevelError::BadValue)?;
+            }
             Err(i) => self.slots.insert(i, Slot { key, qty }),
         }
         Ok(())
@@ -198,6 +201,8 @@ mod tests {
         assert_eq!(b.remove(101, 1), Err(LevelError::NoSuchLevel));
         assert_eq!(b.remove(100, 6), Err(LevelError::Underflow));
         assert_eq!(b.add(0, 1), Err(LevelError::BadValue));
+        // Found by fuzzing LOBSTER input: a level total past i64 is refused, not wrapped.
+        assert_eq!(b.add(100, i64::MAX), Err(LevelError::BadValue));
         assert_eq!(b.qty_at(100), 5);
         b.remove(100, 5).unwrap();
         assert!(b.is_empty());
