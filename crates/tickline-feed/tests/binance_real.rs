@@ -7,21 +7,12 @@ use std::io::BufReader;
 
 use flate2::read::GzDecoder;
 use tickline_feed::binance::{BinanceCounts, BinanceSource};
-use tickline_feed::{Books, FeedError, FeedStats, Source, Step};
+use tickline_feed::{FeedError, FeedStats, Source};
 
 fn replay(rel: &str) -> (BinanceCounts, FeedStats, u64, String) {
     let f = std::fs::File::open(common::data_file(rel)).unwrap();
     let mut src = BinanceSource::new(BufReader::new(GzDecoder::new(f)), 1);
-    let mut books = Books::new(1 << 10, 1 << 12);
-    let mut stats = FeedStats::default();
-    let mut events = 0;
-    loop {
-        match src.next(&mut books, &mut stats) {
-            Step::Event(_) => events += 1,
-            Step::End => break,
-            _ => {}
-        }
-    }
+    let (_, stats, events) = common::drain(&mut src);
     let sym = src.symbol(1).unwrap_or_default().to_owned();
     (src.counts, stats, events, sym)
 }

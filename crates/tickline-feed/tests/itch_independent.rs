@@ -1,12 +1,14 @@
 //! ITCH parser and book against a stream written by an independent Python
 //! encoder (tests/itch_writer.py), which keeps its own book.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
 use tickline_book::Side;
 use tickline_feed::itch::ItchSource;
-use tickline_feed::{Books, FeedError, FeedStats, Source, Step, UNIT};
+use tickline_feed::{FeedError, Source, UNIT};
 
 fn generate(seed: u64, messages: u64) -> (PathBuf, serde_json::Value) {
     let dir = std::env::temp_dir().join(format!("tickline-itch-{}-{seed}", std::process::id()));
@@ -34,18 +36,7 @@ fn counts_events_and_final_books_match_the_independent_writer() {
         let (dir, expected) = generate(seed, 20_000);
         let bytes = std::fs::read(dir.join("stream.itch")).unwrap();
         let mut src = ItchSource::new(&bytes[..]);
-        let mut books = Books::new(1 << 12, 256);
-        let mut stats = FeedStats::default();
-        let mut events = 0u64;
-        loop {
-            match src.next(&mut books, &mut stats) {
-                Step::Event(_) => {
-                    events += 1;
-                }
-                Step::End => break,
-                _ => {}
-            }
-        }
+        let (books, stats, events) = common::drain(&mut src);
         let counts = expected["counts"].as_object().unwrap();
         let mut total = 0;
         for (kind, n) in counts {
@@ -111,17 +102,7 @@ fn malformed_messages_are_counted_and_skipped() {
     bytes.extend_from_slice(&good);
     bytes.extend_from_slice(&[0, 36, b'A', 0, 1]);
 
-    let mut src = ItchSource::new(&bytes[..]);
-    let mut books = Books::new(1 << 12, 256);
-    let mut stats = FeedStats::default();
-    let mut events = 0;
-    loop {
-        match src.next(&mut books, &mut stats) {
-            Step::Event(_) => events += 1,
-            Step::End => break,
-            _ => {}
-        }
-    }
+    let (_, stats, events) = common::drain(&mut ItchSource::new(&bytes[..]));
     assert_eq!(
         events,
         expected["events"].as_u64().unwrap(),

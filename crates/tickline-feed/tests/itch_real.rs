@@ -3,21 +3,12 @@
 mod common;
 
 use tickline_feed::itch::ItchSource;
-use tickline_feed::{Books, FeedError, FeedStats, Source, Step};
+use tickline_feed::{Books, FeedError, FeedStats, Source};
 
 fn replay(rel: &str) -> (FeedStats, Books, u64, Vec<String>) {
     let f = std::fs::File::open(common::data_file(rel)).unwrap();
     let mut src = ItchSource::new(f);
-    let mut books = Books::new(1 << 12, 256);
-    let mut stats = FeedStats::default();
-    let mut events = 0;
-    loop {
-        match src.next(&mut books, &mut stats) {
-            Step::Event(_) => events += 1,
-            Step::Skip | Step::Idle => {}
-            Step::End => break,
-        }
-    }
+    let (books, stats, events) = common::drain(&mut src);
     let symbols = books
         .instruments()
         .map(|i| src.symbol(i).unwrap_or("?").to_owned())
