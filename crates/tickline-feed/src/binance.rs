@@ -48,6 +48,13 @@ fn str_value<'a>(json: &'a str, key: &str) -> Option<&'a str> {
     Some(&v[..v.find('"')?])
 }
 
+/// A millisecond timestamp field in ns; 0 (unknown) when missing or absurd.
+fn exchange_ns(json: &str, key: &str) -> u64 {
+    u64_value(json, key)
+        .and_then(|ms| ms.checked_mul(1_000_000))
+        .unwrap_or(0)
+}
+
 fn bool_value(json: &str, key: &str) -> Option<bool> {
     let v = value(json, key)?;
     if v.starts_with("true") {
@@ -197,10 +204,7 @@ impl<R: BufRead> BinanceSource<R> {
         self.book_u = Some(id);
         // Diffs that arrived before the snapshot are applied now, in order.
         self.replaying = self.early.len();
-        let mut ev = FeedEvent::quote(
-            self.instrument,
-            u64_value(json, "E").unwrap_or(0) * 1_000_000,
-        );
+        let mut ev = FeedEvent::quote(self.instrument, exchange_ns(json, "E"));
         ev.kind = EventKind::Snapshot;
         Step::Event(ev)
     }
@@ -238,7 +242,7 @@ impl<R: BufRead> BinanceSource<R> {
             }
             let straddles = match market {
                 Market::Futures => first <= snap && last >= snap,
-                Market::Spot => first <= snap + 1 && last > snap,
+                Market::Spot => first <= snap.saturating_add(1) && last > snap,
             };
             if !straddles {
                 return self.gap(
@@ -251,7 +255,7 @@ impl<R: BufRead> BinanceSource<R> {
             let chained = match (market, prev) {
                 (Market::Futures, Some(pu)) => pu == book_u,
                 (Market::Futures, None) => false,
-                (Market::Spot, _) => first == book_u + 1,
+                (Market::Spot, _) => book_u.checked_add(1) == Some(first),
             };
             if !chained {
                 return self.gap(
@@ -284,10 +288,7 @@ impl<R: BufRead> BinanceSource<R> {
             stats.error(FeedError::Crossed, format_args!("after diff {last}"));
         }
         self.check_ahead(books);
-        Step::Event(FeedEvent::quote(
-            self.instrument,
-            u64_value(data, "E").unwrap_or(0) * 1_000_000,
-        ))
+        Step::Event(FeedEvent::quote(self.instrument, exchange_ns(data, "E")))
     }
 
     fn gap(&mut self, stats: &mut FeedStats, detail: std::fmt::Arguments<'_>) -> Step {
@@ -364,10 +365,7 @@ impl<R: BufRead> BinanceSource<R> {
             return Step::Skip;
         };
         self.counts.trades += 1;
-        let mut ev = FeedEvent::quote(
-            self.instrument,
-            u64_value(data, "T").unwrap_or(0) * 1_000_000,
-        );
+        let mut ev = FeedEvent::quote(self.instrument, exchange_ns(data, "T"));
         ev.kind = EventKind::Trade;
         // m: the buyer was the maker, so the seller took liquidity.
         ev.trade_side = match bool_value(data, "m") {
@@ -513,6 +511,25 @@ mod tests {
             vec![17, 10],
             "second snapshot replaced the first book"
         );
+    }
+
+    /// Found by fuzzing: absurd timestamps and ids must not overflow.
+    #[test]
+    fn extreme_numbers_do_not_overflow() {
+        let max = u64::MAX;
+        let lines = [
+            format!(r#"1 {{"lastUpdateId":{max},"E":{max},"bids":[],"asks":[]}}"#),
+            format!(
+                r#"1 {{"stream":"x@depth@100ms","data":{{"E":{max},"U":{max},"u":{max},"b":[],"a":[]}}}}"#
+            ),
+            format!(r#"1 {{"stream":"x@trade","data":{{"T":{max},"p":"1","q":"1","m":true}}}}"#),
+        ];
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let (steps, _, c, _) = run(&refs);
+        assert_eq!(c.trades, 1);
+        assert!(steps
+            .iter()
+            .any(|s| matches!(s, Step::Event(e) if e.exchange_ns == 0)));
     }
 
     #[test]

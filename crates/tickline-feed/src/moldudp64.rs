@@ -195,7 +195,7 @@ impl MoldUdpSource {
             }
             _ => {}
         }
-        let end = h.seq + h.count as u64;
+        let end = h.seq.saturating_add(h.count as u64);
         if end <= expected {
             self.counts.duplicates += h.count as u64;
             return Some(Step::Skip);
