@@ -13,10 +13,11 @@ fuzz_target!(|data: &[u8]| {
     let mut books = Books::new(64, 64);
     let mut stats = FeedStats::quiet();
     let src = LobsterSource::new(msgs, 1, 10);
-    let mut src: Box<dyn Source> = match src.with_reference_book(Box::new(Cursor::new(book.to_vec()))) {
-        Ok(s) => Box::new(s),
-        Err(_) => Box::new(LobsterSource::new(msgs, 1, 10)),
-    };
+    let mut src: Box<dyn Source> =
+        match src.with_reference_book(Box::new(Cursor::new(book.to_vec()))) {
+            Ok(s) => Box::new(s),
+            Err(_) => Box::new(LobsterSource::new(msgs, 1, 10)),
+        };
     let mut steps = 0usize;
     while src.next(&mut books, &mut stats) != Step::End {
         steps += 1;

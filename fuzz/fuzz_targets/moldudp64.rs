@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use tickline_feed::moldudp64::MoldUdpSource;
-use tickline_feed::{Books, FeedStats, Source};
+use tickline_feed::{Books, FeedStats, Source, Step};
 
 fuzz_target!(|data: &[u8]| {
     let mut src = MoldUdpSource::bind("127.0.0.1:0".parse().unwrap(), Duration::from_millis(1))
@@ -17,7 +17,12 @@ fuzz_target!(|data: &[u8]| {
         let len = u16::from_be_bytes([data[i], data[i + 1]]) as usize;
         let packet = &data[i + 2..(i + 2 + len).min(data.len())];
         i += 2 + len;
-        if src.accept_packet(packet, &mut stats).is_none() {
+        match src.accept_packet(packet, &mut stats) {
+            Some(Step::End) => break,
+            Some(_) => continue,
+            None => {}
+        }
+        {
             let mut guard = 0;
             while src.pending() > 0 {
                 src.next(&mut books, &mut stats);

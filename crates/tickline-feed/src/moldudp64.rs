@@ -246,6 +246,9 @@ impl MoldUdpSource {
     /// Takes a packet as if received (for fuzzing and replaying captures);
     /// then call [`Source::next`] while [`pending`](Self::pending) is non-zero.
     pub fn accept_packet(&mut self, bytes: &[u8], stats: &mut FeedStats) -> Option<Step> {
+        if self.ended {
+            return Some(Step::End);
+        }
         let n = bytes.len().min(self.packet.len());
         self.packet[..n].copy_from_slice(&bytes[..n]);
         self.len = n;
@@ -369,6 +372,22 @@ mod tests {
             }
         }
         (src.counts, stats, events)
+    }
+
+    /// Found by fuzzing: packets after the end of session must not be queued.
+    #[test]
+    fn nothing_is_accepted_after_the_end_of_session() {
+        let mut src =
+            MoldUdpSource::bind("127.0.0.1:0".parse().unwrap(), Duration::from_millis(1)).unwrap();
+        let mut stats = FeedStats::quiet();
+        let w = PacketWriter::new(SESSION, 1, 1400);
+        assert_eq!(
+            src.accept_packet(&w.control(true), &mut stats),
+            Some(Step::End)
+        );
+        let pkts = packets(0..5, 5);
+        assert_eq!(src.accept_packet(&pkts[0], &mut stats), Some(Step::End));
+        assert_eq!(src.pending(), 0);
     }
 
     #[test]
