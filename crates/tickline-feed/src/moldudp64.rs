@@ -177,7 +177,8 @@ impl MoldUdpSource {
         let expected = *self.expected.get_or_insert(h.seq);
         if h.seq > expected {
             self.counts.gaps += 1;
-            self.counts.missed_messages += h.seq - expected;
+            self.counts.missed_messages =
+                self.counts.missed_messages.saturating_add(h.seq - expected);
             stats.error(
                 FeedError::Gap,
                 format_args!("expected sequence {expected}, got {}", h.seq),
