@@ -117,6 +117,11 @@ pub struct MoldCounts {
     pub session_changes: u64,
 }
 
+/// Counters fed by sender-controlled numbers saturate instead of overflowing.
+fn add(counter: &mut u64, n: u64) {
+    *counter = counter.saturating_add(n);
+}
+
 pub struct MoldUdpSource {
     socket: UdpSocket,
     packet: Box<[u8]>,
@@ -198,11 +203,11 @@ impl MoldUdpSource {
         }
         let end = h.seq.saturating_add(h.count as u64);
         if end <= expected {
-            self.counts.duplicates += h.count as u64;
+            add(&mut self.counts.duplicates, h.count as u64);
             return Some(Step::Skip);
         }
         self.skip = expected.saturating_sub(h.seq) as u16;
-        self.counts.duplicates += self.skip as u64;
+        add(&mut self.counts.duplicates, self.skip as u64);
         self.left = h.count;
         self.pos = HEADER_LEN;
         self.expected = Some(end);
@@ -305,7 +310,7 @@ impl MoldUdpSource {
             FeedError::Truncated,
             format_args!("message block runs past the packet"),
         );
-        self.counts.missed_messages += self.left as u64 + 1;
+        add(&mut self.counts.missed_messages, self.left as u64 + 1);
         self.left = 0;
         Step::Skip
     }
