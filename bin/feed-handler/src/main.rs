@@ -44,9 +44,10 @@ struct Args {
     /// Wait strategy when the output queue is full.
     #[arg(long, default_value = "block")]
     wait: WaitStrategy,
-    /// Full output queue: block (replay) or drop-newest (live).
-    #[arg(long, default_value = "block")]
-    full: FullPolicy,
+    /// Full output queue: block or drop-newest. Default: drop-newest for
+    /// live sources (never wait on a later stage), block for replays.
+    #[arg(long)]
+    full: Option<FullPolicy>,
     /// Stop after publishing this many events.
     #[arg(long)]
     limit: Option<u64>,
@@ -148,10 +149,16 @@ fn main() -> Result<()> {
         signal_hook::flag::register(sig, stop.clone())?;
     }
     let mut source = open_source(&args.source)?;
+    let live = args.source.starts_with("moldudp64:");
+    let full = args.full.unwrap_or(if live {
+        FullPolicy::DropNewest
+    } else {
+        FullPolicy::Block
+    });
     let mut out = match args.out.split_once(':') {
         None if args.out == "null" => Out::Null,
         Some(("queue", name)) => Out::Queue(
-            Producer::attach(name, args.full, args.wait)
+            Producer::attach(name, full, args.wait)
                 .with_context(|| format!("attaching to output queue {name}"))?
                 .with_stop_flag(stop.clone()),
         ),
