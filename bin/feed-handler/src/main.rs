@@ -252,6 +252,7 @@ fn main() -> Result<()> {
         "stage": "feed-handler",
         "source": args.source,
         "input_messages": stats.messages,
+        "lost_messages": source.lost_messages(),
         "events": seq,
         "published": published,
         "skipped_on_resume": skipped_resume,

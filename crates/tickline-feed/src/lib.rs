@@ -69,6 +69,11 @@ pub trait Source {
     fn symbol(&self, _instrument: u32) -> Option<&str> {
         None
     }
+
+    /// Input messages known to be lost in transport (sequence gaps).
+    fn lost_messages(&self) -> u64 {
+        0
+    }
 }
 
 /// Books by instrument id, created on first use with reserved capacity.

@@ -246,6 +246,10 @@ impl Source for MoldUdpSource {
     fn symbol(&self, instrument: u32) -> Option<&str> {
         self.handler.symbol(instrument)
     }
+
+    fn lost_messages(&self) -> u64 {
+        self.counts.missed_messages
+    }
 }
 
 impl MoldUdpSource {
