@@ -1,0 +1,127 @@
+//! The same features recomputed from the whole history at every event:
+//! O(window) per event, no running sums. The reference for the O(1) engine's
+//! tests and the baseline in its benchmark.
+
+use tickline_schema::BookEvent;
+
+use crate::engine::{finish, FeatureConfig, FeatureStats};
+use crate::formulas as f;
+use crate::idx::*;
+use crate::{DEPTH_K, N_FEATURES, WINDOW_1S_NS};
+
+const MIN_VOLUME: f64 = 0.5;
+
+pub struct NaiveEngine {
+    cfg: FeatureConfig,
+    history: Vec<Vec<BookEvent>>,
+    stats: FeatureStats,
+}
+
+impl NaiveEngine {
+    pub fn new(cfg: FeatureConfig) -> Self {
+        NaiveEngine {
+            cfg,
+            history: Vec::new(),
+            stats: FeatureStats::default(),
+        }
+    }
+
+    pub fn compute(&mut self, e: &BookEvent) -> ([f64; N_FEATURES], u32) {
+        let i = e.instrument_id as usize;
+        if i >= self.history.len() {
+            self.history.resize_with(i + 1, Vec::new);
+        }
+        let h = &mut self.history[i];
+        h.push(*e);
+        let n = h.len();
+        let mut v = [f64::NAN; N_FEATURES];
+        let mid = f::mid(e);
+        if let (Some((b, a)), Some(m)) = (f::touch(e), mid) {
+            let spread = (a.price - b.price) as f64;
+            v[SPREAD_BPS] = spread / m * 1e4;
+            v[SPREAD_TICKS] = spread / self.cfg.tick as f64;
+        }
+        v[OBI_1] = f::imbalance(e, 1).unwrap_or(f64::NAN);
+        v[OBI_5] = f::imbalance(e, DEPTH_K).unwrap_or(f64::NAN);
+        if let (Some(mp), Some(m)) = (f::microprice(e), mid) {
+            v[MICROPRICE_DEV_BPS] = (mp - m) / m * 1e4;
+        }
+        let ofi = |j: usize, k: usize| {
+            if j == 0 {
+                0.0
+            } else {
+                f::ofi_normalized(&h[j - 1], &h[j], k)
+            }
+        };
+        let window = |w: usize| n.saturating_sub(w)..n;
+        v[OFI_1_SUM10] = window(10).map(|j| ofi(j, 1)).sum();
+        v[OFI_1_SUM100] = window(100).map(|j| ofi(j, 1)).sum();
+        v[OFI_5_SUM100] = window(100).map(|j| ofi(j, DEPTH_K)).sum();
+
+        // Carried mid after each event, and each event's log return.
+        let mut carried = Vec::with_capacity(n);
+        let mut returns = Vec::with_capacity(n);
+        let mut last: Option<f64> = None;
+        for ev in h.iter() {
+            let m = f::mid(ev);
+            returns.push(match (m, last) {
+                (Some(m), Some(p)) => (m / p).ln(),
+                _ => 0.0,
+            });
+            if m.is_some() {
+                last = m;
+            }
+            carried.push(last.unwrap_or(f64::NAN));
+        }
+        let ret = |k: usize| {
+            if n > k {
+                (carried[n - 1] / carried[n - 1 - k]).ln() * 1e4
+            } else {
+                f64::NAN
+            }
+        };
+        v[RET_10_BPS] = ret(10);
+        v[RET_100_BPS] = ret(100);
+        v[RV_100_BPS] = window(100)
+            .map(|j| returns[j] * returns[j])
+            .sum::<f64>()
+            .sqrt()
+            * 1e4;
+        let flows: Vec<(f64, f64)> = h.iter().map(f::trade_flow).collect();
+        let (s100, q100) =
+            window(100).fold((0.0, 0.0), |(s, q), j| (s + flows[j].0, q + flows[j].1));
+        if q100 >= MIN_VOLUME {
+            v[TRADE_IMB_100] = s100 / q100;
+        }
+        // Effective times: the running maximum of exchange time.
+        let clock: Vec<u64> = h
+            .iter()
+            .scan(0u64, |c, ev| {
+                *c = (*c).max(ev.trace.exchange_ns);
+                Some(*c)
+            })
+            .collect();
+        let ts = clock[n - 1];
+        // The last second: events strictly after ts - 1 s.
+        let cutoff = ts.checked_sub(WINDOW_1S_NS);
+        let inside = |j: usize| cutoff.is_none_or(|c| clock[j] > c);
+        let first_inside = (0..n).find(|&j| inside(j)).unwrap_or(n);
+        if first_inside > 0 {
+            v[RET_1S_BPS] = (carried[n - 1] / carried[first_inside - 1]).ln() * 1e4;
+        }
+        let (mut r2, mut s1, mut q1) = (0.0, 0.0, 0.0);
+        for j in first_inside..n {
+            r2 += returns[j] * returns[j];
+            s1 += flows[j].0;
+            q1 += flows[j].1;
+        }
+        v[RV_1S_BPS] = r2.sqrt() * 1e4;
+        if q1 >= MIN_VOLUME {
+            v[TRADE_IMB_1S] = s1 / q1;
+        }
+        if let Some(j) = (0..n).rev().find(|&j| flows[j].1 > 0.0) {
+            v[LOG1P_SECS_SINCE_TRADE] = (ts.saturating_sub(clock[j]) as f64 / 1e9).ln_1p();
+        }
+        finish(&mut v, &mut self.stats)
+    }
+}
