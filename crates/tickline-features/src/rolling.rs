@@ -165,9 +165,9 @@ impl TimeWindow {
         self.vals[i] = vals;
         self.level[i] = level;
         self.len += 1;
-        for c in 0..3 {
-            self.sums[c] += vals[c];
-            self.nonzero[c] += (vals[c] != 0.0) as usize;
+        for ((sum, nz), v) in self.sums.iter_mut().zip(&mut self.nonzero).zip(vals) {
+            *sum += v;
+            *nz += (v != 0.0) as usize;
         }
         if let Some(cutoff) = ts.checked_sub(self.window_ns) {
             while self.len > 0 && self.ts[self.head] <= cutoff {
@@ -184,9 +184,9 @@ impl TimeWindow {
     /// Running sums; exactly 0 for a column whose entries are all 0.
     pub fn sums(&self) -> [f64; 3] {
         let mut s = self.sums;
-        for c in 0..3 {
-            if self.nonzero[c] == 0 {
-                s[c] = 0.0;
+        for (x, nz) in s.iter_mut().zip(self.nonzero) {
+            if nz == 0 {
+                *x = 0.0;
             }
         }
         s
