@@ -6,20 +6,13 @@
 //! replay killed and restarted publishes every event exactly once.
 #![forbid(unsafe_code)]
 
-use std::fs::File;
-use std::io::{BufReader, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use tickline_feed::binance::BinanceSource;
-use tickline_feed::itch::ItchSource;
-use tickline_feed::lobster::LobsterSource;
-use tickline_feed::moldudp64::MoldUdpSource;
-use tickline_feed::synthetic::{SyntheticConfig, SyntheticSource};
-use tickline_feed::{Books, FeedStats, Source, Step};
+use tickline_feed::{Books, FeedStats, Step};
 use tickline_schema::{BookEvent, Stage, MAX_LEVELS};
 use tickline_shm::{monotonic_ns, FullPolicy, Producer, Push, WaitStrategy};
 
@@ -61,68 +54,6 @@ enum Out {
     Queue(Producer<BookEvent>),
 }
 
-fn open_source(spec: &str) -> Result<Box<dyn Source>> {
-    let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
-    Ok(match kind {
-        "itch" => {
-            let f: Box<dyn Read> =
-                Box::new(File::open(rest).with_context(|| format!("opening ITCH file {rest}"))?);
-            Box::new(ItchSource::new(f))
-        }
-        "lobster" => {
-            let mut files = rest.split(',');
-            let msg = files.next().unwrap_or_default();
-            let m = BufReader::new(File::open(msg).with_context(|| format!("opening {msg}"))?);
-            // The file name says its depth: ..._message_10.csv.
-            let depth = msg
-                .rsplit('_')
-                .next()
-                .and_then(|s| s.trim_end_matches(".csv").parse().ok())
-                .unwrap_or(MAX_LEVELS);
-            let src = LobsterSource::new(m, 1, depth);
-            match files.next() {
-                Some(book) => {
-                    let b = BufReader::new(File::open(book).with_context(|| format!("opening {book}"))?);
-                    Box::new(src.with_reference_book(Box::new(b))?)
-                }
-                None => Box::new(src),
-            }
-        }
-        "binance" => {
-            let f = File::open(rest).with_context(|| format!("opening Binance capture {rest}"))?;
-            let r: Box<dyn std::io::BufRead> = if rest.ends_with(".gz") {
-                Box::new(BufReader::new(flate2::read::GzDecoder::new(f)))
-            } else {
-                Box::new(BufReader::new(f))
-            };
-            Box::new(BinanceSource::new(r, 1))
-        }
-        "moldudp64" => {
-            let addr: std::net::SocketAddr = rest.parse().with_context(|| format!("bad address {rest:?}"))?;
-            // Receives block at most 1 ms so shutdown is noticed promptly.
-            Box::new(
-                MoldUdpSource::bind(addr, Duration::from_millis(1))
-                    .with_context(|| format!("binding UDP {addr}"))?,
-            )
-        }
-        "synthetic" => {
-            let mut f = rest.split(':').filter(|s| !s.is_empty());
-            let mut cfg = SyntheticConfig::default();
-            if let Some(s) = f.next() {
-                cfg.seed = s.parse().context("synthetic seed")?;
-            }
-            if let Some(s) = f.next() {
-                cfg.events = s.parse().context("synthetic event count")?;
-            }
-            if let Some(s) = f.next() {
-                cfg.instruments = s.parse().context("synthetic instruments")?;
-            }
-            Box::new(SyntheticSource::new(cfg))
-        }
-        _ => bail!("unknown source {spec:?}: expected itch:FILE, lobster:MSG[,BOOK], binance:FILE[.gz], moldudp64:ADDR or synthetic[:SEED[:EVENTS[:INSTRUMENTS]]]"),
-    })
-}
-
 fn parse_pace(s: &str) -> Result<Option<f64>> {
     match s.split_once(':') {
         None if s == "max" => Ok(None),
@@ -148,8 +79,8 @@ fn main() -> Result<()> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;
     }
-    let mut source = open_source(&args.source)?;
-    let live = args.source.starts_with("moldudp64:");
+    let mut source = tickline_feed::open_source(&args.source).map_err(anyhow::Error::msg)?;
+    let live = tickline_feed::is_live(&args.source);
     let full = args.full.unwrap_or(if live {
         FullPolicy::DropNewest
     } else {
