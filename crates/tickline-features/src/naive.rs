@@ -14,6 +14,8 @@ const MIN_VOLUME: f64 = 0.5;
 pub struct NaiveEngine {
     cfg: FeatureConfig,
     history: Vec<Vec<BookEvent>>,
+    /// Per instrument: running maximum of exchange time after each event.
+    clocks: Vec<Vec<u64>>,
     stats: FeatureStats,
 }
 
@@ -22,6 +24,7 @@ impl NaiveEngine {
         NaiveEngine {
             cfg,
             history: Vec::new(),
+            clocks: Vec::new(),
             stats: FeatureStats::default(),
         }
     }
@@ -30,9 +33,12 @@ impl NaiveEngine {
         let i = e.instrument_id as usize;
         if i >= self.history.len() {
             self.history.resize_with(i + 1, Vec::new);
+            self.clocks.resize_with(i + 1, Vec::new);
         }
         let h = &mut self.history[i];
         h.push(*e);
+        let clock = &mut self.clocks[i];
+        clock.push(clock.last().copied().unwrap_or(0).max(e.trace.exchange_ns));
         let n = h.len();
         let mut v = [f64::NAN; N_FEATURES];
         let mid = f::mid(e);
@@ -58,24 +64,40 @@ impl NaiveEngine {
         v[OFI_1_SUM100] = window(100).map(|j| ofi(j, 1)).sum();
         v[OFI_5_SUM100] = window(100).map(|j| ofi(j, DEPTH_K)).sum();
 
-        // Carried mid after each event, and each event's log return.
-        let mut carried = Vec::with_capacity(n);
-        let mut returns = Vec::with_capacity(n);
-        let mut last: Option<f64> = None;
-        for ev in h.iter() {
-            let m = f::mid(ev);
-            returns.push(match (m, last) {
+        // Effective times (running maximum of exchange time) and the first
+        // event of the last second, found by walking back from the newest.
+        let ts = clock[n - 1];
+        let cutoff = ts.checked_sub(WINDOW_1S_NS);
+        let clock_at = |j: usize| clock[j];
+        let mut first_inside = n;
+        while first_inside > 0 && cutoff.is_none_or(|c| clock_at(first_inside - 1) > c) {
+            first_inside -= 1;
+        }
+        // Carried mids and returns from far enough back for every window:
+        // 100 events, the second, and the last valid mid before them.
+        let mut lo = n.saturating_sub(101).min(first_inside.saturating_sub(1));
+        while lo > 0 && f::mid(&h[lo]).is_none() {
+            lo -= 1;
+        }
+        let mut last: Option<f64> = (0..lo).rev().find_map(|j| f::mid(&h[j]));
+        // Indexed by event number; only [lo, n) is ever read.
+        let (mut carried, mut returns) = (vec![f64::NAN; n - lo], vec![0.0; n - lo]);
+        for j in lo..n {
+            let m = f::mid(&h[j]);
+            returns[j - lo] = match (m, last) {
                 (Some(m), Some(p)) => (m / p).ln(),
                 _ => 0.0,
-            });
+            };
             if m.is_some() {
                 last = m;
             }
-            carried.push(last.unwrap_or(f64::NAN));
+            carried[j - lo] = last.unwrap_or(f64::NAN);
         }
+        let carried = |j: usize| carried[j - lo];
+        let returns = |j: usize| returns[j - lo];
         let ret = |k: usize| {
             if n > k {
-                (carried[n - 1] / carried[n - 1 - k]).ln() * 1e4
+                (carried(n - 1) / carried(n - 1 - k)).ln() * 1e4
             } else {
                 f64::NAN
             }
@@ -83,44 +105,30 @@ impl NaiveEngine {
         v[RET_10_BPS] = ret(10);
         v[RET_100_BPS] = ret(100);
         v[RV_100_BPS] = window(100)
-            .map(|j| returns[j] * returns[j])
+            .map(|j| returns(j) * returns(j))
             .sum::<f64>()
             .sqrt()
             * 1e4;
-        let flows: Vec<(f64, f64)> = h.iter().map(f::trade_flow).collect();
-        let (s100, q100) =
-            window(100).fold((0.0, 0.0), |(s, q), j| (s + flows[j].0, q + flows[j].1));
+        let flow = |j: usize| f::trade_flow(&h[j]);
+        let (s100, q100) = window(100).fold((0.0, 0.0), |(s, q), j| (s + flow(j).0, q + flow(j).1));
         if q100 >= MIN_VOLUME {
             v[TRADE_IMB_100] = s100 / q100;
         }
-        // Effective times: the running maximum of exchange time.
-        let clock: Vec<u64> = h
-            .iter()
-            .scan(0u64, |c, ev| {
-                *c = (*c).max(ev.trace.exchange_ns);
-                Some(*c)
-            })
-            .collect();
-        let ts = clock[n - 1];
-        // The last second: events strictly after ts - 1 s.
-        let cutoff = ts.checked_sub(WINDOW_1S_NS);
-        let inside = |j: usize| cutoff.is_none_or(|c| clock[j] > c);
-        let first_inside = (0..n).find(|&j| inside(j)).unwrap_or(n);
         if first_inside > 0 {
-            v[RET_1S_BPS] = (carried[n - 1] / carried[first_inside - 1]).ln() * 1e4;
+            v[RET_1S_BPS] = (carried(n - 1) / carried(first_inside - 1)).ln() * 1e4;
         }
         let (mut r2, mut s1, mut q1) = (0.0, 0.0, 0.0);
         for j in first_inside..n {
-            r2 += returns[j] * returns[j];
-            s1 += flows[j].0;
-            q1 += flows[j].1;
+            r2 += returns(j) * returns(j);
+            s1 += flow(j).0;
+            q1 += flow(j).1;
         }
         v[RV_1S_BPS] = r2.sqrt() * 1e4;
         if q1 >= MIN_VOLUME {
             v[TRADE_IMB_1S] = s1 / q1;
         }
-        if let Some(j) = (0..n).rev().find(|&j| flows[j].1 > 0.0) {
-            v[LOG1P_SECS_SINCE_TRADE] = (ts.saturating_sub(clock[j]) as f64 / 1e9).ln_1p();
+        if let Some(j) = (0..n).rev().find(|&j| flow(j).1 > 0.0) {
+            v[LOG1P_SECS_SINCE_TRADE] = (ts.saturating_sub(clock_at(j)) as f64 / 1e9).ln_1p();
         }
         finish(&mut v, &mut self.stats)
     }
