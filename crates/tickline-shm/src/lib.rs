@@ -15,6 +15,7 @@
 //!
 //! This is the only crate of the workspace with `unsafe`.
 
+pub mod alloc_count;
 mod clock;
 mod error;
 mod futex;
