@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install -q -r scripts/requirements-bench.txt
+scripts/setup-python.sh
 cargo build --release -p feature-bench
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
