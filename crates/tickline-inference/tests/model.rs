@@ -128,32 +128,20 @@ fn rust_and_python_onnxruntime_agree_within_1e6() {
     assert!(spread > 0.1, "probabilities barely vary: {spread}");
 }
 
-/// Builds a small ONNX model with Python's onnx package: `cols` inputs,
-/// a `probabilities` output (or another name), given metadata.
+/// A small ONNX model from scripts/make_test_model.py.
 fn make_model(dir: &Path, name: &str, cols: usize, output: &str, meta: &[(&str, &str)]) -> PathBuf {
     let path = dir.join(format!("{name}.onnx"));
-    let meta_py: Vec<String> = meta
-        .iter()
-        .map(|(k, v)| format!("({k:?}, {v:?})"))
-        .collect();
-    let script = format!(
-        "import onnx\nfrom onnx import helper, TensorProto\n\
-         x = helper.make_tensor_value_info('features', TensorProto.FLOAT, [None, {cols}])\n\
-         y = helper.make_tensor_value_info('{output}', TensorProto.FLOAT, [None, 2])\n\
-         w = helper.make_tensor('w', TensorProto.FLOAT, [{cols}, 2], [0.01] * {cols} * 2)\n\
-         g = helper.make_graph([helper.make_node('MatMul', ['features', 'w'], ['z']), helper.make_node('Sigmoid', ['z'], ['{output}'])], 'g', [x], [y], [w])\n\
-         m = helper.make_model(g, opset_imports=[helper.make_opsetid('', 17)])\n\
-         m.ir_version = 8\n\
-         for k, v in [{}]:\n    m.metadata_props.append(onnx.StringStringEntryProto(key=k, value=v))\n\
-         onnx.save(m, '{}')\n",
-        meta_py.join(", "),
-        path.display()
-    );
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(python());
+    cmd.arg(repo().join("scripts/make_test_model.py")).args([
+        "--cols",
+        &cols.to_string(),
+        "--output",
+        output,
+    ]);
+    for (k, v) in meta {
+        cmd.args(["--meta", &format!("{k}={v}")]);
+    }
+    let out = cmd.arg(&path).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
