@@ -1,0 +1,37 @@
+#!/usr/bin/env python3
+"""Python onnxruntime on the same model and feature rows as the Rust stage:
+per-run latency percentiles (ns) at batch 1 and batch 32, one intra-op thread,
+graph optimisation on, as JSON. The peer in scripts/bench-inference.sh."""
+import json
+import sys
+import time
+
+import numpy as np
+import onnxruntime as ort
+
+
+def main(model, csv):
+    x = np.loadtxt(csv, delimiter=",", skiprows=1, dtype=np.float64, ndmin=2)[:, 3:19].astype(np.float32)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    s = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    out = {}
+    for batch in (1, 32):
+        chunks = [np.ascontiguousarray(x[i:i + batch]) for i in range(0, len(x) - batch + 1, batch)]
+        for c in chunks[:200]:  # warm-up
+            s.run(["probabilities"], {"features": c})
+        ns = np.empty(len(chunks), dtype=np.int64)
+        for i, c in enumerate(chunks):
+            t = time.perf_counter_ns()
+            s.run(["probabilities"], {"features": c})
+            ns[i] = time.perf_counter_ns() - t
+        q = lambda p: int(np.percentile(ns, p))
+        out[str(batch)] = {"count": len(ns), "p50": q(50), "p90": q(90), "p99": q(99), "p99.9": q(99.9), "max": int(ns.max())}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
