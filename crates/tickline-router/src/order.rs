@@ -1,0 +1,119 @@
+//! Orders are built only through a constructor that validates them.
+
+use tickline_schema::{Order, Side, TimeInForce, Trace};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OrderError {
+    #[error("quantity {0} is not a positive whole number of lots of {1}")]
+    BadQuantity(i64, i64),
+    #[error("price {0} is not positive")]
+    BadPrice(i64),
+}
+
+/// A validated limit order, ready for risk checks and the gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderRequest {
+    pub client_order_id: u64,
+    pub instrument_id: u32,
+    pub side: Side,
+    pub price: i64,
+    pub qty: i64,
+    pub tif: TimeInForce,
+}
+
+impl OrderRequest {
+    pub fn new(
+        client_order_id: u64,
+        instrument_id: u32,
+        side: Side,
+        price: i64,
+        qty: i64,
+        lot: i64,
+        tif: TimeInForce,
+    ) -> Result<Self, OrderError> {
+        if qty <= 0 || lot <= 0 || qty % lot != 0 {
+            return Err(OrderError::BadQuantity(qty, lot));
+        }
+        if price <= 0 {
+            return Err(OrderError::BadPrice(price));
+        }
+        Ok(OrderRequest {
+            client_order_id,
+            instrument_id,
+            side,
+            price,
+            qty,
+            tif,
+        })
+    }
+
+    /// Signed quantity: + buys.
+    pub fn signed_qty(&self) -> i64 {
+        match self.side {
+            Side::Buy => self.qty,
+            Side::Sell => -self.qty,
+        }
+    }
+
+    /// The wire message for a downstream gateway process.
+    pub fn to_wire(&self, trace: Trace, prob_up: f64) -> Order {
+        Order {
+            trace,
+            client_order_id: self.client_order_id,
+            instrument_id: self.instrument_id,
+            side: self.side as i8,
+            time_in_force: self.tif as u8,
+            _reserved: [0; 2],
+            price: self.price,
+            qty: self.qty,
+            prob_up,
+        }
+    }
+}
+
+/// An execution of one of our orders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fill {
+    pub client_order_id: u64,
+    pub instrument_id: u32,
+    pub side: Side,
+    pub price: i64,
+    pub qty: i64,
+}
+
+impl Fill {
+    pub fn signed_qty(&self) -> i64 {
+        match self.side {
+            Side::Buy => self.qty,
+            Side::Sell => -self.qty,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constructor_refuses_bad_orders() {
+        let ok = OrderRequest::new(
+            1,
+            1,
+            Side::Buy,
+            100,
+            200,
+            100,
+            TimeInForce::ImmediateOrCancel,
+        );
+        assert_eq!(ok.unwrap().signed_qty(), 200);
+        assert_eq!(
+            OrderRequest::new(1, 1, Side::Buy, 100, 150, 100, TimeInForce::Day),
+            Err(OrderError::BadQuantity(150, 100))
+        );
+        assert_eq!(
+            OrderRequest::new(1, 1, Side::Sell, 0, 100, 100, TimeInForce::Day),
+            Err(OrderError::BadPrice(0))
+        );
+        assert!(OrderRequest::new(1, 1, Side::Sell, 1, -100, 100, TimeInForce::Day).is_err());
+    }
+}

@@ -1,0 +1,272 @@
+//! A paper exchange against the touch the predictions carry, behind the
+//! [`Gateway`] trait that a FIX 4.4 or binary order-entry gateway would also
+//! implement (submit, market updates, cancel-all, restore from the journal).
+
+use tickline_schema::{Side, TimeInForce};
+
+use crate::order::{Fill, OrderRequest};
+
+/// Best bid and ask (fixed point; 0 when a side is empty).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Touch {
+    pub bid: i64,
+    pub ask: i64,
+}
+
+impl Touch {
+    pub fn mid(&self) -> i64 {
+        if self.bid > 0 && self.ask > 0 {
+            (self.bid + self.ask) / 2
+        } else {
+            0
+        }
+    }
+}
+
+/// What the venue did with our orders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exec {
+    Fill(Fill),
+    /// Order gone without (further) fills: IOC unfilled, or cancelled.
+    Done(u64),
+    /// Order reached the venue (after the latency) and rests there.
+    Rested(u64),
+}
+
+pub trait Gateway {
+    /// Sends a validated, risk-checked order at exchange time `now`.
+    fn submit(&mut self, o: &OrderRequest, touch: Touch, now: u64, out: &mut Vec<Exec>);
+    /// A new touch for `instrument`: resting orders may fill.
+    fn on_market(&mut self, instrument: u32, touch: Touch, now: u64, out: &mut Vec<Exec>);
+    /// Cancels every resting order.
+    fn cancel_all(&mut self, out: &mut Vec<Exec>);
+    /// Resting (or in-flight) orders of an instrument: (buy qty, sell qty).
+    fn resting(&self, instrument: u32) -> (i64, i64);
+    /// Rebuilds state from the journal after a restart.
+    fn restore_order(&mut self, o: &OrderRequest, sent_at: u64);
+    fn restore_exec(&mut self, e: &Exec);
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Working {
+    order: OrderRequest,
+    remaining: i64,
+    /// Exchange time from which the venue has it (send time + latency).
+    active_at: u64,
+    /// Met the market already (and rests).
+    arrived: bool,
+}
+
+/// Marketable orders fill at the touch in full (the predictions carry only
+/// the touch, not depth); passive orders rest and fill at their price once
+/// the opposite touch reaches it (trade-through-or-at, so queue position is
+/// ignored in our favour only when the market comes to us). Orders reach
+/// the venue `latency_ns` of exchange time after they are sent.
+pub struct PaperExchange {
+    latency_ns: u64,
+    working: Vec<Working>,
+}
+
+impl PaperExchange {
+    pub fn new(latency_ns: u64) -> Self {
+        PaperExchange {
+            latency_ns,
+            working: Vec::with_capacity(1024),
+        }
+    }
+
+    fn marketable(o: &OrderRequest, t: Touch) -> Option<i64> {
+        match o.side {
+            Side::Buy if t.ask > 0 && o.price >= t.ask => Some(t.ask),
+            Side::Sell if t.bid > 0 && o.price <= t.bid => Some(t.bid),
+            _ => None,
+        }
+    }
+
+    fn fill(o: &OrderRequest, price: i64, qty: i64) -> Exec {
+        Exec::Fill(Fill {
+            client_order_id: o.client_order_id,
+            instrument_id: o.instrument_id,
+            side: o.side,
+            price,
+            qty,
+        })
+    }
+
+    /// An order arriving at the venue: fills at the touch if marketable,
+    /// IOC dies otherwise, the rest rests. Returns whether it keeps working.
+    fn arrive(w: &Working, touch: Touch, out: &mut Vec<Exec>) -> bool {
+        if let Some(px) = Self::marketable(&w.order, touch) {
+            out.push(Self::fill(&w.order, px, w.remaining));
+            return false;
+        }
+        if w.order.tif == TimeInForce::ImmediateOrCancel {
+            out.push(Exec::Done(w.order.client_order_id));
+            return false;
+        }
+        true
+    }
+}
+
+impl Gateway for PaperExchange {
+    fn submit(&mut self, o: &OrderRequest, touch: Touch, now: u64, out: &mut Vec<Exec>) {
+        let mut w = Working {
+            order: *o,
+            remaining: o.qty,
+            active_at: now.saturating_add(self.latency_ns),
+            arrived: false,
+        };
+        if self.latency_ns == 0 {
+            if !Self::arrive(&w, touch, out) {
+                return;
+            }
+            w.arrived = true;
+        }
+        self.working.push(w);
+    }
+
+    fn on_market(&mut self, instrument: u32, touch: Touch, now: u64, out: &mut Vec<Exec>) {
+        self.working.retain_mut(|w| {
+            if w.order.instrument_id != instrument || now < w.active_at {
+                return true;
+            }
+            if !w.arrived {
+                // Its first market since reaching the venue; resting is a
+                // state change, so it is reported (and journaled) too.
+                let keep = Self::arrive(w, touch, out);
+                if keep {
+                    w.arrived = true;
+                    out.push(Exec::Rested(w.order.client_order_id));
+                }
+                return keep;
+            }
+            // Resting: filled at its price when the other side reaches it.
+            let reached = match w.order.side {
+                Side::Buy => touch.ask > 0 && touch.ask <= w.order.price,
+                Side::Sell => touch.bid > 0 && touch.bid >= w.order.price,
+            };
+            if reached {
+                out.push(Self::fill(&w.order, w.order.price, w.remaining));
+                return false;
+            }
+            true
+        });
+    }
+
+    fn cancel_all(&mut self, out: &mut Vec<Exec>) {
+        for w in self.working.drain(..) {
+            out.push(Exec::Done(w.order.client_order_id));
+        }
+    }
+
+    fn resting(&self, instrument: u32) -> (i64, i64) {
+        self.working
+            .iter()
+            .filter(|w| w.order.instrument_id == instrument)
+            .fold((0, 0), |(b, s), w| match w.order.side {
+                Side::Buy => (b + w.remaining, s),
+                Side::Sell => (b, s + w.remaining),
+            })
+    }
+
+    fn restore_order(&mut self, o: &OrderRequest, sent_at: u64) {
+        // With no latency the order met the market when sent; its fate follows in the journal.
+        self.working.push(Working {
+            order: *o,
+            remaining: o.qty,
+            active_at: sent_at.saturating_add(self.latency_ns),
+            arrived: self.latency_ns == 0,
+        });
+    }
+
+    fn restore_exec(&mut self, e: &Exec) {
+        let find =
+            |ws: &Vec<Working>, id: u64| ws.iter().position(|w| w.order.client_order_id == id);
+        match *e {
+            Exec::Fill(f) => {
+                if let Some(i) = find(&self.working, f.client_order_id) {
+                    self.working[i].remaining -= f.qty;
+                    if self.working[i].remaining <= 0 {
+                        self.working.remove(i);
+                    }
+                }
+            }
+            Exec::Done(id) => {
+                if let Some(i) = find(&self.working, id) {
+                    self.working.remove(i);
+                }
+            }
+            Exec::Rested(id) => {
+                if let Some(i) = find(&self.working, id) {
+                    self.working[i].arrived = true;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(id: u64, side: Side, price: i64, tif: TimeInForce) -> OrderRequest {
+        OrderRequest::new(id, 1, side, price, 100, 100, tif).unwrap()
+    }
+
+    #[test]
+    fn marketable_fills_at_touch_ioc_dies_passive_rests_then_fills() {
+        let mut x = PaperExchange::new(0);
+        let mut out = Vec::new();
+        let t = Touch { bid: 99, ask: 101 };
+        x.submit(
+            &order(1, Side::Buy, 102, TimeInForce::ImmediateOrCancel),
+            t,
+            0,
+            &mut out,
+        );
+        assert!(matches!(out[0], Exec::Fill(f) if f.price == 101 && f.qty == 100));
+        x.submit(
+            &order(2, Side::Buy, 100, TimeInForce::ImmediateOrCancel),
+            t,
+            0,
+            &mut out,
+        );
+        assert_eq!(out[1], Exec::Done(2));
+        x.submit(&order(3, Side::Sell, 101, TimeInForce::Day), t, 0, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(x.resting(1), (0, 100));
+        x.on_market(1, Touch { bid: 100, ask: 102 }, 1, &mut out);
+        assert_eq!(out.len(), 2, "bid below our ask: still resting");
+        x.on_market(1, Touch { bid: 101, ask: 102 }, 2, &mut out);
+        assert!(matches!(out[2], Exec::Fill(f) if f.price == 101 && f.client_order_id == 3));
+        assert_eq!(x.resting(1), (0, 0));
+    }
+
+    #[test]
+    fn latency_delays_arrival() {
+        let mut x = PaperExchange::new(10);
+        let mut out = Vec::new();
+        let t = Touch { bid: 99, ask: 101 };
+        x.submit(
+            &order(1, Side::Buy, 101, TimeInForce::ImmediateOrCancel),
+            t,
+            100,
+            &mut out,
+        );
+        assert!(out.is_empty());
+        x.on_market(1, Touch { bid: 100, ask: 102 }, 105, &mut out);
+        assert!(out.is_empty(), "not there yet");
+        x.on_market(1, Touch { bid: 100, ask: 102 }, 110, &mut out);
+        assert_eq!(out, vec![Exec::Done(1)], "arrived after the ask moved away");
+        x.submit(
+            &order(2, Side::Buy, 100, TimeInForce::Day),
+            t,
+            200,
+            &mut out,
+        );
+        x.on_market(1, Touch { bid: 99, ask: 101 }, 210, &mut out);
+        assert_eq!(out[1], Exec::Rested(2));
+        x.on_market(1, Touch { bid: 99, ask: 100 }, 220, &mut out);
+        assert!(matches!(out[2], Exec::Fill(f) if f.price == 100));
+    }
+}

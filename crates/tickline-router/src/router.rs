@@ -1,0 +1,371 @@
+use std::collections::VecDeque;
+use std::io;
+
+use tickline_schema::{Prediction, Side, TimeInForce};
+
+use crate::journal::{Journal, Record};
+use crate::order::{Fill, OrderRequest};
+use crate::paper::{Exec, Gateway, Touch};
+use crate::risk::{Exposure, Reject, RiskLimits};
+use crate::sizing::{to_lots, Sizing};
+use crate::{currency, notional};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RouterConfig {
+    /// No order while |p - 0.5| is below this.
+    pub band: f64,
+    pub sizing: Sizing,
+    /// Lot size, fixed-point units.
+    pub lot: i64,
+    pub limits: RiskLimits,
+    /// Cross the spread (at the far touch) or join the near touch.
+    pub aggressive: bool,
+    pub tif: TimeInForce,
+}
+
+/// What one prediction led to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Already handled before a restart (sequence number in the journal).
+    Skipped,
+    NoOrder,
+    Rejected(Reject),
+    Sent(OrderRequest),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RouterStats {
+    pub predictions: u64,
+    pub skipped: u64,
+    pub in_band: u64,
+    pub at_target: u64,
+    pub orders: u64,
+    pub fills: u64,
+    pub filled_qty: i64,
+    pub rejects: [u64; Reject::ALL.len()],
+    /// Fills judged `horizon` predictions later: the mid moved their way.
+    pub hits: u64,
+    pub judged: u64,
+}
+
+/// Turns predictions into orders for one gateway, journaling every order
+/// before it leaves and every execution as it comes back.
+pub struct Router<G: Gateway> {
+    cfg: RouterConfig,
+    gw: G,
+    journal: Option<Journal>,
+    positions: Vec<i64>,
+    touches: Vec<Touch>,
+    /// Cash in 1e-16 currency units: minus what we paid, plus what we got.
+    cash: i128,
+    next_id: u64,
+    /// Sequence number of the last journaled record.
+    last_seq: Option<u64>,
+    /// Sequence number of the last prediction processed.
+    seen_seq: Option<u64>,
+    /// Exchange times of recent orders, for the rate limit.
+    recent: VecDeque<u64>,
+    killed: bool,
+    execs: Vec<Exec>,
+    /// Fills awaiting judgement: (instrument, side, price, predictions left).
+    judging: VecDeque<(u32, Side, i64, u32)>,
+    horizon: u32,
+    now: u64,
+    pub stats: RouterStats,
+}
+
+impl<G: Gateway> Router<G> {
+    /// A router over `gw`, resuming from journaled `records` (if any):
+    /// positions, cash, open orders, order ids and the last sequence number.
+    pub fn new(
+        cfg: RouterConfig,
+        gw: G,
+        journal: Option<Journal>,
+        records: &[Record],
+        horizon: u32,
+    ) -> Self {
+        let mut r = Router {
+            recent: VecDeque::with_capacity(cfg.limits.max_orders_per_sec + 1),
+            cfg,
+            gw,
+            journal,
+            positions: Vec::new(),
+            touches: Vec::new(),
+            cash: 0,
+            next_id: 1,
+            last_seq: None,
+            seen_seq: None,
+            killed: false,
+            execs: Vec::with_capacity(64),
+            judging: VecDeque::with_capacity(4096),
+            horizon: horizon.max(1),
+            now: 0,
+            stats: RouterStats::default(),
+        };
+        for rec in records {
+            r.last_seq = Some(rec.seq());
+            r.seen_seq = r.last_seq;
+            match *rec {
+                Record::Order { req, ts, .. } => {
+                    r.next_id = r.next_id.max(req.client_order_id + 1);
+                    r.push_rate(ts);
+                    r.gw.restore_order(&req, ts);
+                    r.stats.orders += 1;
+                }
+                Record::Exec { exec, .. } => {
+                    r.gw.restore_exec(&exec);
+                    if let Exec::Fill(f) = exec {
+                        r.apply_fill(&f);
+                    }
+                }
+            }
+        }
+        r
+    }
+
+    fn slot<T: Default + Clone>(v: &mut Vec<T>, i: u32) -> &mut T {
+        let i = i as usize;
+        if i >= v.len() {
+            v.resize(i + 1, T::default());
+        }
+        &mut v[i]
+    }
+
+    fn apply_fill(&mut self, f: &Fill) {
+        *Self::slot(&mut self.positions, f.instrument_id) += f.signed_qty();
+        self.cash -= notional(f.price, f.signed_qty());
+        self.stats.fills += 1;
+        self.stats.filled_qty += f.qty;
+    }
+
+    fn push_rate(&mut self, ts: u64) {
+        if self.recent.len() == self.cfg.limits.max_orders_per_sec.max(1) {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(ts);
+    }
+
+    fn orders_last_sec(&self, now: u64) -> usize {
+        self.recent
+            .iter()
+            .filter(|&&t| t + 1_000_000_000 > now)
+            .count()
+    }
+
+    pub fn position(&self, instrument: u32) -> i64 {
+        self.positions
+            .get(instrument as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Realised + marked-to-mid PnL, currency.
+    pub fn pnl(&self) -> f64 {
+        let marked: i128 = self
+            .positions
+            .iter()
+            .zip(&self.touches)
+            .map(|(&q, t)| notional(t.mid(), q))
+            .sum();
+        currency(self.cash + marked)
+    }
+
+    fn gross_notional(&self) -> f64 {
+        let mut g: i128 = 0;
+        for (i, t) in self.touches.iter().enumerate() {
+            let (b, s) = self.gw.resting(i as u32);
+            let q = self.positions.get(i).copied().unwrap_or(0).abs() + b + s;
+            g += notional(t.mid(), q);
+        }
+        currency(g)
+    }
+
+    fn record(&mut self, rec: Record) -> io::Result<()> {
+        if let Some(j) = &mut self.journal {
+            j.append(&rec)?;
+        }
+        self.last_seq = Some(rec.seq());
+        Ok(())
+    }
+
+    /// Journals and applies what the gateway reported.
+    fn drain_execs(&mut self, seq: u64) -> io::Result<()> {
+        let execs = std::mem::take(&mut self.execs);
+        for e in &execs {
+            self.record(Record::Exec {
+                seq,
+                exec: *e,
+                ts: self.now,
+            })?;
+            if let Exec::Fill(f) = e {
+                self.apply_fill(f);
+                if self.judging.len() == self.judging.capacity() {
+                    self.judging.pop_front();
+                }
+                self.judging
+                    .push_back((f.instrument_id, f.side, f.price, self.horizon));
+            }
+        }
+        self.execs = execs;
+        self.execs.clear();
+        Ok(())
+    }
+
+    /// Cancels resting orders and refuses new ones from now on. Happens
+    /// between predictions: its records carry the last one processed.
+    pub fn kill(&mut self) -> io::Result<()> {
+        self.killed = true;
+        self.gw.cancel_all(&mut self.execs);
+        match self.seen_seq {
+            Some(seq) => self.drain_execs(seq),
+            None => Ok(()),
+        }
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.killed
+    }
+
+    /// One prediction: the market update it carries, then the decision.
+    pub fn on_prediction(&mut self, p: &Prediction) -> io::Result<Step> {
+        if !self.on_market(p)? {
+            return Ok(Step::Skipped);
+        }
+        self.decide(p)
+    }
+
+    /// The touch the prediction carries: marks positions and lets resting
+    /// orders fill. False if the prediction was handled before a restart.
+    pub fn on_market(&mut self, p: &Prediction) -> io::Result<bool> {
+        let seq = p.trace.seq;
+        if self.last_seq.is_some_and(|l| seq <= l) {
+            self.stats.skipped += 1;
+            return Ok(false);
+        }
+        self.stats.predictions += 1;
+        self.seen_seq = Some(seq);
+        self.now = self.now.max(p.trace.exchange_ns);
+        let inst = p.instrument_id;
+        let touch = Touch {
+            bid: p.best_bid,
+            ask: p.best_ask,
+        };
+        *Self::slot(&mut self.touches, inst) = touch;
+        self.judge(inst, touch.mid());
+        self.gw.on_market(inst, touch, self.now, &mut self.execs);
+        self.drain_execs(seq)?;
+        Ok(true)
+    }
+
+    /// The order (if any) for a prediction whose market update was applied.
+    pub fn decide(&mut self, p: &Prediction) -> io::Result<Step> {
+        let seq = p.trace.seq;
+        let inst = p.instrument_id;
+        let touch = Touch {
+            bid: p.best_bid,
+            ask: p.best_ask,
+        };
+        let edge = p.prob_up - 0.5;
+        if !edge.is_finite() || edge.abs() < self.cfg.band {
+            self.stats.in_band += 1;
+            return Ok(Step::NoOrder);
+        }
+        let (rb, rs) = self.gw.resting(inst);
+        let exposure = self.position(inst) + rb - rs;
+        let target = to_lots(self.cfg.sizing.target(p.prob_up), self.cfg.lot);
+        // Move toward the target by at most one maximum-size order at a
+        // time; the risk check below still guards every order.
+        let max = self.cfg.limits.max_order_qty;
+        let delta = target.saturating_sub(exposure).clamp(-max, max);
+        let delta = to_lots(delta as f64, self.cfg.lot);
+        if delta == 0 {
+            self.stats.at_target += 1;
+            return Ok(Step::NoOrder);
+        }
+        let side = if delta > 0 { Side::Buy } else { Side::Sell };
+        let price = match (side, self.cfg.aggressive) {
+            (Side::Buy, true) | (Side::Sell, false) => touch.ask,
+            (Side::Sell, true) | (Side::Buy, false) => touch.bid,
+        };
+        let reject = |s: &mut Self, r: Reject| {
+            s.stats.rejects[r as usize] += 1;
+            Ok(Step::Rejected(r))
+        };
+        if price <= 0 {
+            return reject(self, Reject::NoMarket);
+        }
+        let req = match OrderRequest::new(
+            self.next_id,
+            inst,
+            side,
+            price,
+            delta.abs(),
+            self.cfg.lot,
+            self.cfg.tif,
+        ) {
+            Ok(r) => r,
+            Err(_) => return reject(self, Reject::Invalid),
+        };
+        let x = Exposure {
+            position: self.position(inst),
+            resting_buy: rb,
+            resting_sell: rs,
+            gross_notional: self.gross_notional(),
+            mid: touch.mid(),
+            pnl: self.pnl(),
+            orders_last_sec: self.orders_last_sec(self.now),
+            killed: self.killed,
+        };
+        if let Err(r) = self.cfg.limits.check(&req, &x) {
+            return reject(self, r);
+        }
+        // Journaled before it leaves: a restart never sends it twice.
+        self.record(Record::Order {
+            seq,
+            req,
+            prob_up: p.prob_up,
+            ts: self.now,
+        })?;
+        self.next_id += 1;
+        self.stats.orders += 1;
+        self.push_rate(self.now);
+        self.gw.submit(&req, touch, self.now, &mut self.execs);
+        self.drain_execs(seq)?;
+        Ok(Step::Sent(req))
+    }
+
+    /// Fills `horizon` predictions old on this instrument: did the mid move their way?
+    fn judge(&mut self, inst: u32, mid: i64) {
+        if mid <= 0 {
+            return;
+        }
+        for j in self.judging.iter_mut().filter(|j| j.0 == inst) {
+            j.3 = j.3.saturating_sub(1);
+        }
+        while let Some(&(i, side, px, left)) = self.judging.front() {
+            if left > 0 {
+                break;
+            }
+            self.judging.pop_front();
+            if i == inst {
+                self.stats.judged += 1;
+                let won = match side {
+                    Side::Buy => mid > px,
+                    Side::Sell => mid < px,
+                };
+                self.stats.hits += won as u64;
+            }
+        }
+    }
+
+    pub fn gateway(&self) -> &G {
+        &self.gw
+    }
+
+    pub fn sync(&mut self) -> io::Result<()> {
+        match &mut self.journal {
+            Some(j) => j.sync(),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Random probabilities and market moves: no risk limit is ever breached;
+//! and a router restarted from its journal at any point writes the same
+//! journal as one that never stopped.
+
+use proptest::prelude::*;
+use tickline_router::Gateway;
+use tickline_router::{
+    FsyncPolicy, Journal, PaperExchange, RiskLimits, Router, RouterConfig, Sizing, Step, UNIT,
+};
+use tickline_schema::{Prediction, Side, TimeInForce};
+
+const LOT: i64 = UNIT;
+const TICK: i64 = UNIT / 100;
+
+fn config(aggressive: bool, tif: TimeInForce) -> RouterConfig {
+    RouterConfig {
+        band: 0.05,
+        sizing: Sizing::Kelly {
+            k: 0.5,
+            budget: 200 * LOT,
+        },
+        lot: LOT,
+        limits: RiskLimits {
+            max_position: 40 * LOT,
+            max_gross_notional: 6_000.0,
+            max_order_qty: 15 * LOT,
+            max_orders_per_sec: 4,
+            max_daily_loss: 50.0,
+            price_band_bps: 30.0,
+        },
+        aggressive,
+        tif,
+    }
+}
+
+/// (p, mid move in ticks, spread in ticks, ms since the last prediction)
+fn steps() -> impl Strategy<Value = Vec<(f64, i64, i64, u64)>> {
+    prop::collection::vec((0.0f64..1.0, -4i64..=4, 1i64..=4, 1u64..400), 1..400)
+}
+
+fn predictions(steps: &[(f64, i64, i64, u64)]) -> Vec<Prediction> {
+    let mut mid = 100 * UNIT;
+    let mut t = 34_200_000_000_000u64;
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, &(p, mv, spread, dt))| {
+            mid += mv * TICK;
+            t += dt * 1_000_000;
+            let mut x: Prediction = bytemuck::Zeroable::zeroed();
+            x.trace.seq = i as u64;
+            x.trace.exchange_ns = t;
+            x.instrument_id = 1;
+            x.prob_up = p;
+            x.best_bid = mid - spread * TICK / 2 - TICK;
+            x.best_ask = mid + spread * TICK / 2 + TICK;
+            x
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn no_limit_is_ever_breached(s in steps(), aggressive in any::<bool>(), kill_at in prop::option::of(0usize..400)) {
+        let cfg = config(aggressive, if aggressive { TimeInForce::ImmediateOrCancel } else { TimeInForce::Day });
+        let lim = cfg.limits.clone();
+        let mut r = Router::new(cfg, PaperExchange::new(0), None, &[], 50);
+        let mut sent_times: Vec<u64> = Vec::new();
+        for (i, p) in predictions(&s).iter().enumerate() {
+            if kill_at == Some(i) {
+                r.kill().unwrap();
+            }
+            // The state the decision sees: after this prediction's market update.
+            assert!(r.on_market(p).unwrap());
+            let loss_before = r.pnl() <= -lim.max_daily_loss;
+            let pos_before = r.position(1);
+            let step = r.decide(p).unwrap();
+            let mid = (p.best_bid + p.best_ask) / 2;
+            if let Step::Sent(o) = step {
+                prop_assert!(!r.is_killed(), "order after the kill switch");
+                prop_assert!(o.qty <= lim.max_order_qty && o.qty % LOT == 0);
+                prop_assert!(((o.price - mid).abs() as f64) / mid as f64 * 1e4 <= lim.price_band_bps);
+                sent_times.push(p.trace.exchange_ns);
+                let in_last_sec = sent_times.iter().filter(|&&t| t + 1_000_000_000 > p.trace.exchange_ns).count();
+                prop_assert!(in_last_sec <= lim.max_orders_per_sec);
+                if loss_before {
+                    let reduces = (pos_before > 0 && o.side == Side::Sell && o.qty <= pos_before)
+                        || (pos_before < 0 && o.side == Side::Buy && o.qty <= -pos_before);
+                    prop_assert!(reduces, "risk-increasing order past the loss limit");
+                }
+            }
+            let (b, sl) = r.gateway().resting(1);
+            prop_assert!((r.position(1) + b).abs() <= lim.max_position && (r.position(1) - sl).abs() <= lim.max_position);
+        }
+    }
+
+    #[test]
+    fn restarts_from_the_journal_change_nothing(s in steps(), kills in prop::collection::vec(0usize..400, 0..6), latency_ms in 0u64..3) {
+        let dir = std::env::temp_dir().join(format!("tickline-rj-{}-{:?}", std::process::id(), std::thread::current().id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let preds = predictions(&s);
+        let lat = latency_ms * 1_000_000;
+        let run = |path: &std::path::Path, kills: &[usize]| {
+            let _ = std::fs::remove_file(path);
+            let open = || {
+                let (j, rec) = Journal::open(path, FsyncPolicy::Never).unwrap();
+                Router::new(config(false, TimeInForce::Day), PaperExchange::new(lat), Some(j), &rec.records, 50)
+            };
+            let mut r = open();
+            let mut i = 0;
+            while i < preds.len() {
+                r.on_prediction(&preds[i]).unwrap();
+                if kills.contains(&i) {
+                    // Killed after processing, before committing: the prediction comes again.
+                    drop(r);
+                    r = open();
+                    r.on_prediction(&preds[i]).unwrap();
+                }
+                i += 1;
+            }
+            (r.position(1), r.stats.orders, r.stats.fills)
+        };
+        let a = run(&dir.join("a.log"), &[]);
+        let b = run(&dir.join("b.log"), &kills);
+        let ja = std::fs::read(dir.join("a.log")).unwrap();
+        let jb = std::fs::read(dir.join("b.log")).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        prop_assert_eq!(a, b);
+        prop_assert_eq!(ja, jb);
+    }
+}
+
+/// The property tests are not vacuous: this config does trade, fill and
+/// hit several limits on a random stream.
+#[test]
+fn the_stream_exercises_orders_fills_and_rejections() {
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let s: Vec<_> = (0..3_000)
+        .map(|_| {
+            let p = (next() % 1000) as f64 / 1000.0;
+            (
+                p,
+                (next() % 9) as i64 - 4,
+                1 + (next() % 4) as i64,
+                1 + next() % 300,
+            )
+        })
+        .collect();
+    for aggressive in [true, false] {
+        let tif = if aggressive {
+            TimeInForce::ImmediateOrCancel
+        } else {
+            TimeInForce::Day
+        };
+        let mut r = Router::new(
+            config(aggressive, tif),
+            PaperExchange::new(0),
+            None,
+            &[],
+            50,
+        );
+        for p in predictions(&s) {
+            r.on_prediction(&p).unwrap();
+        }
+        let st = &r.stats;
+        let rejected: u64 = st.rejects.iter().sum();
+        eprintln!(
+            "aggressive {aggressive}: orders {} fills {} rejects {:?} hits {}/{}",
+            st.orders, st.fills, st.rejects, st.hits, st.judged
+        );
+        assert!(st.orders > 20 && st.fills > 10, "{st:?}");
+        assert!(rejected > 0, "no limit was ever hit");
+        assert!(
+            st.rejects.iter().filter(|&&n| n > 0).count() >= 2,
+            "{:?}",
+            st.rejects
+        );
+    }
+}
