@@ -17,7 +17,7 @@ use clap::Parser;
 use hdrhistogram::Histogram;
 use tickline_features::{FEATURE_SET_VERSION, N_FEATURES};
 use tickline_inference::{Model, SessionConfig};
-use tickline_schema::{FeatureVector, Prediction, Stage};
+use tickline_schema::{prediction_csv, FeatureVector, Prediction, Stage};
 use tickline_shm::{monotonic_ns, Consumer, FullPolicy, Producer, Push, WaitOutcome, WaitStrategy};
 
 #[derive(Parser, Debug)]
@@ -29,7 +29,7 @@ struct Args {
     /// queue:NAME (FeatureVectors) or csv:FILE (features recorded by `feature --out csv:`).
     #[arg(long = "in")]
     input: String,
-    /// queue:NAME (Predictions) or null.
+    /// queue:NAME (Predictions), csv:FILE (a recording the order router replays) or null.
     #[arg(long, default_value = "null")]
     out: String,
     /// Most vectors per run.
@@ -223,6 +223,7 @@ fn main() -> Result<()> {
         let mut input = Consumer::<FeatureVector>::attach(name, args.wait)
             .with_context(|| format!("attaching to input queue {name}"))?
             .with_stop_flag(stop.clone());
+        let mut recording = None;
         let mut out = match args.out.split_once(':') {
             None if args.out == "null" => None,
             Some(("queue", q)) => Some(
@@ -230,7 +231,15 @@ fn main() -> Result<()> {
                     .with_context(|| format!("attaching to output queue {q}"))?
                     .with_stop_flag(stop.clone()),
             ),
-            _ => bail!("bad --out {:?}: queue:NAME or null", args.out),
+            Some(("csv", f)) => {
+                let mut w = std::io::BufWriter::new(
+                    std::fs::File::create(f).with_context(|| format!("creating {f}"))?,
+                );
+                prediction_csv::write_header(&mut w)?;
+                recording = Some(w);
+                None
+            }
+            _ => bail!("bad --out {:?}: queue:NAME, csv:FILE or null", args.out),
         };
         let resume_after = out
             .as_ref()
@@ -316,6 +325,9 @@ fn main() -> Result<()> {
                             break 'run;
                         }
                     }
+                    if let Some(w) = &mut recording {
+                        prediction_csv::write_row(w, &pred)?;
+                    }
                     c.predictions += 1;
                 }
             }
@@ -325,6 +337,9 @@ fn main() -> Result<()> {
             if args.limit.is_some_and(|l| c.vectors >= l) {
                 break;
             }
+        }
+        if let Some(mut w) = recording {
+            std::io::Write::flush(&mut w).context("writing the predictions recording")?;
         }
     }
     println!(

@@ -190,6 +190,38 @@ fn predictions_through_queues_equal_in_process_inference() {
 }
 
 #[test]
+fn a_csv_recording_holds_what_the_queue_would() {
+    let q = Queues::new("rec");
+    let vs = vectors(5, 500);
+    publish(&q.0, &vs);
+    let dir = std::env::temp_dir().join(format!("tickline-inf-rec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rec = dir.join("p.csv");
+    let model_path = repo().join("models/tickline-v1.onnx");
+    let out = Command::new(BIN)
+        .args(["--model", &model_path.display().to_string()])
+        .args(["--in", &format!("queue:{}", q.0)])
+        .args(["--out", &format!("csv:{}", rec.display())])
+        .args(["--limit", &vs.len().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read(&rec).unwrap();
+    let (preds, bad, _) = tickline_schema::prediction_csv::read(&text[..]).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!((preds.len(), bad), (vs.len(), 0));
+    for (fv, p) in vs.iter().zip(&preds) {
+        assert_eq!(p.trace.seq, fv.trace.seq);
+        assert_eq!((p.best_bid, p.best_ask), (fv.best_bid, fv.best_ask));
+        assert!((0.0..=1.0).contains(&p.prob_up));
+    }
+}
+
+#[test]
 fn hot_reload_refuses_a_bad_model_and_takes_a_good_one() {
     let q = Queues::new("reload");
     let dir = std::env::temp_dir().join(format!("tickline-reload-{}", std::process::id()));

@@ -43,15 +43,19 @@ impl FromStr for FsyncPolicy {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Record {
+    /// `mark`: the instrument's mid when the record was made (risk marks
+    /// other instruments with it, so a restart rebuilds the same marks).
     Order {
         seq: u64,
         req: OrderRequest,
         prob_up: f64,
+        mark: i64,
         ts: u64,
     },
     Exec {
         seq: u64,
         exec: Exec,
+        mark: i64,
         ts: u64,
     },
 }
@@ -84,10 +88,11 @@ fn write_record(buf: &mut String, r: &Record) {
             seq,
             req,
             prob_up,
+            mark,
             ts,
         } => write!(
             buf,
-            "O|{seq}|{}|{}|{}|{}|{}|{}|{:016x}|{ts}",
+            "O|{seq}|{}|{}|{}|{}|{}|{}|{:016x}|{mark}|{ts}",
             req.client_order_id,
             req.instrument_id,
             side_char(req.side),
@@ -99,10 +104,11 @@ fn write_record(buf: &mut String, r: &Record) {
         Record::Exec {
             seq,
             exec: Exec::Fill(f),
+            mark,
             ts,
         } => write!(
             buf,
-            "F|{seq}|{}|{}|{}|{}|{}|{ts}",
+            "F|{seq}|{}|{}|{}|{}|{}|{mark}|{ts}",
             f.client_order_id,
             f.instrument_id,
             side_char(f.side),
@@ -112,13 +118,15 @@ fn write_record(buf: &mut String, r: &Record) {
         Record::Exec {
             seq,
             exec: Exec::Done(id),
+            mark,
             ts,
-        } => write!(buf, "D|{seq}|{id}|{ts}"),
+        } => write!(buf, "D|{seq}|{id}|{mark}|{ts}"),
         Record::Exec {
             seq,
             exec: Exec::Rested(id),
+            mark,
             ts,
-        } => write!(buf, "R|{seq}|{id}|{ts}"),
+        } => write!(buf, "R|{seq}|{id}|{mark}|{ts}"),
     };
     let crc = fnv32(buf);
     let _ = writeln!(buf, "|{crc:08x}");
@@ -149,7 +157,8 @@ fn parse_record(line: &str) -> Option<Record> {
                 tif: TimeInForce::try_from(num(7)? as u8).ok()?,
             },
             prob_up: f64::from_bits(u64::from_str_radix(f.get(8)?, 16).ok()?),
-            ts: num(9)?,
+            mark: int(9)?,
+            ts: num(10)?,
         },
         "F" => Record::Exec {
             seq: num(1)?,
@@ -160,17 +169,20 @@ fn parse_record(line: &str) -> Option<Record> {
                 price: int(5)?,
                 qty: int(6)?,
             }),
-            ts: num(7)?,
+            mark: int(7)?,
+            ts: num(8)?,
         },
         "D" => Record::Exec {
             seq: num(1)?,
             exec: Exec::Done(num(2)?),
-            ts: num(3)?,
+            mark: int(3)?,
+            ts: num(4)?,
         },
         "R" => Record::Exec {
             seq: num(1)?,
             exec: Exec::Rested(num(2)?),
-            ts: num(3)?,
+            mark: int(3)?,
+            ts: num(4)?,
         },
         _ => return None,
     })
@@ -277,11 +289,13 @@ mod tests {
                 seq: 10,
                 req,
                 prob_up: 0.37,
+                mark: 12_340,
                 ts: 99,
             },
             Record::Exec {
                 seq: 11,
                 exec: Exec::Rested(7),
+                mark: 0,
                 ts: 100,
             },
             Record::Exec {
@@ -293,11 +307,13 @@ mod tests {
                     price: 12_345,
                     qty: 300,
                 }),
+                mark: 12_342,
                 ts: 101,
             },
             Record::Exec {
                 seq: 13,
                 exec: Exec::Done(8),
+                mark: 0,
                 ts: 102,
             },
         ];
@@ -318,6 +334,7 @@ mod tests {
         j.append(&Record::Exec {
             seq: 15,
             exec: Exec::Done(9),
+            mark: 0,
             ts: 103,
         })
         .unwrap();

@@ -10,6 +10,9 @@ use crate::risk::{Exposure, Reject, RiskLimits};
 use crate::sizing::{to_lots, Sizing};
 use crate::{currency, notional};
 
+/// Instrument ids index per-instrument vectors; larger ones are refused.
+pub const MAX_INSTRUMENTS: u32 = 1 << 16;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct RouterConfig {
     /// No order while |p - 0.5| is below this.
@@ -55,7 +58,10 @@ pub struct Router<G: Gateway> {
     gw: G,
     journal: Option<Journal>,
     positions: Vec<i64>,
-    touches: Vec<Touch>,
+    /// Per instrument: the mid recorded with its last journal record. Risk
+    /// marks other instruments with it, never with unjournaled touches, so a
+    /// restart decides exactly as the original run did.
+    marks: Vec<i64>,
     /// Cash in 1e-16 currency units: minus what we paid, plus what we got.
     cash: i128,
     next_id: u64,
@@ -90,7 +96,7 @@ impl<G: Gateway> Router<G> {
             gw,
             journal,
             positions: Vec::new(),
-            touches: Vec::new(),
+            marks: Vec::new(),
             cash: 0,
             next_id: 1,
             last_seq: None,
@@ -106,15 +112,17 @@ impl<G: Gateway> Router<G> {
             r.last_seq = Some(rec.seq());
             r.seen_seq = r.last_seq;
             match *rec {
-                Record::Order { req, ts, .. } => {
+                Record::Order { req, ts, mark, .. } => {
                     r.next_id = r.next_id.max(req.client_order_id + 1);
                     r.push_rate(ts);
                     r.gw.restore_order(&req, ts);
+                    *Self::slot(&mut r.marks, req.instrument_id) = mark;
                     r.stats.orders += 1;
                 }
-                Record::Exec { exec, .. } => {
+                Record::Exec { exec, mark, .. } => {
                     r.gw.restore_exec(&exec);
                     if let Exec::Fill(f) = exec {
+                        *Self::slot(&mut r.marks, f.instrument_id) = mark;
                         r.apply_fill(&f);
                     }
                 }
@@ -152,6 +160,15 @@ impl<G: Gateway> Router<G> {
             .count()
     }
 
+    /// Non-zero positions by instrument.
+    pub fn positions(&self) -> impl Iterator<Item = (u32, i64)> + '_ {
+        self.positions
+            .iter()
+            .enumerate()
+            .filter(|(_, q)| **q != 0)
+            .map(|(i, q)| (i as u32, *q))
+    }
+
     pub fn position(&self, instrument: u32) -> i64 {
         self.positions
             .get(instrument as usize)
@@ -159,25 +176,32 @@ impl<G: Gateway> Router<G> {
             .unwrap_or(0)
     }
 
-    /// Realised + marked-to-mid PnL, currency.
+    /// Realised + marked PnL, currency, with the journaled marks.
     pub fn pnl(&self) -> f64 {
-        let marked: i128 = self
-            .positions
-            .iter()
-            .zip(&self.touches)
-            .map(|(&q, t)| notional(t.mid(), q))
-            .sum();
-        currency(self.cash + marked)
+        self.value(None).1
     }
 
-    fn gross_notional(&self) -> f64 {
-        let mut g: i128 = 0;
-        for (i, t) in self.touches.iter().enumerate() {
+    /// Gross notional and PnL with `instrument` marked at `mid` (the current
+    /// prediction's) and every other at its journaled mark.
+    pub fn marked(&self, instrument: u32, mid: i64) -> (f64, f64) {
+        self.value(Some((instrument, mid)))
+    }
+
+    fn value(&self, at: Option<(u32, i64)>) -> (f64, f64) {
+        let n = self.positions.len().max(self.marks.len());
+        let n = at.map_or(n, |(i, _)| n.max(i as usize + 1));
+        let (mut gross, mut value): (i128, i128) = (0, 0);
+        for i in 0..n {
+            let mark = match at {
+                Some((inst, mid)) if inst as usize == i => mid,
+                _ => self.marks.get(i).copied().unwrap_or(0),
+            };
+            let pos = self.positions.get(i).copied().unwrap_or(0);
             let (b, s) = self.gw.resting(i as u32);
-            let q = self.positions.get(i).copied().unwrap_or(0).abs() + b + s;
-            g += notional(t.mid(), q);
+            gross += notional(mark, pos.abs() + b + s);
+            value += notional(mark, pos);
         }
-        currency(g)
+        (currency(gross), currency(self.cash + value))
     }
 
     fn record(&mut self, rec: Record) -> io::Result<()> {
@@ -189,15 +213,17 @@ impl<G: Gateway> Router<G> {
     }
 
     /// Journals and applies what the gateway reported.
-    fn drain_execs(&mut self, seq: u64) -> io::Result<()> {
+    fn drain_execs(&mut self, seq: u64, mark: i64) -> io::Result<()> {
         let execs = std::mem::take(&mut self.execs);
         for e in &execs {
             self.record(Record::Exec {
                 seq,
                 exec: *e,
+                mark,
                 ts: self.now,
             })?;
             if let Exec::Fill(f) = e {
+                *Self::slot(&mut self.marks, f.instrument_id) = mark;
                 self.apply_fill(f);
                 if self.judging.len() == self.judging.capacity() {
                     self.judging.pop_front();
@@ -217,7 +243,7 @@ impl<G: Gateway> Router<G> {
         self.killed = true;
         self.gw.cancel_all(&mut self.execs);
         match self.seen_seq {
-            Some(seq) => self.drain_execs(seq),
+            Some(seq) => self.drain_execs(seq, 0),
             None => Ok(()),
         }
     }
@@ -228,6 +254,10 @@ impl<G: Gateway> Router<G> {
 
     /// One prediction: the market update it carries, then the decision.
     pub fn on_prediction(&mut self, p: &Prediction) -> io::Result<Step> {
+        if p.instrument_id >= MAX_INSTRUMENTS {
+            self.stats.rejects[Reject::Invalid as usize] += 1;
+            return Ok(Step::Rejected(Reject::Invalid));
+        }
         if !self.on_market(p)? {
             return Ok(Step::Skipped);
         }
@@ -238,6 +268,10 @@ impl<G: Gateway> Router<G> {
     /// orders fill. False if the prediction was handled before a restart.
     pub fn on_market(&mut self, p: &Prediction) -> io::Result<bool> {
         let seq = p.trace.seq;
+        // Per-instrument state is indexed by id; a corrupt id must not allocate.
+        if p.instrument_id >= MAX_INSTRUMENTS {
+            return Ok(false);
+        }
         if self.last_seq.is_some_and(|l| seq <= l) {
             self.stats.skipped += 1;
             return Ok(false);
@@ -250,10 +284,9 @@ impl<G: Gateway> Router<G> {
             bid: p.best_bid,
             ask: p.best_ask,
         };
-        *Self::slot(&mut self.touches, inst) = touch;
         self.judge(inst, touch.mid());
         self.gw.on_market(inst, touch, self.now, &mut self.execs);
-        self.drain_execs(seq)?;
+        self.drain_execs(seq, touch.mid())?;
         Ok(true)
     }
 
@@ -306,13 +339,14 @@ impl<G: Gateway> Router<G> {
             Ok(r) => r,
             Err(_) => return reject(self, Reject::Invalid),
         };
+        let (gross, pnl) = self.marked(inst, touch.mid());
         let x = Exposure {
             position: self.position(inst),
             resting_buy: rb,
             resting_sell: rs,
-            gross_notional: self.gross_notional(),
+            gross_notional: gross,
             mid: touch.mid(),
-            pnl: self.pnl(),
+            pnl,
             orders_last_sec: self.orders_last_sec(self.now),
             killed: self.killed,
         };
@@ -324,13 +358,15 @@ impl<G: Gateway> Router<G> {
             seq,
             req,
             prob_up: p.prob_up,
+            mark: touch.mid(),
             ts: self.now,
         })?;
+        *Self::slot(&mut self.marks, inst) = touch.mid();
         self.next_id += 1;
         self.stats.orders += 1;
         self.push_rate(self.now);
         self.gw.submit(&req, touch, self.now, &mut self.execs);
-        self.drain_execs(seq)?;
+        self.drain_execs(seq, touch.mid())?;
         Ok(Step::Sent(req))
     }
 

@@ -73,7 +73,8 @@ proptest! {
             }
             // The state the decision sees: after this prediction's market update.
             assert!(r.on_market(p).unwrap());
-            let loss_before = r.pnl() <= -lim.max_daily_loss;
+            let mid = (p.best_bid + p.best_ask) / 2;
+            let loss_before = r.marked(1, mid).1 <= -lim.max_daily_loss;
             let pos_before = r.position(1);
             let step = r.decide(p).unwrap();
             let mid = (p.best_bid + p.best_ask) / 2;
