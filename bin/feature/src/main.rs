@@ -12,18 +12,23 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use tickline_features::{formulas, FeatureConfig, FeatureEngine, FEATURE_NAMES, N_FEATURES};
 use tickline_feed::{Books, FeedStats, Source, Step};
+use tickline_schema::telemetry::Metric;
 use tickline_schema::{BookEvent, FeatureVector, Stage, FIXED_SCALE, MAX_LEVELS};
 use tickline_shm::{monotonic_ns, Consumer, FullPolicy, Producer, Push, WaitOutcome, WaitStrategy};
+use tickline_telemetry::StageTelemetry;
 
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
+    /// Publish latency histograms and counters to this stats board.
+    #[arg(long)]
+    stats: Option<String>,
     /// queue:NAME (BookEvents) or source:SPEC (a feed source run in-process).
     #[arg(long = "in")]
     input: String,
@@ -191,6 +196,7 @@ fn main() -> Result<()> {
         Out::Queue(p) => p.last_published().map(|f| f.trace.seq),
         _ => None,
     };
+    let mut tel = StageTelemetry::new(args.stats.as_deref(), Duration::from_millis(250))?;
     let mut fv: FeatureVector = bytemuck::Zeroable::zeroed();
     let mut batch: Vec<BookEvent> = Vec::with_capacity(args.batch.max(1));
     let (mut events, mut published, mut skipped) = (0u64, 0u64, 0u64);
@@ -237,7 +243,11 @@ fn main() -> Result<()> {
             }
         }
         let t0 = monotonic_ns();
+        let mut t_prev = t0;
+        let published_before = published;
         for e in &batch {
+            let fed = e.trace.stamps[Stage::Feed as usize];
+            tel.record_since(Metric::QueueWait, fed, t0);
             engine.update(e, &mut fv);
             events += 1;
             if resume_after.is_some_and(|r| e.trace.seq <= r) {
@@ -257,12 +267,19 @@ fn main() -> Result<()> {
                 Out::Csv(w) => w.push(&fv, formulas::mid(e).unwrap_or(f64::NAN))?,
             }
             published += 1;
+            let t = monotonic_ns();
+            tel.record(Metric::Service, t - t_prev);
+            tel.record_since(Metric::EndToEnd, fed, t);
+            t_prev = t;
             if args.limit.is_some_and(|l| published >= l) {
                 stop.store(true, Ordering::Relaxed);
                 break;
             }
         }
-        engine_ns += monotonic_ns() - t0;
+        let t1 = monotonic_ns();
+        engine_ns += t1 - t0;
+        tel.count(batch.len() as u64, published - published_before, 0);
+        tel.tick(t1);
         // Commit input only once its outputs are published.
         if let Input::Queue(c) = &mut input {
             c.commit(batch.len());
@@ -270,6 +287,7 @@ fn main() -> Result<()> {
         }
     }
     let elapsed = started.elapsed();
+    tel.publish(monotonic_ns());
     let (rows, unlabelled) = match out {
         Out::Csv(w) => w.finish()?,
         _ => (0, 0),
@@ -295,6 +313,7 @@ fn main() -> Result<()> {
             "elapsed_s": elapsed.as_secs_f64(),
             "events_per_s": events as f64 / elapsed.as_secs_f64().max(1e-9),
             "ns_per_event": engine_ns as f64 / events.max(1) as f64,
+            "latency_ns": tel.summary(),
         })
     );
     Ok(())

@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use tickline_feed::{Books, FeedStats, Step};
+use tickline_schema::telemetry::Metric;
 use tickline_schema::{BookEvent, Stage, MAX_LEVELS};
 use tickline_shm::{monotonic_ns, FullPolicy, Producer, Push, WaitStrategy};
+use tickline_telemetry::StageTelemetry;
 
 #[derive(Parser, Debug)]
 #[command(version, about)]
@@ -44,6 +46,9 @@ struct Args {
     /// Stop after publishing this many events.
     #[arg(long)]
     limit: Option<u64>,
+    /// Publish latency histograms and counters to this stats board.
+    #[arg(long)]
+    stats: Option<String>,
     /// Instrument id given to LOBSTER's single instrument.
     #[arg(long, default_value_t = 1)]
     lobster_instrument: u32,
@@ -100,6 +105,7 @@ fn main() -> Result<()> {
         Out::Queue(p) => p.last_published().map(|e| e.trace.seq),
         Out::Null => None,
     };
+    let mut tel = StageTelemetry::new(args.stats.as_deref(), Duration::from_millis(250))?;
     let mut books = Books::default();
     let mut stats = FeedStats::default();
     let mut event: BookEvent = bytemuck::Zeroable::zeroed();
@@ -111,6 +117,7 @@ fn main() -> Result<()> {
     let started = Instant::now();
     let mut last_beat = started;
     while !stop.load(Ordering::Relaxed) {
+        let t0 = monotonic_ns();
         let ev = match source.next(&mut books, &mut stats) {
             Step::Event(ev) => ev,
             Step::Skip => continue,
@@ -136,7 +143,9 @@ fn main() -> Result<()> {
             skipped_resume += 1;
             continue;
         }
+        let mut paused = 0;
         if let Some(speed) = pace {
+            let t1 = monotonic_ns();
             let first = *first_exchange_ns.get_or_insert(ev.exchange_ns);
             let due =
                 Duration::from_nanos((ev.exchange_ns.saturating_sub(first) as f64 / speed) as u64);
@@ -144,6 +153,7 @@ fn main() -> Result<()> {
             if due > now {
                 std::thread::sleep(due - now);
             }
+            paused = monotonic_ns() - t1;
         }
         books.fill_event(&ev, args.levels, &mut event);
         event.trace.seq = this_seq;
@@ -160,6 +170,11 @@ fn main() -> Result<()> {
             },
         }
         published += 1;
+        // Parse, book and publish; the pacing sleep is not service.
+        let t3 = monotonic_ns();
+        tel.record(Metric::Service, (t3 - t0).saturating_sub(paused));
+        tel.count(1, 1, 0);
+        tel.tick(t3);
         if published & 0x3ff == 0 {
             // Heartbeat about every thousand events, and only if a millisecond passed.
             let now = Instant::now();
@@ -175,6 +190,8 @@ fn main() -> Result<()> {
         }
     }
     let elapsed = started.elapsed();
+    tel.set_errors(stats.error_counts().map(|(_, n)| n).sum());
+    tel.publish(monotonic_ns());
     let errors: serde_json::Map<_, _> = stats
         .error_counts()
         .map(|(k, n)| (k.to_owned(), n.into()))
@@ -195,6 +212,7 @@ fn main() -> Result<()> {
         "events_per_s": seq as f64 / elapsed.as_secs_f64().max(1e-9),
         "ns_per_event": elapsed.as_nanos() as f64 / seq.max(1) as f64,
         "stopped": stop.load(Ordering::Relaxed),
+        "latency_ns": tel.summary(),
     });
     println!("{summary}");
     Ok(())

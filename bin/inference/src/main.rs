@@ -17,8 +17,10 @@ use clap::Parser;
 use hdrhistogram::Histogram;
 use tickline_features::{FEATURE_SET_VERSION, N_FEATURES};
 use tickline_inference::{Model, SessionConfig};
+use tickline_schema::telemetry::Metric;
 use tickline_schema::{prediction_csv, FeatureVector, Prediction, Stage};
 use tickline_shm::{monotonic_ns, Consumer, FullPolicy, Producer, Push, WaitOutcome, WaitStrategy};
+use tickline_telemetry::StageTelemetry;
 
 #[derive(Parser, Debug)]
 #[command(version, about)]
@@ -26,6 +28,9 @@ struct Args {
     /// ONNX model (trained by scripts/train.sh).
     #[arg(long, default_value = "models/tickline-v1.onnx")]
     model: PathBuf,
+    /// Publish latency histograms and counters to this stats board.
+    #[arg(long)]
+    stats: Option<String>,
     /// queue:NAME (FeatureVectors) or csv:FILE (features recorded by `feature --out csv:`).
     #[arg(long = "in")]
     input: String,
@@ -185,6 +190,7 @@ fn main() -> Result<()> {
     let (mut run1, mut run_n, mut per_vector) = (new_hist(), new_hist(), new_hist());
     let mut batch_sizes = 0u64;
 
+    let mut latency = serde_json::Value::Null;
     if let Some(path) = args.input.strip_prefix("csv:") {
         // Alone, for profiling: every row through the model, in batches of --max-batch.
         let rows = read_csv(path)?;
@@ -247,7 +253,9 @@ fn main() -> Result<()> {
             .map(|p| p.trace.seq);
         let mut batch: Vec<FeatureVector> = Vec::with_capacity(cfg.max_batch);
         let mut pred: Prediction = bytemuck::Zeroable::zeroed();
+        let mut tel = StageTelemetry::new(args.stats.as_deref(), Duration::from_millis(250))?;
         'run: while !stop.load(Ordering::Relaxed) {
+            let predictions_before = c.predictions;
             if let Some(m) = reloader.poll(&cfg, &mut c) {
                 model = m;
             }
@@ -261,9 +269,15 @@ fn main() -> Result<()> {
                 continue;
             }
             batch.extend_from_slice(slots);
+            let t_read = monotonic_ns();
             // Rows the model will see: the right feature set, not yet published.
             let mut rows = 0;
             for fv in &batch {
+                tel.record_since(
+                    Metric::QueueWait,
+                    fv.trace.stamps[Stage::Feature as usize],
+                    t_read,
+                );
                 c.vectors += 1;
                 if fv.feature_set_version != FEATURE_SET_VERSION || fv.len as usize != N_FEATURES {
                     c.version_mismatch += 1;
@@ -313,6 +327,11 @@ fn main() -> Result<()> {
                     }
                     pred.trace = fv.trace;
                     pred.trace.stamp(Stage::Inference, done);
+                    tel.record_since(
+                        Metric::EndToEnd,
+                        fv.trace.stamps[Stage::Feed as usize],
+                        done,
+                    );
                     pred.instrument_id = fv.instrument_id;
                     pred.model_version = model_version;
                     pred.feature_set_version = fv.feature_set_version;
@@ -334,10 +353,18 @@ fn main() -> Result<()> {
             // Commit input once its predictions are published.
             input.commit(batch.len());
             input.beat();
+            let t_end = monotonic_ns();
+            let n = batch.len() as u64;
+            tel.record_n(Metric::Service, (t_end - t_read) / n, n);
+            tel.count(n, c.predictions - predictions_before, 0);
+            tel.set_errors(c.bad_outputs + c.version_mismatch + c.run_errors);
+            tel.tick(t_end);
             if args.limit.is_some_and(|l| c.vectors >= l) {
                 break;
             }
         }
+        tel.publish(monotonic_ns());
+        latency = tel.summary();
         if let Some(mut w) = recording {
             std::io::Write::flush(&mut w).context("writing the predictions recording")?;
         }
@@ -361,6 +388,7 @@ fn main() -> Result<()> {
             "run_ns_batch1": percentiles(&run1),
             "run_ns_batched": percentiles(&run_n),
             "ns_per_vector": percentiles(&per_vector),
+            "latency_ns": latency,
         })
     );
     Ok(())

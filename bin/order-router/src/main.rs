@@ -14,8 +14,10 @@ use tickline_router::{
     FsyncPolicy, Journal, PaperExchange, Reject, RiskLimits, Router, RouterConfig, Sizing, Step,
     UNIT,
 };
+use tickline_schema::telemetry::Metric;
 use tickline_schema::{prediction_csv, Order, Prediction, Stage, TimeInForce};
 use tickline_shm::{monotonic_ns, Consumer, FullPolicy, Producer, WaitOutcome, WaitStrategy};
+use tickline_telemetry::StageTelemetry;
 
 #[derive(Parser, Debug)]
 #[command(version, about)]
@@ -87,6 +89,9 @@ struct Args {
     horizon: u32,
     #[arg(long, default_value = "block")]
     wait: WaitStrategy,
+    /// Publish latency histograms and counters to this stats board.
+    #[arg(long)]
+    stats: Option<String>,
     /// Exit after handling the prediction with this sequence number.
     #[arg(long)]
     until_seq: Option<u64>,
@@ -181,7 +186,7 @@ fn main() -> Result<()> {
                 break;
             }
         }
-        return summary(&mut router, &a, bad);
+        return summary(&mut router, &a, bad, serde_json::Value::Null);
     }
     let name = a
         .input
@@ -207,6 +212,7 @@ fn main() -> Result<()> {
         serde_json::json!({"resume": {"journal_last_seq": journal_last, "next_input_seq": next_input,
                                       "records": recovered.records.len()}})
     );
+    let mut tel = StageTelemetry::new(a.stats.as_deref(), Duration::from_millis(250))?;
     let mut batch: Vec<Prediction> = Vec::with_capacity(64);
     let mut last_kill_check = Instant::now();
     let mut last_seq = None;
@@ -231,30 +237,56 @@ fn main() -> Result<()> {
             continue;
         }
         batch.extend_from_slice(slots);
+        let t_read = monotonic_ns();
+        let mut t_prev = t_read;
+        let orders_before = router.stats.orders;
         for p in &batch {
+            tel.record_since(
+                Metric::QueueWait,
+                p.trace.stamps[Stage::Inference as usize],
+                t_read,
+            );
             let step = router.on_prediction(p)?;
-            if let (Step::Sent(o), Some(q)) = (step, &mut out) {
+            if let Step::Sent(o) = step {
                 let mut trace = p.trace;
-                trace.stamp(Stage::Router, monotonic_ns());
-                if q.push(&o.to_wire(trace, p.prob_up)) == tickline_shm::Push::Stopped {
-                    break 'run;
+                let sent = monotonic_ns();
+                trace.stamp(Stage::Router, sent);
+                // Tick to order: feed ingest to the order handed to the gateway.
+                tel.record_since(Metric::EndToEnd, trace.stamps[Stage::Feed as usize], sent);
+                if let Some(q) = &mut out {
+                    if q.push(&o.to_wire(trace, p.prob_up)) == tickline_shm::Push::Stopped {
+                        break 'run;
+                    }
                 }
             }
+            let t = monotonic_ns();
+            tel.record(Metric::Service, t - t_prev);
+            t_prev = t;
             last_seq = Some(p.trace.seq);
         }
         // Commit once the batch's orders are journaled and sent.
         input.commit(batch.len());
         input.beat();
+        tel.count(batch.len() as u64, router.stats.orders - orders_before, 0);
+        tel.set_errors(router.stats.rejects.iter().sum());
+        tel.tick(t_prev);
         if a.until_seq
             .is_some_and(|u| last_seq.is_some_and(|l| l >= u))
         {
             break;
         }
     }
-    summary(&mut router, &a, 0)
+    tel.publish(monotonic_ns());
+    let latency = tel.summary();
+    summary(&mut router, &a, 0, latency)
 }
 
-fn summary(router: &mut Router<PaperExchange>, a: &Args, malformed: u64) -> Result<()> {
+fn summary(
+    router: &mut Router<PaperExchange>,
+    a: &Args,
+    malformed: u64,
+    latency: serde_json::Value,
+) -> Result<()> {
     router.sync()?;
     let st = &router.stats;
     let rejects: serde_json::Map<_, _> = Reject::ALL
@@ -281,6 +313,7 @@ fn summary(router: &mut Router<PaperExchange>, a: &Args, malformed: u64) -> Resu
             "hit_rate": if st.judged > 0 { st.hits as f64 / st.judged as f64 } else { f64::NAN },
             "judged_fills": st.judged,
             "journal": a.journal.display().to_string(),
+            "latency_ns": latency,
         })
     );
     Ok(())

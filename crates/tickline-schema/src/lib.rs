@@ -14,6 +14,7 @@ use std::mem::{align_of, size_of};
 use tickline_shm::impl_message;
 
 pub mod prediction_csv;
+pub mod telemetry;
 
 /// Price and quantity scale: a value of 1.0 is stored as 100_000_000.
 pub const FIXED_SCALE: i64 = 100_000_000;

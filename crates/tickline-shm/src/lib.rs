@@ -30,8 +30,8 @@ pub use error::{QueueError, Result};
 pub use header::{HEADER_SIZE, LAYOUT_VERSION, MAGIC};
 pub use layout::{layout_hash, Message};
 pub use queue::{
-    create, create_or_reclaim, process_alive, Consumer, FullPolicy, PeerStatus, Producer, Push,
-    QueueStatus, QueueView, SlotLayout,
+    create, create_board, create_or_reclaim, process_alive, BoardReader, BoardWriter, Consumer,
+    FullPolicy, PeerStatus, Producer, Push, QueueStatus, QueueView, SlotLayout,
 };
 pub use segment::unlink;
 pub use wait::{WaitOutcome, WaitStrategy};

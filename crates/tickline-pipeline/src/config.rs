@@ -1,0 +1,309 @@
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Segment names start with `/tickline-<name>-`.
+    pub name: String,
+    /// Journals, stage logs and interval logs go here (relative to the
+    /// current directory); `{run_dir}` in stage arguments expands to it.
+    pub run_dir: PathBuf,
+    /// How often the supervisor checks children and heartbeats.
+    #[serde(default = "d_health_ms")]
+    pub health_check_ms: u64,
+    /// Interval of the HdrHistogram logs.
+    #[serde(default = "d_log_ms")]
+    pub log_interval_ms: u64,
+    /// How long a drain may take before the stage is told to stop anyway.
+    #[serde(default = "d_drain_s")]
+    pub drain_timeout_s: u64,
+    #[serde(default)]
+    pub restart: RestartConfig,
+    #[serde(rename = "queue")]
+    pub queues: Vec<QueueConfig>,
+    #[serde(rename = "stage")]
+    pub stages: Vec<StageConfig>,
+}
+
+fn d_health_ms() -> u64 {
+    50
+}
+fn d_log_ms() -> u64 {
+    1000
+}
+fn d_drain_s() -> u64 {
+    60
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartConfig {
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    /// More than `max_restarts` restarts of one stage within `within_s`
+    /// seconds stops the pipeline.
+    pub max_restarts: u32,
+    pub within_s: u64,
+}
+
+impl Default for RestartConfig {
+    fn default() -> Self {
+        RestartConfig {
+            backoff_initial_ms: 100,
+            backoff_max_ms: 5_000,
+            max_restarts: 5,
+            within_s: 30,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum QueueType {
+    BookEvent,
+    FeatureVector,
+    Prediction,
+    Order,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: QueueType,
+    pub capacity: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    pub name: String,
+    /// A binary beside the supervisor's own, or a path with a `/`.
+    pub binary: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Queue names (from `[[queue]]`); given as `--in queue:SEG` / `--out queue:SEG`.
+    pub input: Option<String>,
+    pub output: Option<String>,
+    /// Pin the process to this CPU.
+    pub cpu: Option<usize>,
+    /// `--wait` for the stage: spin, yield[:N], block[:S:Y].
+    pub wait: Option<String>,
+    /// Input queue non-empty and no heartbeat for this long: hung.
+    #[serde(default = "d_hb_ms")]
+    pub heartbeat_timeout_ms: u64,
+}
+
+fn d_hb_ms() -> u64 {
+    2_000
+}
+
+impl PipelineConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("config {}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Self> {
+        let c: PipelineConfig = toml::from_str(text)?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let ok_name = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 40
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        if !ok_name(&self.name) {
+            bail!("name {:?}: 1..40 of [A-Za-z0-9_-]", self.name);
+        }
+        if self.stages.is_empty() || self.stages.len() > 8 {
+            bail!("1 to 8 stages, not {}", self.stages.len());
+        }
+        for q in &self.queues {
+            if !ok_name(&q.name) {
+                bail!("queue name {:?}: 1..40 of [A-Za-z0-9_-]", q.name);
+            }
+            if !q.capacity.is_power_of_two() || q.capacity < 2 {
+                bail!(
+                    "queue {}: capacity {} is not a power of two >= 2",
+                    q.name,
+                    q.capacity
+                );
+            }
+        }
+        let mut seen_in = Vec::new();
+        let mut seen_out = Vec::new();
+        for s in &self.stages {
+            if !ok_name(&s.name) {
+                bail!("stage name {:?}: 1..40 of [A-Za-z0-9_-]", s.name);
+            }
+            if self.stages.iter().filter(|t| t.name == s.name).count() > 1 {
+                bail!("two stages named {}", s.name);
+            }
+            for (q, seen, role) in [
+                (&s.input, &mut seen_in, "input"),
+                (&s.output, &mut seen_out, "output"),
+            ] {
+                if let Some(q) = q {
+                    if self.queue(q).is_none() {
+                        bail!("stage {}: {role} queue {q:?} is not a [[queue]]", s.name);
+                    }
+                    if seen.contains(q) {
+                        bail!("queue {q} is the {role} of two stages (queues are single-producer, single-consumer)");
+                    }
+                    seen.push(q.clone());
+                }
+            }
+            if s.heartbeat_timeout_ms == 0 {
+                bail!("stage {}: heartbeat_timeout_ms must be positive", s.name);
+            }
+        }
+        let r = &self.restart;
+        if r.backoff_initial_ms == 0 || r.backoff_max_ms < r.backoff_initial_ms || r.within_s == 0 {
+            bail!("restart: need 0 < backoff_initial_ms <= backoff_max_ms and within_s > 0");
+        }
+        Ok(())
+    }
+
+    pub fn queue(&self, name: &str) -> Option<&QueueConfig> {
+        self.queues.iter().find(|q| q.name == name)
+    }
+
+    /// Shared-memory name of a queue.
+    pub fn queue_segment(&self, queue: &str) -> String {
+        format!("/tickline-{}-q-{queue}", self.name)
+    }
+
+    /// Shared-memory name of a stage's stats board.
+    pub fn stats_segment(&self, stage: &str) -> String {
+        format!("/tickline-{}-stats-{stage}", self.name)
+    }
+
+    /// Shared-memory name of the supervisor's status board.
+    pub fn status_segment(&self) -> String {
+        format!("/tickline-{}-status", self.name)
+    }
+
+    /// Every segment the pipeline owns.
+    pub fn segments(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .queues
+            .iter()
+            .map(|q| self.queue_segment(&q.name))
+            .collect();
+        v.extend(self.stages.iter().map(|s| self.stats_segment(&s.name)));
+        v.push(self.status_segment());
+        v
+    }
+
+    /// The full argument list of a stage: its queues, stats board and wait
+    /// strategy, then its own arguments with `{run_dir}` expanded.
+    pub fn stage_args(&self, s: &StageConfig) -> Vec<String> {
+        let mut a = Vec::new();
+        if let Some(q) = &s.input {
+            a.push("--in".into());
+            a.push(format!("queue:{}", self.queue_segment(q)));
+        }
+        if let Some(q) = &s.output {
+            a.push("--out".into());
+            a.push(format!("queue:{}", self.queue_segment(q)));
+        }
+        a.push("--stats".into());
+        a.push(self.stats_segment(&s.name));
+        if let Some(w) = &s.wait {
+            a.push("--wait".into());
+            a.push(w.clone());
+        }
+        let run_dir = self.run_dir.display().to_string();
+        a.extend(s.args.iter().map(|x| x.replace("{run_dir}", &run_dir)));
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = r#"
+name = "t"
+run_dir = "runs/t"
+[[queue]]
+name = "book"
+type = "BookEvent"
+capacity = 1024
+[[stage]]
+name = "feed"
+binary = "feed-handler"
+args = ["--source", "synthetic", "--x", "{run_dir}/a"]
+output = "book"
+wait = "block"
+[[stage]]
+name = "feature"
+binary = "feature"
+input = "book"
+"#;
+
+    #[test]
+    fn parses_and_builds_arguments() {
+        let c = PipelineConfig::parse(OK).unwrap();
+        assert_eq!(c.restart.max_restarts, 5);
+        assert_eq!(
+            c.stage_args(&c.stages[0]),
+            [
+                "--out",
+                "queue:/tickline-t-q-book",
+                "--stats",
+                "/tickline-t-stats-feed",
+                "--wait",
+                "block",
+                "--source",
+                "synthetic",
+                "--x",
+                "runs/t/a"
+            ]
+        );
+        assert_eq!(c.segments().len(), 4);
+    }
+
+    #[test]
+    fn bad_configs_say_what_is_wrong() {
+        let cases = [
+            (
+                OK.replace("capacity = 1024", "capacity = 1000"),
+                "power of two",
+            ),
+            (
+                OK.replace("input = \"book\"", "input = \"nope\""),
+                "not a [[queue]]",
+            ),
+            (
+                OK.replace("name = \"feature\"", "name = \"feed\""),
+                "two stages named",
+            ),
+            (
+                OK.replace("type = \"BookEvent\"", "type = \"Bogus\""),
+                "unknown variant",
+            ),
+            (
+                OK.replace("wait = \"block\"", "wiat = \"block\""),
+                "unknown field",
+            ),
+            (
+                OK.replace("input = \"book\"", "output = \"book\""),
+                "output of two stages",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = format!("{:#}", PipelineConfig::parse(&text).unwrap_err());
+            assert!(e.contains(want), "{e:?} lacks {want:?}");
+        }
+    }
+}
