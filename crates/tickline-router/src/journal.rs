@@ -193,6 +193,8 @@ pub struct Journal {
     policy: FsyncPolicy,
     unsynced: u32,
     buf: String,
+    pending: Vec<u8>,
+    pending_records: u32,
 }
 
 /// What reopening found.
@@ -240,6 +242,8 @@ impl Journal {
             file,
             policy,
             unsynced: 0,
+            pending: Vec::with_capacity(4096),
+            pending_records: 0,
             buf: String::with_capacity(256),
         };
         Ok((
@@ -251,10 +255,26 @@ impl Journal {
         ))
     }
 
+    /// Adds a record to the pending group; nothing reaches the file until
+    /// [`Journal::commit`].
     pub fn append(&mut self, r: &Record) -> io::Result<()> {
         write_record(&mut self.buf, r);
-        self.file.write_all(self.buf.as_bytes())?;
-        self.unsynced += 1;
+        self.pending.extend_from_slice(self.buf.as_bytes());
+        self.pending_records += 1;
+        Ok(())
+    }
+
+    /// Writes the pending group with one write, so a kill leaves a group
+    /// whole or (torn last line aside) absent, never half of one
+    /// prediction's records.
+    pub fn commit(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all(&self.pending)?;
+        self.pending.clear();
+        self.unsynced += self.pending_records;
+        self.pending_records = 0;
         let sync = match self.policy {
             FsyncPolicy::Always => true,
             FsyncPolicy::Every(n) => self.unsynced >= n,
@@ -268,8 +288,15 @@ impl Journal {
     }
 
     pub fn sync(&mut self) -> io::Result<()> {
+        self.commit()?;
         self.unsynced = 0;
         self.file.sync_data()
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        let _ = self.commit();
     }
 }
 

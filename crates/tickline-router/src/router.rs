@@ -242,10 +242,10 @@ impl<G: Gateway> Router<G> {
     pub fn kill(&mut self) -> io::Result<()> {
         self.killed = true;
         self.gw.cancel_all(&mut self.execs);
-        match self.seen_seq {
-            Some(seq) => self.drain_execs(seq, 0),
-            None => Ok(()),
+        if let Some(seq) = self.seen_seq {
+            self.drain_execs(seq, 0)?;
         }
+        self.commit_journal()
     }
 
     pub fn is_killed(&self) -> bool {
@@ -254,6 +254,20 @@ impl<G: Gateway> Router<G> {
 
     /// One prediction: the market update it carries, then the decision.
     pub fn on_prediction(&mut self, p: &Prediction) -> io::Result<Step> {
+        let step = self.on_prediction_records(p);
+        self.commit_journal()?;
+        step
+    }
+
+    /// Writes the records made since the last commit as one group.
+    fn commit_journal(&mut self) -> io::Result<()> {
+        match &mut self.journal {
+            Some(j) => j.commit(),
+            None => Ok(()),
+        }
+    }
+
+    fn on_prediction_records(&mut self, p: &Prediction) -> io::Result<Step> {
         if p.instrument_id >= MAX_INSTRUMENTS {
             self.stats.rejects[Reject::Invalid as usize] += 1;
             return Ok(Step::Rejected(Reject::Invalid));
@@ -365,6 +379,8 @@ impl<G: Gateway> Router<G> {
         self.next_id += 1;
         self.stats.orders += 1;
         self.push_rate(self.now);
+        // On the file before it leaves.
+        self.commit_journal()?;
         self.gw.submit(&req, touch, self.now, &mut self.execs);
         self.drain_execs(seq, touch.mid())?;
         Ok(Step::Sent(req))
