@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 use clap::{Parser, Subcommand};
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use hdrhistogram::serialization::Deserializer;
@@ -243,7 +245,8 @@ fn read_logs(dir: &Path) -> Result<BTreeMap<(String, String), Histogram<u64>>> {
             let e = e.map_err(|e| anyhow::anyhow!("{}: {e:?}", path.display()))?;
             if let LogEntry::Interval(h) = e {
                 let tag = h.tag().map_or("untagged", |t| t.as_str()).to_owned();
-                let raw = base64_decode(h.encoded_histogram())
+                let raw = BASE64
+                    .decode(h.encoded_histogram())
                     .with_context(|| format!("{}: bad base64", path.display()))?;
                 let hist: Histogram<u64> = d
                     .deserialize(&mut &raw[..])
@@ -259,30 +262,6 @@ fn read_logs(dir: &Path) -> Result<BTreeMap<(String, String), Histogram<u64>>> {
         bail!("no *.hlog interval logs in {}", dir.display());
     }
     Ok(out)
-}
-
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let s = s.trim_end_matches('=').as_bytes();
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.chunks(4) {
-        let mut acc = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            acc |= val(*c)? << (18 - 6 * i);
-        }
-        let n = chunk.len() * 6 / 8;
-        out.extend_from_slice(&acc.to_be_bytes()[1..1 + n]);
-    }
-    Some(out)
 }
 
 fn logs(dir: &Path, svg: Option<&Path>, json: bool) -> Result<()> {
@@ -398,14 +377,4 @@ fn plot_svg(hists: &BTreeMap<(String, String), Histogram<u64>>) -> String {
     }
     s += "</svg>\n";
     s
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base64_decodes() {
-        assert_eq!(super::base64_decode("aGVsbG8=").unwrap(), b"hello");
-        assert_eq!(super::base64_decode("AAEC").unwrap(), [0, 1, 2]);
-        assert!(super::base64_decode("a*").is_none());
-    }
 }

@@ -98,7 +98,7 @@ heartbeat_timeout_ms = 1000
             extra_top = extra,
         );
         let config = dir.join("pipeline.toml");
-        std::fs::write(&config, text.replace("{extra}", "")).unwrap();
+        std::fs::write(&config, text).unwrap();
         Run { name, dir, config }
     }
 

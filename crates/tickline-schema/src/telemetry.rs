@@ -35,7 +35,7 @@ impl Metric {
 #[repr(C)]
 pub struct StageStats {
     pub pid: u32,
-    /// Incremented by each new process of the stage (restarts).
+    /// Padding to 8-byte alignment; zero.
     pub _reserved: u32,
     /// CLOCK_MONOTONIC ns: process start and this snapshot.
     pub started_ns: u64,
