@@ -4,8 +4,6 @@
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -14,20 +12,21 @@ use tickline_router::{
     FsyncPolicy, Journal, PaperExchange, Reject, RiskLimits, Router, RouterConfig, Sizing, Step,
     UNIT,
 };
-use tickline_schema::telemetry::Metric;
 use tickline_schema::{prediction_csv, Order, Prediction, Stage, TimeInForce};
-use tickline_shm::{monotonic_ns, Consumer, FullPolicy, Producer, WaitOutcome, WaitStrategy};
-use tickline_telemetry::StageTelemetry;
+use tickline_shm::FullPolicy;
+use tickline_stage::{
+    queue_input, Batch, Emitted, Emitter, Endpoint, EndpointKind as K, Flow, Input, Processor,
+    RowsInput, Runtime, Signals, StageArgs,
+};
 
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// queue:NAME of Predictions, or csv:FILE recorded by `inference --out csv:FILE`.
-    #[arg(long = "in")]
-    input: String,
-    /// Orders to a downstream gateway process: queue:NAME, or null.
-    #[arg(long, default_value = "null")]
-    out: String,
+    /// --in: queue:NAME of Predictions, or csv:FILE recorded by
+    /// `inference --out csv:FILE`; --out: orders to a downstream gateway
+    /// process, queue:NAME or null.
+    #[command(flatten)]
+    stage: StageArgs,
     /// The journal (the order log): every order and execution.
     #[arg(long)]
     journal: PathBuf,
@@ -87,11 +86,6 @@ struct Args {
     /// Judge each fill this many predictions later (hit rate).
     #[arg(long, default_value_t = 50)]
     horizon: u32,
-    #[arg(long, default_value = "block")]
-    wait: WaitStrategy,
-    /// Publish latency histograms and counters to this stats board.
-    #[arg(long)]
-    stats: Option<String>,
     /// Exit after handling the prediction with this sequence number.
     #[arg(long)]
     until_seq: Option<u64>,
@@ -125,13 +119,13 @@ fn sizing(spec: &str, lot: i64) -> Result<Sizing> {
     })
 }
 
-fn main() -> Result<()> {
-    let a = Args::parse();
+/// Risk limits, sizing and order style from the flags.
+fn router_config(a: &Args) -> Result<RouterConfig> {
     if !(a.lot > 0.0 && a.band >= 0.0 && a.band < 0.5) {
         bail!("--lot must be positive and --band in [0, 0.5)");
     }
     let lot = (a.lot * UNIT as f64).round() as i64;
-    let cfg = RouterConfig {
+    Ok(RouterConfig {
         band: a.band,
         sizing: sizing(&a.sizing, lot)?,
         lot,
@@ -149,14 +143,72 @@ fn main() -> Result<()> {
         } else {
             TimeInForce::ImmediateOrCancel
         },
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone())?;
-    }
-    let kill_signal = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGUSR1, kill_signal.clone())?;
+    })
+}
 
+/// How often the kill file is looked for.
+const KILL_FILE_CHECK: Duration = Duration::from_millis(100);
+
+/// The router between predictions and orders, with its kill switches.
+struct OrderRouter {
+    router: Router<PaperExchange>,
+    kill_file: Option<PathBuf>,
+    last_kill_check: Instant,
+    until_seq: Option<u64>,
+}
+
+impl Processor for OrderRouter {
+    type In = Prediction;
+    type Out = Order;
+    type Error = std::io::Error;
+
+    fn batch_size(&self) -> usize {
+        64
+    }
+
+    #[inline]
+    fn on_message(
+        &mut self,
+        p: &Prediction,
+        out: &mut Emitter<'_, Order>,
+    ) -> std::io::Result<Flow> {
+        if let Step::Sent(o) = self.router.on_prediction(p)? {
+            // Tick to order: feed ingest to the order handed to the gateway.
+            if out.emit(&mut o.to_wire(p.trace, p.prob_up)) == Emitted::Stopped {
+                return Ok(Flow::Stop);
+            }
+        }
+        Ok(match self.until_seq {
+            Some(u) if p.trace.seq >= u => Flow::Stop,
+            _ => Flow::Continue,
+        })
+    }
+
+    fn between_batches(&mut self, signals: &Signals) -> std::io::Result<()> {
+        if self.router.is_killed() {
+            return Ok(());
+        }
+        let mut tripped = signals.kill_switch();
+        if !tripped && self.last_kill_check.elapsed() > KILL_FILE_CHECK {
+            self.last_kill_check = Instant::now();
+            tripped = self.kill_file.as_ref().is_some_and(|f| f.exists());
+        }
+        if tripped {
+            self.router.kill()?;
+            eprintln!("order-router: kill switch: resting orders cancelled, no new orders");
+        }
+        Ok(())
+    }
+
+    fn errors(&self) -> u64 {
+        self.router.stats.rejects.iter().sum()
+    }
+}
+
+fn main() -> Result<()> {
+    let a = Args::parse();
+    let cfg = router_config(&a)?;
+    let signals = Signals::install()?.with_kill_switch()?;
     let (journal, recovered) = Journal::open(&a.journal, a.fsync)
         .with_context(|| format!("opening journal {}", a.journal.display()))?;
     if recovered.truncated_bytes > 0 {
@@ -165,128 +217,52 @@ fn main() -> Result<()> {
             recovered.truncated_bytes
         );
     }
-    let gw = PaperExchange::new((a.latency_ms * 1e6) as u64);
-    let mut router = Router::new(cfg, gw, Some(journal), &recovered.records, a.horizon);
-    if let Some(path) = a.input.strip_prefix("csv:") {
-        // Alone, from a recording: same decisions, no queues.
-        let f = std::fs::File::open(path).with_context(|| format!("opening {path}"))?;
-        let (preds, bad, first_err) = prediction_csv::read(std::io::BufReader::new(f))?;
-        if let Some(e) = first_err {
-            eprintln!("order-router: {bad} malformed rows skipped; first at {e}");
+    let mut malformed = 0;
+    let mut input: Box<dyn Input<Prediction>> = match a.stage.input(&[K::Queue, K::Csv])? {
+        Endpoint::Queue(name) => Box::new(queue_input(name, a.stage.wait, &signals)?),
+        Endpoint::Csv(path) => {
+            // Alone, from a recording: same decisions, no queues.
+            let f =
+                std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            let (preds, bad, first_err) = prediction_csv::read(std::io::BufReader::new(f))?;
+            if let Some(e) = first_err {
+                eprintln!("order-router: {bad} malformed rows skipped; first at {e}");
+            }
+            malformed = bad;
+            Box::new(RowsInput::new(preds))
         }
-        for p in &preds {
-            if stop.load(Ordering::Relaxed) {
-                break;
-            }
-            if !router.is_killed() && kill_signal.load(Ordering::Relaxed) {
-                router.kill()?;
-            }
-            router.on_prediction(p)?;
-            if a.until_seq.is_some_and(|u| p.trace.seq >= u) {
-                break;
-            }
-        }
-        return summary(&mut router, &a, bad, serde_json::Value::Null);
-    }
-    let name = a
-        .input
-        .strip_prefix("queue:")
-        .context("--in must be queue:NAME or csv:FILE")?;
-    let mut input = Consumer::<Prediction>::attach(name, a.wait)
-        .with_context(|| format!("attaching to input queue {name}"))?
-        .with_stop_flag(stop.clone());
-    let mut out = match a.out.split_once(':') {
-        None if a.out == "null" => None,
-        Some(("queue", q)) => Some(
-            Producer::<Order>::attach(q, FullPolicy::Block, a.wait)
-                .with_context(|| format!("attaching to output queue {q}"))?
-                .with_stop_flag(stop.clone()),
-        ),
-        _ => bail!("bad --out {:?}: queue:NAME or null", a.out),
+        _ => unreachable!("checked above"),
     };
+    a.stage.output(&[K::Null, K::Queue])?;
     // Said at start, so a test (or an operator) sees what a restart resumes from.
-    let journal_last = recovered.records.last().map(|r| r.seq());
-    let next_input = input.read_slots(1).first().map(|p| p.trace.seq);
+    let next_input = match input.read(1) {
+        Batch::Ready(b) => b.first().map(|p| p.trace.seq),
+        _ => None,
+    };
     println!(
         "{}",
-        serde_json::json!({"resume": {"journal_last_seq": journal_last, "next_input_seq": next_input,
-                                      "records": recovered.records.len()}})
+        serde_json::json!({"resume": {"journal_last_seq": recovered.records.last().map(|r| r.seq()),
+                                      "next_input_seq": next_input, "records": recovered.records.len()}})
     );
-    let mut tel = StageTelemetry::new(a.stats.as_deref(), Duration::from_millis(250))?;
-    let mut batch: Vec<Prediction> = Vec::with_capacity(64);
-    let mut last_kill_check = Instant::now();
-    let mut last_seq = None;
-    'run: while !stop.load(Ordering::Relaxed) {
-        let kill_file = || a.kill_file.as_ref().is_some_and(|f| f.exists());
-        if !router.is_killed()
-            && (kill_signal.load(Ordering::Relaxed)
-                || (last_kill_check.elapsed() > Duration::from_millis(100) && kill_file()))
-        {
-            router.kill()?;
-            eprintln!("order-router: kill switch: resting orders cancelled, no new orders");
-        }
-        if last_kill_check.elapsed() > Duration::from_millis(100) {
-            last_kill_check = Instant::now();
-        }
-        batch.clear();
-        let slots = input.read_slots(64);
-        if slots.is_empty() {
-            if input.wait(Some(Duration::from_millis(100))) == WaitOutcome::Stopped {
-                break;
-            }
-            continue;
-        }
-        batch.extend_from_slice(slots);
-        let t_read = monotonic_ns();
-        let mut t_prev = t_read;
-        let orders_before = router.stats.orders;
-        for p in &batch {
-            tel.record_since(
-                Metric::QueueWait,
-                p.trace.stamps[Stage::Inference as usize],
-                t_read,
-            );
-            let step = router.on_prediction(p)?;
-            if let Step::Sent(o) = step {
-                let mut trace = p.trace;
-                let sent = monotonic_ns();
-                trace.stamp(Stage::Router, sent);
-                // Tick to order: feed ingest to the order handed to the gateway.
-                tel.record_since(Metric::EndToEnd, trace.stamps[Stage::Feed as usize], sent);
-                if let Some(q) = &mut out {
-                    if q.push(&o.to_wire(trace, p.prob_up)) == tickline_shm::Push::Stopped {
-                        break 'run;
-                    }
-                }
-            }
-            let t = monotonic_ns();
-            tel.record(Metric::Service, t - t_prev);
-            t_prev = t;
-            last_seq = Some(p.trace.seq);
-        }
-        // Commit once the batch's orders are journaled and sent.
-        input.commit(batch.len());
-        input.beat();
-        tel.count(batch.len() as u64, router.stats.orders - orders_before, 0);
-        tel.set_errors(router.stats.rejects.iter().sum());
-        tel.tick(t_prev);
-        if a.until_seq
-            .is_some_and(|u| last_seq.is_some_and(|l| l >= u))
-        {
-            break;
-        }
-    }
-    tel.publish(monotonic_ns());
-    let latency = tel.summary();
-    summary(&mut router, &a, 0, latency)
+    let gw = PaperExchange::new((a.latency_ms * 1e6) as u64);
+    let mut p = OrderRouter {
+        router: Router::new(cfg, gw, Some(journal), &recovered.records, a.horizon),
+        kill_file: a.kill_file.clone(),
+        last_kill_check: Instant::now(),
+        until_seq: a.until_seq,
+    };
+    let mut rt = Runtime::<Order>::new(Stage::Router, &a.stage, signals, FullPolicy::Block)?;
+    rt.run(input.as_mut(), &mut p)?;
+    println!("{}", rt.summary(summary(&mut p.router, &a, malformed)?));
+    Ok(())
 }
 
+/// The router's own summary: orders, fills, rejects, positions, PnL.
 fn summary(
     router: &mut Router<PaperExchange>,
     a: &Args,
     malformed: u64,
-    latency: serde_json::Value,
-) -> Result<()> {
+) -> Result<serde_json::Value> {
     router.sync()?;
     let st = &router.stats;
     let rejects: serde_json::Map<_, _> = Reject::ALL
@@ -294,27 +270,25 @@ fn summary(
         .filter(|r| st.rejects[**r as usize] > 0)
         .map(|r| (r.name().to_owned(), st.rejects[*r as usize].into()))
         .collect();
-    println!(
-        "{}",
-        serde_json::json!({
-            "stage": "order-router",
-            "predictions": st.predictions,
-            "malformed_input": malformed,
-            "skipped_after_restart": st.skipped,
-            "in_band": st.in_band,
-            "at_target": st.at_target,
-            "orders": st.orders,
-            "fills": st.fills,
-            "filled_qty": st.filled_qty as f64 / UNIT as f64,
-            "rejects": rejects,
-            "killed": router.is_killed(),
-            "positions": router.positions().map(|(i, q)| (i.to_string(), (q as f64 / UNIT as f64).into())).collect::<serde_json::Map<_, _>>(),
-            "pnl": router.pnl(),
-            "hit_rate": if st.judged > 0 { st.hits as f64 / st.judged as f64 } else { f64::NAN },
-            "judged_fills": st.judged,
-            "journal": a.journal.display().to_string(),
-            "latency_ns": latency,
-        })
-    );
-    Ok(())
+    let positions: serde_json::Map<_, _> = router
+        .positions()
+        .map(|(i, q)| (i.to_string(), (q as f64 / UNIT as f64).into()))
+        .collect();
+    Ok(serde_json::json!({
+        "predictions": st.predictions,
+        "malformed_input": malformed,
+        "skipped_after_restart": st.skipped,
+        "in_band": st.in_band,
+        "at_target": st.at_target,
+        "orders": st.orders,
+        "fills": st.fills,
+        "filled_qty": st.filled_qty as f64 / UNIT as f64,
+        "rejects": rejects,
+        "killed": router.is_killed(),
+        "positions": positions,
+        "pnl": router.pnl(),
+        "hit_rate": if st.judged > 0 { st.hits as f64 / st.judged as f64 } else { f64::NAN },
+        "judged_fills": st.judged,
+        "journal": a.journal.display().to_string(),
+    }))
 }

@@ -15,6 +15,7 @@ mod engine;
 pub mod formulas;
 pub mod naive;
 pub mod rolling;
+pub mod training;
 
 pub use engine::{FeatureConfig, FeatureEngine, FeatureStats};
 

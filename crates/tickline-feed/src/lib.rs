@@ -10,11 +10,13 @@ pub mod binance;
 pub mod itch;
 pub mod lobster;
 pub mod moldudp64;
+mod reader;
 mod spec;
 mod stats;
 pub mod synthetic;
 
-pub use spec::{is_live, open_source, SPEC_HELP};
+pub use reader::{EventReader, ReadStep};
+pub use spec::{is_live, open_source, SourceError, SPEC_HELP};
 pub use stats::{FeedError, FeedStats};
 
 use tickline_book::OrderBook;

@@ -15,10 +15,57 @@ use crate::moldudp64::MoldUdpSource;
 use crate::synthetic::{SyntheticConfig, SyntheticSource};
 use crate::Source;
 
+/// The spec syntax, for help texts and errors.
 pub const SPEC_HELP: &str = "itch:FILE, lobster:MESSAGES[,ORDERBOOK], binance:FILE[.gz], moldudp64:ADDR or synthetic[:SEED[:EVENTS[:INSTRUMENTS]]]";
 
-fn open_file(path: &str, what: &str) -> Result<File, String> {
-    File::open(path).map_err(|e| format!("opening {what} {path}: {e}"))
+/// Why a source spec could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// An input file could not be opened or read.
+    #[error("opening {what} {path}")]
+    File {
+        /// What the file is, e.g. "ITCH file".
+        what: &'static str,
+        /// Its path.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A live source's address does not parse.
+    #[error("bad address {0:?}: expected IP:PORT")]
+    Address(String),
+    /// A live source could not bind its socket.
+    #[error("binding UDP {addr}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A numeric field of a synthetic spec is not a number.
+    #[error("synthetic {field}: {value:?} is not a number")]
+    Number {
+        /// Which field.
+        field: &'static str,
+        /// What was given.
+        value: String,
+    },
+    /// More synthetic instruments than ids.
+    #[error("synthetic instruments: {0} is too many")]
+    Instruments(u64),
+    /// No such kind of source.
+    #[error("unknown source {0:?}: expected {SPEC_HELP}")]
+    Unknown(String),
+}
+
+fn open_file(path: &str, what: &'static str) -> Result<File, SourceError> {
+    File::open(path).map_err(|source| SourceError::File {
+        what,
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// True for sources that receive live data (which must never wait on a later stage).
@@ -26,7 +73,8 @@ pub fn is_live(spec: &str) -> bool {
     spec.starts_with("moldudp64:")
 }
 
-pub fn open_source(spec: &str) -> Result<Box<dyn Source>, String> {
+/// Opens the source a spec names.
+pub fn open_source(spec: &str) -> Result<Box<dyn Source>, SourceError> {
     let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
     Ok(match kind {
         "itch" => {
@@ -47,10 +95,13 @@ pub fn open_source(spec: &str) -> Result<Box<dyn Source>, String> {
             match files.next() {
                 Some(book) => {
                     let b = BufReader::new(open_file(book, "LOBSTER orderbook")?);
-                    Box::new(
-                        src.with_reference_book(Box::new(b))
-                            .map_err(|e| format!("{book}: {e}"))?,
-                    )
+                    Box::new(src.with_reference_book(Box::new(b)).map_err(|source| {
+                        SourceError::File {
+                            what: "LOBSTER orderbook",
+                            path: book.to_owned(),
+                            source,
+                        }
+                    })?)
                 }
                 None => Box::new(src),
             }
@@ -65,22 +116,25 @@ pub fn open_source(spec: &str) -> Result<Box<dyn Source>, String> {
             Box::new(BinanceSource::new(r, 1))
         }
         "moldudp64" => {
-            let addr: std::net::SocketAddr =
-                rest.parse().map_err(|_| format!("bad address {rest:?}"))?;
+            let addr: std::net::SocketAddr = rest
+                .parse()
+                .map_err(|_| SourceError::Address(rest.to_owned()))?;
             // Receives block at most 1 ms so shutdown is noticed promptly.
             Box::new(
                 MoldUdpSource::bind(addr, Duration::from_millis(1))
-                    .map_err(|e| format!("binding UDP {addr}: {e}"))?,
+                    .map_err(|source| SourceError::Bind { addr, source })?,
             )
         }
         "synthetic" => {
             let mut f = rest.split(':').filter(|s| !s.is_empty());
             let mut cfg = SyntheticConfig::default();
-            let mut field = |name: &str| -> Result<Option<u64>, String> {
+            let mut field = |field: &'static str| -> Result<Option<u64>, SourceError> {
                 f.next()
                     .map(|s| {
-                        s.parse()
-                            .map_err(|_| format!("synthetic {name}: {s:?} is not a number"))
+                        s.parse().map_err(|_| SourceError::Number {
+                            field,
+                            value: s.to_owned(),
+                        })
                     })
                     .transpose()
             };
@@ -91,11 +145,10 @@ pub fn open_source(spec: &str) -> Result<Box<dyn Source>, String> {
                 cfg.events = v;
             }
             if let Some(v) = field("instruments")? {
-                cfg.instruments =
-                    u32::try_from(v).map_err(|_| "too many instruments".to_string())?;
+                cfg.instruments = u32::try_from(v).map_err(|_| SourceError::Instruments(v))?;
             }
             Box::new(SyntheticSource::new(cfg))
         }
-        _ => return Err(format!("unknown source {spec:?}: expected {SPEC_HELP}")),
+        _ => return Err(SourceError::Unknown(spec.to_owned())),
     })
 }

@@ -36,6 +36,17 @@ pub enum Stage {
 impl Stage {
     pub const ALL: [Stage; 4] = [Stage::Feed, Stage::Feature, Stage::Inference, Stage::Router];
 
+    /// The stage that publishes this one's input (None for the feed).
+    pub fn upstream(self) -> Option<Stage> {
+        match self {
+            Stage::Feed => None,
+            Stage::Feature => Some(Stage::Feed),
+            Stage::Inference => Some(Stage::Feature),
+            Stage::Router => Some(Stage::Inference),
+        }
+    }
+
+    /// The stage's process name.
     pub fn name(self) -> &'static str {
         match self {
             Stage::Feed => "feed-handler",
@@ -282,6 +293,31 @@ impl_message!(
         prob_up
     ]
 );
+
+/// A message that carries a [`Trace`]: what the stage runtime needs to
+/// resume, stamp and time any hop generically.
+pub trait Traced {
+    /// The message's trace.
+    fn trace(&self) -> &Trace;
+    /// The message's trace, to stamp.
+    fn trace_mut(&mut self) -> &mut Trace;
+}
+
+macro_rules! impl_traced {
+    ($($t:ty),*) => {$(
+        impl Traced for $t {
+            #[inline]
+            fn trace(&self) -> &Trace {
+                &self.trace
+            }
+            #[inline]
+            fn trace_mut(&mut self) -> &mut Trace {
+                &mut self.trace
+            }
+        }
+    )*};
+}
+impl_traced!(BookEvent, FeatureVector, Prediction, Order);
 
 // Sizes are part of the wire contract between separately built processes:
 // a change here must come with a schema version bump.

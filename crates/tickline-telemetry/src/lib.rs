@@ -5,11 +5,32 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use tickline_schema::telemetry::{Metric, StageStats, HIST_BYTES};
-use tickline_shm::{monotonic_ns, BoardWriter};
+use tickline_shm::{monotonic_ns, BoardWriter, QueueError};
+
+/// What can fail attaching to a board or reading one.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// The stats board could not be attached.
+    #[error("attaching to stats board {board}")]
+    Board {
+        /// The board's segment name.
+        board: String,
+        /// Why.
+        #[source]
+        source: QueueError,
+    },
+    /// A snapshot's histogram bytes are not a V2 histogram.
+    #[error("{metric} histogram of a snapshot does not decode: {reason}")]
+    Decode {
+        /// Which histogram.
+        metric: &'static str,
+        /// The decoder's complaint.
+        reason: String,
+    },
+}
 
 /// 1 ns to 100 s at 3 significant digits: the range every stage records in.
 pub fn new_histogram() -> Histogram<u64> {
@@ -47,11 +68,13 @@ pub struct StageTelemetry {
 impl StageTelemetry {
     /// `board`: the name of a [`StageStats`] board (made by the supervisor),
     /// or None to record only for the stage's own summary.
-    pub fn new(board: Option<&str>, every: Duration) -> Result<Self> {
+    pub fn new(board: Option<&str>, every: Duration) -> Result<Self, TelemetryError> {
         let board = board
             .map(|b| {
-                BoardWriter::<StageStats>::attach(b)
-                    .with_context(|| format!("attaching to stats board {b}"))
+                BoardWriter::<StageStats>::attach(b).map_err(|source| TelemetryError::Board {
+                    board: b.to_owned(),
+                    source,
+                })
             })
             .transpose()?;
         let mut snapshot: Box<StageStats> = bytemuck::allocation::zeroed_box();
@@ -149,15 +172,18 @@ impl StageTelemetry {
 }
 
 /// The histograms of a published snapshot (empty where none was recorded).
-pub fn decode(s: &StageStats) -> Result<[Histogram<u64>; 3]> {
+pub fn decode(s: &StageStats) -> Result<[Histogram<u64>; 3], TelemetryError> {
     let mut d = Deserializer::new();
-    let mut one = |m: Metric| -> Result<Histogram<u64>> {
+    let mut one = |m: Metric| -> Result<Histogram<u64>, TelemetryError> {
         let bytes = s.hist_bytes(m);
         if bytes.is_empty() {
             return Ok(new_histogram());
         }
         d.deserialize(&mut &bytes[..])
-            .map_err(|e| anyhow::anyhow!("{} histogram does not decode: {e:?}", m.name()))
+            .map_err(|e| TelemetryError::Decode {
+                metric: m.name(),
+                reason: format!("{e:?}"),
+            })
     };
     Ok([
         one(Metric::Service)?,

@@ -1,0 +1,188 @@
+//! The command-line arguments every stage shares, flattened into each stage's
+//! own `clap` parser, and the endpoint syntax of `--in` and `--out`.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use tickline_shm::WaitStrategy;
+
+use crate::StageError;
+
+/// Where a stage reads from or writes to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Nowhere: output is discarded (for profiling a stage alone).
+    Null,
+    /// A shared-memory queue, by segment name.
+    Queue(String),
+    /// A CSV file: a recording to replay, or to write.
+    Csv(PathBuf),
+    /// A market-data source run in-process (see `tickline_feed::SPEC_HELP`).
+    Source(String),
+}
+
+/// The kinds of [`Endpoint`], for saying which ones a stage takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndpointKind {
+    /// `null`
+    Null,
+    /// `queue:NAME`
+    Queue,
+    /// `csv:FILE`
+    Csv,
+    /// `source:SPEC`
+    Source,
+}
+
+impl EndpointKind {
+    fn syntax(self) -> &'static str {
+        match self {
+            EndpointKind::Null => "null",
+            EndpointKind::Queue => "queue:NAME",
+            EndpointKind::Csv => "csv:FILE",
+            EndpointKind::Source => "source:SPEC",
+        }
+    }
+}
+
+impl Endpoint {
+    /// Its kind.
+    pub fn kind(&self) -> EndpointKind {
+        match self {
+            Endpoint::Null => EndpointKind::Null,
+            Endpoint::Queue(_) => EndpointKind::Queue,
+            Endpoint::Csv(_) => EndpointKind::Csv,
+            Endpoint::Source(_) => EndpointKind::Source,
+        }
+    }
+
+    /// Itself if its kind is one of `allowed`, else an error naming `flag`.
+    pub fn expect(
+        &self,
+        flag: &'static str,
+        allowed: &[EndpointKind],
+    ) -> Result<&Self, StageError> {
+        if allowed.contains(&self.kind()) {
+            return Ok(self);
+        }
+        Err(StageError::Endpoint {
+            flag,
+            given: self.to_string(),
+            expected: allowed
+                .iter()
+                .map(|k| k.syntax())
+                .collect::<Vec<_>>()
+                .join(" or "),
+        })
+    }
+}
+
+impl FromStr for Endpoint {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let empty = |what: &str| format!("{s:?}: empty {what}");
+        match s.split_once(':') {
+            None if s == "null" => Ok(Endpoint::Null),
+            Some(("queue", "")) => Err(empty("queue name")),
+            Some(("queue", name)) => Ok(Endpoint::Queue(name.to_owned())),
+            Some(("csv", "")) => Err(empty("file name")),
+            Some(("csv", path)) => Ok(Endpoint::Csv(PathBuf::from(path))),
+            Some(("source", "")) => Err(empty("source spec")),
+            Some(("source", spec)) => Ok(Endpoint::Source(spec.to_owned())),
+            _ => Err(format!(
+                "{s:?}: expected null, queue:NAME, csv:FILE or source:SPEC"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Null => write!(f, "null"),
+            Endpoint::Queue(n) => write!(f, "queue:{n}"),
+            Endpoint::Csv(p) => write!(f, "csv:{}", p.display()),
+            Endpoint::Source(s) => write!(f, "source:{s}"),
+        }
+    }
+}
+
+/// Arguments of every stage.
+#[derive(clap::Args, Clone, Debug)]
+pub struct StageArgs {
+    /// Input: queue:NAME, or what the stage takes besides (csv:FILE, source:SPEC).
+    #[arg(long = "in")]
+    pub input: Option<Endpoint>,
+    /// Output: null, queue:NAME, or csv:FILE where the stage records.
+    #[arg(long, default_value = "null")]
+    pub out: Endpoint,
+    /// Wait strategy on the queues: spin, yield[:SPINS], block[:SPINS[:YIELDS]].
+    #[arg(long, default_value = "block")]
+    pub wait: WaitStrategy,
+    /// Publish latency histograms and counters to this stats board.
+    #[arg(long)]
+    pub stats: Option<String>,
+    /// Stop after this many new input messages (redelivered ones a
+    /// predecessor already handled do not count).
+    #[arg(long)]
+    pub limit: Option<u64>,
+}
+
+impl StageArgs {
+    /// `--in`, which the stage requires, checked against what it takes.
+    pub fn input(&self, allowed: &[EndpointKind]) -> Result<&Endpoint, StageError> {
+        self.input
+            .as_ref()
+            .ok_or(StageError::Missing("--in"))?
+            .expect("--in", allowed)
+    }
+
+    /// `--out`, checked against what the stage takes.
+    pub fn output(&self, allowed: &[EndpointKind]) -> Result<&Endpoint, StageError> {
+        self.out.expect("--out", allowed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse_and_print_back() {
+        for s in [
+            "null",
+            "queue:/a-b",
+            "csv:/tmp/x.csv",
+            "source:itch:/d/f.ITCH_50",
+        ] {
+            let e: Endpoint = s.parse().unwrap();
+            assert_eq!(e.to_string(), s);
+        }
+        assert_eq!(
+            "source:synthetic:1:2".parse::<Endpoint>().unwrap(),
+            Endpoint::Source("synthetic:1:2".into())
+        );
+    }
+
+    #[test]
+    fn bad_endpoints_say_why() {
+        for (s, want) in [
+            ("queue:", "empty queue name"),
+            ("csv:", "empty file name"),
+            ("tcp:1.2.3.4", "expected null, queue:NAME"),
+            ("nul", "expected null"),
+        ] {
+            let e = s.parse::<Endpoint>().unwrap_err();
+            assert!(e.contains(want), "{s}: {e}");
+        }
+        let e = Endpoint::Csv("x".into())
+            .expect("--out", &[EndpointKind::Null, EndpointKind::Queue])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "bad --out \"csv:x\": this stage takes null or queue:NAME"
+        );
+    }
+}

@@ -1,0 +1,43 @@
+//! The stage runtime: what every pipeline stage does the same way, written
+//! once. A stage binary parses its own flags beside the shared
+//! [`StageArgs`], builds its [`Processor`] (feature engine, model, router)
+//! and hands it to a [`Runtime`], which owns the loop:
+//!
+//! - `--in` / `--out` endpoints ([`Endpoint`]) and the queues behind them;
+//! - stop, reload and kill-switch signals ([`Signals`]);
+//! - exactly-once resume: output up to the output queue's last sequence
+//!   number was published by a predecessor and is not emitted again;
+//! - the batch loop: read in place, process, publish, commit, heartbeat;
+//! - latency (queue wait, service, end-to-end) and counters to the stats board;
+//! - `--limit`, and the JSON summary line.
+#![forbid(unsafe_code)]
+
+mod args;
+mod error;
+mod input;
+mod output;
+mod runtime;
+mod signals;
+
+pub use args::{Endpoint, EndpointKind, StageArgs};
+pub use error::StageError;
+pub use input::{Batch, Input, QueueInput, RowsInput, SourceInput};
+pub use output::Output;
+pub use runtime::{Counts, Emitted, Emitter, Flow, Processor, Runtime};
+pub use signals::Signals;
+
+use tickline_shm::{Consumer, Message, WaitStrategy};
+
+/// Attaches to the input queue `name` as its consumer.
+pub fn queue_input<T: Message>(
+    name: &str,
+    wait: WaitStrategy,
+    signals: &Signals,
+) -> Result<QueueInput<T>, StageError> {
+    let c = Consumer::attach(name, wait).map_err(|source| StageError::Attach {
+        role: "input",
+        name: name.to_owned(),
+        source,
+    })?;
+    Ok(QueueInput(c.with_stop_flag(signals.stop_flag())))
+}
