@@ -209,3 +209,38 @@ fn killed_stage_resumes_without_publishing_twice() {
         assert_eq!(f.trace.seq, i as u64, "each event once, in order");
     }
 }
+
+#[test]
+fn a_limit_mid_batch_commits_only_what_it_handled() {
+    let q = Queues::new("limit", 1 << 12);
+    let n = publish("synthetic:13:500:1", &q.0[0]);
+    assert!(n > 100);
+    // 37 is not a multiple of the batch: the run stops inside its first batch.
+    let s = run(&[
+        "--in",
+        &format!("queue:{}", q.0[0]),
+        "--out",
+        &format!("queue:{}", q.0[1]),
+        "--batch",
+        "64",
+        "--limit",
+        "37",
+    ]);
+    assert_eq!(s["published"], serde_json::json!(37), "{s}");
+    let input = QueueView::open(&q.0[0]).unwrap().status();
+    assert_eq!(input.head, 37, "committed input = handled input");
+    // The next run takes up exactly where it stopped.
+    run(&[
+        "--in",
+        &format!("queue:{}", q.0[0]),
+        "--out",
+        &format!("queue:{}", q.0[1]),
+        "--limit",
+        "13",
+    ]);
+    let got = drain(&q.0[1]);
+    assert_eq!(
+        got.iter().map(|f| f.trace.seq).collect::<Vec<_>>(),
+        (0..50).collect::<Vec<_>>()
+    );
+}
