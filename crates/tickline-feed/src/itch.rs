@@ -6,7 +6,7 @@
 
 use std::io::Read;
 
-use tickline_book::BookError;
+use tickline_book::{BookError, OrderBook};
 use tickline_schema::{EventKind, Side};
 
 use crate::{Books, FeedError, FeedEvent, FeedStats, Source, Step, UNIT};
@@ -257,90 +257,186 @@ fn book_error(stats: &mut FeedStats, e: BookError, order: u64) {
     stats.error(kind, format_args!("order {order}: {e:?}"));
 }
 
+/// Bad input that has been counted in [`FeedStats`]: the message is skipped.
+struct Counted;
+
+impl Message {
+    /// The stock locate and timestamp of an order-book or trade message.
+    fn locate_ts(&self) -> Option<(u32, u64)> {
+        match *self {
+            Message::Add { locate, ts, .. }
+            | Message::Executed { locate, ts, .. }
+            | Message::ExecutedWithPrice { locate, ts, .. }
+            | Message::Cancel { locate, ts, .. }
+            | Message::Delete { locate, ts, .. }
+            | Message::Replace { locate, ts, .. }
+            | Message::Trade { locate, ts, .. }
+            | Message::CrossTrade { locate, ts, .. } => Some((locate as u32, ts)),
+            Message::StockDirectory { .. } | Message::Other { .. } => None,
+        }
+    }
+}
+
+/// Shares in fixed point: u32 shares x 1e8 stays below 2^63.
+fn shares_fixed(s: u32) -> i64 {
+    s as i64 * UNIT
+}
+
+/// A book operation's result, its error counted against `order`.
+fn counted<T>(r: Result<T, BookError>, stats: &mut FeedStats, order: u64) -> Result<T, Counted> {
+    r.map_err(|e| {
+        book_error(stats, e, order);
+        Counted
+    })
+}
+
+/// Add Order (A, F).
+fn add(
+    book: &mut OrderBook,
+    stats: &mut FeedStats,
+    order: u64,
+    side: u8,
+    shares: u32,
+    price: u32,
+) -> Result<(), Counted> {
+    let Some(side) = side_of(side) else {
+        stats.error(FeedError::BadSide, format_args!("side byte {side:#04x}"));
+        return Err(Counted);
+    };
+    let (Some(price), true) = (price_of(price), shares > 0) else {
+        stats.error(
+            FeedError::BadValue,
+            format_args!("add {order}: price {price}, shares {shares}"),
+        );
+        return Err(Counted);
+    };
+    counted(
+        book.add(order, side, price, shares_fixed(shares)),
+        stats,
+        order,
+    )
+}
+
+/// Order Executed (E), or with price (C, `with_price` = (printable, price)):
+/// a trade against the resting order, printed unless marked non-printable.
+fn execute(
+    book: &mut OrderBook,
+    stats: &mut FeedStats,
+    ev: &mut FeedEvent,
+    order: u64,
+    shares: u32,
+    with_price: Option<(bool, u32)>,
+) -> Result<(), Counted> {
+    let resting = counted(book.reduce(order, shares_fixed(shares)), stats, order)?;
+    let (print, price) = match with_price {
+        Some((printable, p)) => (printable, price_of(p).unwrap_or(resting.price)),
+        None => (true, resting.price),
+    };
+    if print {
+        ev.kind = EventKind::Trade;
+        ev.trade_side = -(resting.side as i8);
+        ev.trade_price = price;
+        ev.trade_qty = shares_fixed(shares);
+    }
+    Ok(())
+}
+
+/// Order Replace (U): the old order leaves, the new one joins at the back.
+fn replace(
+    book: &mut OrderBook,
+    stats: &mut FeedStats,
+    old: u64,
+    new: u64,
+    shares: u32,
+    price: u32,
+) -> Result<(), Counted> {
+    let (Some(price), true) = (price_of(price), shares > 0) else {
+        stats.error(
+            FeedError::BadValue,
+            format_args!("replace {old}: price {price}, shares {shares}"),
+        );
+        return Err(Counted);
+    };
+    counted(
+        book.replace(old, new, price, shares_fixed(shares))
+            .map(drop),
+        stats,
+        old,
+    )
+}
+
+/// Trade (P): a hidden order traded; the book does not change. `side` is the
+/// resting order's, so the aggressor is the other one.
+fn hidden_trade(ev: &mut FeedEvent, side: u8, shares: u32, price: u32) {
+    ev.kind = EventKind::Trade;
+    ev.trade_side = side_of(side).map_or(0, |s| -(s as i8));
+    ev.trade_price = price_of(price).unwrap_or(0);
+    ev.trade_qty = shares_fixed(shares);
+}
+
+/// Cross Trade (Q). Cross sizes are 64-bit: too large to represent is bad
+/// input, not a wrap.
+fn cross_trade(
+    stats: &mut FeedStats,
+    ev: &mut FeedEvent,
+    shares: u64,
+    price: u32,
+) -> Result<(), Counted> {
+    let Some(qty) = i64::try_from(shares).ok().and_then(|s| s.checked_mul(UNIT)) else {
+        stats.error(
+            FeedError::BadValue,
+            format_args!("cross of {shares} shares"),
+        );
+        return Err(Counted);
+    };
+    ev.kind = EventKind::Trade;
+    ev.trade_price = price_of(price).unwrap_or(0);
+    ev.trade_qty = qty;
+    Ok(())
+}
+
 /// Applies a decoded message to the books.
 pub fn apply(msg: &Message, books: &mut Books, stats: &mut FeedStats) -> Step {
-    let (locate, ts) = match *msg {
-        Message::Add { locate, ts, .. }
-        | Message::Executed { locate, ts, .. }
-        | Message::ExecutedWithPrice { locate, ts, .. }
-        | Message::Cancel { locate, ts, .. }
-        | Message::Delete { locate, ts, .. }
-        | Message::Replace { locate, ts, .. }
-        | Message::Trade { locate, ts, .. }
-        | Message::CrossTrade { locate, ts, .. } => (locate as u32, ts),
-        Message::StockDirectory { .. } | Message::Other { .. } => return Step::Skip,
+    let Some((locate, ts)) = msg.locate_ts() else {
+        return Step::Skip;
     };
     let mut ev = FeedEvent::quote(locate, ts);
-    // u32 shares x 1e8 stays below 2^63.
-    let shares_fixed = |s: u64| s as i64 * UNIT;
-    match *msg {
+    // Books are made on first use: trades alone do not make one.
+    let applied = match *msg {
         Message::Add {
             order,
             side,
             shares,
             price,
             ..
-        } => {
-            let Some(side) = side_of(side) else {
-                stats.error(FeedError::BadSide, format_args!("side byte {side:#04x}"));
-                return Step::Skip;
-            };
-            let (Some(price), true) = (price_of(price), shares > 0) else {
-                stats.error(
-                    FeedError::BadValue,
-                    format_args!("add {order}: price {price}, shares {shares}"),
-                );
-                return Step::Skip;
-            };
-            if let Err(e) =
-                books
-                    .book_mut(locate)
-                    .add(order, side, price, shares_fixed(shares as u64))
-            {
-                book_error(stats, e, order);
-                return Step::Skip;
-            }
+        } => add(books.book_mut(locate), stats, order, side, shares, price),
+        Message::Executed { order, shares, .. } => {
+            execute(books.book_mut(locate), stats, &mut ev, order, shares, None)
         }
-        Message::Executed { order, shares, .. }
-        | Message::ExecutedWithPrice { order, shares, .. } => {
-            match books
+        Message::ExecutedWithPrice {
+            order,
+            shares,
+            printable,
+            price,
+            ..
+        } => execute(
+            books.book_mut(locate),
+            stats,
+            &mut ev,
+            order,
+            shares,
+            Some((printable, price)),
+        ),
+        Message::Cancel { order, shares, .. } => counted(
+            books
                 .book_mut(locate)
-                .reduce(order, shares_fixed(shares as u64))
-            {
-                Ok(resting) => {
-                    let (print, price) = match *msg {
-                        Message::ExecutedWithPrice {
-                            printable, price, ..
-                        } => (printable, price_of(price).unwrap_or(resting.price)),
-                        _ => (true, resting.price),
-                    };
-                    if print {
-                        ev.kind = EventKind::Trade;
-                        ev.trade_side = -(resting.side as i8);
-                        ev.trade_price = price;
-                        ev.trade_qty = shares_fixed(shares as u64);
-                    }
-                }
-                Err(e) => {
-                    book_error(stats, e, order);
-                    return Step::Skip;
-                }
-            }
-        }
-        Message::Cancel { order, shares, .. } => {
-            if let Err(e) = books
-                .book_mut(locate)
-                .reduce(order, shares_fixed(shares as u64))
-            {
-                book_error(stats, e, order);
-                return Step::Skip;
-            }
-        }
+                .reduce(order, shares_fixed(shares))
+                .map(drop),
+            stats,
+            order,
+        ),
         Message::Delete { order, .. } => {
-            if let Err(e) = books.book_mut(locate).delete(order) {
-                book_error(stats, e, order);
-                return Step::Skip;
-            }
+            counted(books.book_mut(locate).delete(order).map(drop), stats, order)
         }
         Message::Replace {
             old,
@@ -348,50 +444,21 @@ pub fn apply(msg: &Message, books: &mut Books, stats: &mut FeedStats) -> Step {
             shares,
             price,
             ..
-        } => {
-            let (Some(price), true) = (price_of(price), shares > 0) else {
-                stats.error(
-                    FeedError::BadValue,
-                    format_args!("replace {old}: price {price}, shares {shares}"),
-                );
-                return Step::Skip;
-            };
-            if let Err(e) =
-                books
-                    .book_mut(locate)
-                    .replace(old, new, price, shares_fixed(shares as u64))
-            {
-                book_error(stats, e, old);
-                return Step::Skip;
-            }
-        }
+        } => replace(books.book_mut(locate), stats, old, new, shares, price),
         Message::Trade {
             side,
             shares,
             price,
             ..
         } => {
-            // A hidden order traded; the book does not change. `side` is the
-            // resting order's, so the aggressor is the other one.
-            ev.kind = EventKind::Trade;
-            ev.trade_side = side_of(side).map_or(0, |s| -(s as i8));
-            ev.trade_price = price_of(price).unwrap_or(0);
-            ev.trade_qty = shares_fixed(shares as u64);
+            hidden_trade(&mut ev, side, shares, price);
+            Ok(())
         }
-        Message::CrossTrade { shares, price, .. } => {
-            // Cross sizes are 64-bit: too large to represent is bad input, not a wrap.
-            let Some(qty) = i64::try_from(shares).ok().and_then(|s| s.checked_mul(UNIT)) else {
-                stats.error(
-                    FeedError::BadValue,
-                    format_args!("cross of {shares} shares"),
-                );
-                return Step::Skip;
-            };
-            ev.kind = EventKind::Trade;
-            ev.trade_price = price_of(price).unwrap_or(0);
-            ev.trade_qty = qty;
-        }
-        Message::StockDirectory { .. } | Message::Other { .. } => unreachable!(),
+        Message::CrossTrade { shares, price, .. } => cross_trade(stats, &mut ev, shares, price),
+        Message::StockDirectory { .. } | Message::Other { .. } => unreachable!("no locate"),
+    };
+    if applied.is_err() {
+        return Step::Skip;
     }
     if ev.kind == EventKind::Quote && books.book_mut(locate).is_crossed() {
         stats.error(
