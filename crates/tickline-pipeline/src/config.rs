@@ -1,7 +1,43 @@
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
 use serde::Deserialize;
+
+/// A config that cannot be used, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading config {path}")]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file's contents are wrong (the source says how).
+    #[error("config {path}")]
+    In {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: Box<ConfigError>,
+    },
+    /// Not TOML, or not the shape of a pipeline (unknown keys and values included).
+    #[error(transparent)]
+    Syntax(#[from] toml::de::Error),
+    /// Well-formed, but not a pipeline that can run.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+macro_rules! bail {
+    ($($arg:tt)*) => {
+        return Err(ConfigError::Invalid(format!($($arg)*)))
+    };
+}
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -103,9 +139,14 @@ fn d_hb_ms() -> u64 {
 
 impl PipelineConfig {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading config {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("config {}", path.display()))
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|e| ConfigError::In {
+            path: path.to_owned(),
+            source: Box::new(e),
+        })
     }
 
     pub fn parse(text: &str) -> Result<Self> {
@@ -160,6 +201,11 @@ impl PipelineConfig {
                         bail!("queue {q} is the {role} of two stages (queues are single-producer, single-consumer)");
                     }
                     seen.push(q.clone());
+                }
+            }
+            if let Some(w) = &s.wait {
+                if let Err(e) = w.parse::<tickline_shm::WaitStrategy>() {
+                    bail!("stage {}: {e}", s.name);
                 }
             }
             if s.heartbeat_timeout_ms == 0 {
@@ -300,9 +346,13 @@ input = "book"
                 OK.replace("input = \"book\"", "output = \"book\""),
                 "output of two stages",
             ),
+            (
+                OK.replace("wait = \"block\"", "wait = \"sleep\""),
+                "stage feed: bad queue parameter: unknown wait strategy \"sleep\"",
+            ),
         ];
         for (text, want) in cases {
-            let e = format!("{:#}", PipelineConfig::parse(&text).unwrap_err());
+            let e = PipelineConfig::parse(&text).unwrap_err().to_string();
             assert!(e.contains(want), "{e:?} lacks {want:?}");
         }
     }

@@ -6,5 +6,5 @@
 mod config;
 mod restart;
 
-pub use config::{PipelineConfig, QueueConfig, QueueType, RestartConfig, StageConfig};
+pub use config::{ConfigError, PipelineConfig, QueueConfig, QueueType, RestartConfig, StageConfig};
 pub use restart::{RestartDecision, RestartTracker};

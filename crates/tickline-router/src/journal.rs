@@ -25,9 +25,14 @@ pub enum FsyncPolicy {
     Never,
 }
 
+/// An fsync policy that does not parse.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("bad fsync policy {0:?}: always, never or every:N")]
+pub struct BadFsyncPolicy(pub String);
+
 impl FromStr for FsyncPolicy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = BadFsyncPolicy;
+    fn from_str(s: &str) -> Result<Self, BadFsyncPolicy> {
         match s {
             "always" => Ok(FsyncPolicy::Always),
             "never" => Ok(FsyncPolicy::Never),
@@ -36,7 +41,7 @@ impl FromStr for FsyncPolicy {
                 .and_then(|n| n.parse().ok())
                 .filter(|n| *n > 0)
                 .map(FsyncPolicy::Every)
-                .ok_or_else(|| format!("bad fsync policy {s:?}: always, never or every:N")),
+                .ok_or_else(|| BadFsyncPolicy(s.to_owned())),
         }
     }
 }

@@ -6,13 +6,42 @@ use std::io::{self, BufRead, Write};
 
 use crate::Prediction;
 
+/// A malformed row: what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RowError {
+    /// Not the 9 fields of a row.
+    #[error("{0} fields, want 9")]
+    Fields(usize),
+    /// A field that should be a number is not one.
+    #[error("field {field} ({text:?}) is not a number")]
+    Number {
+        /// 1-based field number.
+        field: usize,
+        /// The field's text.
+        text: String,
+    },
+}
+
+/// A malformed row and its 1-based line number.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {error}")]
+pub struct LineError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong.
+    pub error: RowError,
+}
+
+/// The header line.
 pub const HEADER: &str =
     "seq,exchange_ns,instrument_id,model_version,feature_set_version,horizon_events,prob_up,best_bid,best_ask";
 
+/// Writes the header line.
 pub fn write_header(w: &mut impl Write) -> io::Result<()> {
     writeln!(w, "{HEADER}")
 }
 
+/// Writes one prediction as a row.
 pub fn write_row(w: &mut impl Write, p: &Prediction) -> io::Result<()> {
     writeln!(
         w,
@@ -30,14 +59,16 @@ pub fn write_row(w: &mut impl Write, p: &Prediction) -> io::Result<()> {
 }
 
 /// One row; the error says which field is wrong.
-pub fn parse_row(line: &str) -> Result<Prediction, String> {
+pub fn parse_row(line: &str) -> Result<Prediction, RowError> {
     let f: Vec<&str> = line.trim_end().split(',').collect();
     if f.len() != 9 {
-        return Err(format!("{} fields, want 9", f.len()));
+        return Err(RowError::Fields(f.len()));
     }
-    fn num<T: std::str::FromStr>(f: &[&str], i: usize) -> Result<T, String> {
-        f[i].parse()
-            .map_err(|_| format!("field {} ({:?}) is not a number", i + 1, f[i]))
+    fn num<T: std::str::FromStr>(f: &[&str], i: usize) -> Result<T, RowError> {
+        f[i].parse().map_err(|_| RowError::Number {
+            field: i + 1,
+            text: f[i].to_owned(),
+        })
     }
     let mut p: Prediction = bytemuck::Zeroable::zeroed();
     p.trace.seq = num(&f, 0)?;
@@ -54,7 +85,7 @@ pub fn parse_row(line: &str) -> Result<Prediction, String> {
 
 /// Reads a recording. Malformed rows are counted and skipped, never fatal;
 /// the first one's error is returned for the caller to report.
-pub fn read(r: impl BufRead) -> io::Result<(Vec<Prediction>, u64, Option<String>)> {
+pub fn read(r: impl BufRead) -> io::Result<(Vec<Prediction>, u64, Option<LineError>)> {
     let (mut out, mut bad, mut first_err) = (Vec::new(), 0, None);
     for (n, line) in r.lines().enumerate() {
         let line = line?;
@@ -65,7 +96,10 @@ pub fn read(r: impl BufRead) -> io::Result<(Vec<Prediction>, u64, Option<String>
             Ok(p) => out.push(p),
             Err(e) => {
                 bad += 1;
-                first_err.get_or_insert(format!("line {}: {e}", n + 1));
+                first_err.get_or_insert(LineError {
+                    line: n + 1,
+                    error: e,
+                });
             }
         }
     }
@@ -93,6 +127,6 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(bytemuck::bytes_of(&rows[0]), bytemuck::bytes_of(&p));
         assert_eq!(bad, 2);
-        assert!(err.unwrap().contains("line 3: 3 fields"));
+        assert_eq!(err.unwrap().to_string(), "line 3: 3 fields, want 9");
     }
 }

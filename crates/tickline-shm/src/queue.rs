@@ -256,14 +256,14 @@ pub enum FullPolicy {
 }
 
 impl FromStr for FullPolicy {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    type Err = QueueError;
+    fn from_str(s: &str) -> Result<Self> {
         match s {
             "block" => Ok(FullPolicy::Block),
             "drop" | "drop-newest" => Ok(FullPolicy::DropNewest),
-            _ => Err(format!(
+            _ => Err(QueueError::BadParameter(format!(
                 "unknown full-queue policy {s:?}: expected block or drop-newest"
-            )),
+            ))),
         }
     }
 }

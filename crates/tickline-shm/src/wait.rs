@@ -6,6 +6,7 @@ use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::clock::monotonic_ns;
+use crate::QueueError;
 
 /// Wait strategy of one side of a queue, chosen per stage at run time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,18 +32,19 @@ impl Default for WaitStrategy {
 }
 
 impl FromStr for WaitStrategy {
-    type Err = String;
+    type Err = QueueError;
 
     /// `spin`, `yield[:SPINS]`, `block[:SPINS[:YIELDS]]`.
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, QueueError> {
         let mut parts = s.split(':');
         let kind = parts.next().unwrap_or_default();
-        let mut num = |default: u32| -> Result<u32, String> {
+        let bad = |why: String| QueueError::BadParameter(why);
+        let mut num = |default: u32| -> Result<u32, QueueError> {
             match parts.next() {
                 None => Ok(default),
                 Some(p) => p
                     .parse()
-                    .map_err(|_| format!("bad number {p:?} in wait strategy {s:?}")),
+                    .map_err(|_| bad(format!("bad number {p:?} in wait strategy {s:?}"))),
             }
         };
         let strategy = match kind {
@@ -62,13 +64,13 @@ impl FromStr for WaitStrategy {
                 }
             }
             _ => {
-                return Err(format!(
+                return Err(bad(format!(
                     "unknown wait strategy {s:?}: expected spin, yield[:SPINS] or block[:SPINS[:YIELDS]]"
-                ))
+                )))
             }
         };
         if parts.next().is_some() {
-            return Err(format!("too many fields in wait strategy {s:?}"));
+            return Err(bad(format!("too many fields in wait strategy {s:?}")));
         }
         Ok(strategy)
     }
