@@ -27,7 +27,19 @@ impl<const N: usize> Default for RollingSum<N> {
 }
 
 impl<const N: usize> RollingSum<N> {
+    fn check(&self) {
+        debug_assert!(
+            self.pos < N && self.len <= N,
+            "pos {} len {} of {N}",
+            self.pos,
+            self.len
+        );
+        debug_assert!(self.nonzero <= self.len && self.since_exact < N);
+    }
+
+    /// Adds `x`; the value `N` pushes ago leaves.
     pub fn push(&mut self, x: f64) {
+        self.check();
         if self.len == N {
             let old = self.buf[self.pos];
             self.sum -= old;
@@ -47,8 +59,10 @@ impl<const N: usize> RollingSum<N> {
             self.sum = self.exact();
             self.since_exact = 0;
         }
+        self.check();
     }
 
+    /// The running sum of the values held.
     pub fn sum(&self) -> f64 {
         self.sum
     }
@@ -58,6 +72,7 @@ impl<const N: usize> RollingSum<N> {
         self.len
     }
 
+    /// True before the first push.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -88,10 +103,13 @@ impl<const N: usize> Default for History<N> {
 }
 
 impl<const N: usize> History<N> {
+    /// Adds `x`, forgetting the value `N` pushes ago.
     pub fn push(&mut self, x: f64) {
+        debug_assert!(self.pos < N && self.len <= N);
         self.buf[self.pos] = x;
         self.pos = (self.pos + 1) % N;
         self.len = (self.len + 1).min(N);
+        debug_assert!(self.len == N || self.pos == self.len, "fills from slot 0");
     }
 
     /// The value pushed `k` pushes before the last one (k = 0: the last), if held.
@@ -142,7 +160,19 @@ impl TimeWindow {
         self.ts.len()
     }
 
+    fn check(&self) {
+        let cap = self.cap();
+        debug_assert!(
+            self.head < cap && self.len <= cap,
+            "head {} len {} of {cap}",
+            self.head,
+            self.len
+        );
+        debug_assert!(self.nonzero.iter().all(|n| *n <= self.len));
+    }
+
     fn evict_one(&mut self) {
+        debug_assert!(self.len > 0, "evict from an empty window");
         let h = self.head;
         for c in 0..3 {
             let v = self.vals[h][c];
@@ -156,6 +186,7 @@ impl TimeWindow {
 
     /// Adds an entry at `ts`, then drops the entries `window_ns` or more older.
     pub fn push(&mut self, ts: u64, vals: [f64; 3], level: f64) {
+        self.check();
         if self.len == self.cap() {
             self.evict_one();
             self.overflowed += 1;
@@ -179,6 +210,7 @@ impl TimeWindow {
             self.sums = self.exact();
             self.since_exact = 0;
         }
+        self.check();
     }
 
     /// Running sums; exactly 0 for a column whose entries are all 0.

@@ -33,6 +33,14 @@ pub enum QueueError {
         role: &'static str,
         pid: u32,
     },
+    #[error(
+        "segment {name}: the {role} role changed hands {attempts} times while we tried to claim it"
+    )]
+    RoleContended {
+        name: String,
+        role: &'static str,
+        attempts: u32,
+    },
     #[error("bad queue parameter: {0}")]
     BadParameter(String),
     #[error("segment {name}: {op} failed: {errno}")]

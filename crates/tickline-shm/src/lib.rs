@@ -16,23 +16,27 @@
 //! This is the only crate of the workspace with `unsafe`.
 
 pub mod alloc_count;
+mod board;
 mod clock;
 mod error;
 mod futex;
 mod header;
 mod layout;
 mod queue;
+mod ring;
 mod segment;
 mod wait;
 
+pub use board::{create_board, BoardReader, BoardWriter};
 pub use clock::monotonic_ns;
 pub use error::{QueueError, Result};
 pub use header::{HEADER_SIZE, LAYOUT_VERSION, MAGIC};
 pub use layout::{layout_hash, Message};
 pub use queue::{
-    create, create_board, create_or_reclaim, process_alive, BoardReader, BoardWriter, Consumer,
-    FullPolicy, PeerStatus, Producer, Push, QueueStatus, QueueView, SlotLayout,
+    create, create_or_reclaim, Consumer, FullPolicy, PeerStatus, Producer, Push, QueueStatus,
+    QueueView,
 };
+pub use ring::{process_alive, SlotLayout};
 pub use segment::unlink;
 pub use wait::{WaitOutcome, WaitStrategy};
 

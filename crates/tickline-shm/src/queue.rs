@@ -6,11 +6,10 @@
 //! the slots are read). Slot `i` lives at `i & (capacity - 1)`. Both counters
 //! live in the segment, so either side can die and a successor resumes from them.
 
-use std::marker::PhantomData;
 use std::mem::{align_of, size_of};
 use std::ptr::addr_of_mut;
 use std::str::FromStr;
-use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,229 +20,11 @@ use crate::header::{
     TYPE_NAME_MAX,
 };
 use crate::layout::Message;
+use crate::ring::{
+    claim_role, header, process_alive, release_role, valid_capacity, validate, Ring, SlotLayout,
+};
 use crate::segment::{unlink, Segment};
 use crate::wait::{wait_until, wake_if_sleeping, SleepWords, WaitOutcome, WaitStrategy};
-
-/// Largest ring we accept: 2^32 slots.
-const MAX_CAPACITY: u64 = 1 << 32;
-
-fn valid_capacity(cap: u64) -> bool {
-    cap.is_power_of_two() && (2..=MAX_CAPACITY).contains(&cap)
-}
-
-/// What a segment's header says about its slots, after validation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SlotLayout {
-    pub type_name: String,
-    pub type_version: u32,
-    pub slot_size: u32,
-    pub slot_align: u32,
-    pub type_hash: u64,
-    pub capacity: u64,
-}
-
-impl SlotLayout {
-    fn of<T: Message>(capacity: u64) -> Self {
-        SlotLayout {
-            type_name: T::NAME.to_owned(),
-            type_version: T::VERSION,
-            slot_size: size_of::<T>() as u32,
-            slot_align: align_of::<T>() as u32,
-            type_hash: T::LAYOUT_HASH,
-            capacity,
-        }
-    }
-
-    fn same_type(&self, other: &SlotLayout) -> bool {
-        self.type_name == other.type_name
-            && self.type_version == other.type_version
-            && self.slot_size == other.slot_size
-            && self.slot_align == other.slot_align
-            && self.type_hash == other.type_hash
-    }
-}
-
-impl std::fmt::Display for SlotLayout {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "`{}` v{} ({} bytes, align {}, layout hash {:#018x})",
-            self.type_name, self.type_version, self.slot_size, self.slot_align, self.type_hash
-        )
-    }
-}
-
-fn header(seg: &Segment) -> &Header {
-    // SAFETY: every Segment we hold was checked to be at least HEADER_SIZE
-    // bytes; the mapping is page-aligned (>= Header's 128-byte alignment);
-    // Header is integers and atomics, valid for any bit pattern.
-    unsafe { &*(seg.as_ptr() as *const Header) }
-}
-
-/// Checks magic, version and geometry against the mapping's real size.
-fn validate(seg: &Segment) -> Result<SlotLayout> {
-    let name = seg.name();
-    let foreign = |reason: String| QueueError::Foreign {
-        name: name.to_owned(),
-        reason,
-    };
-    let id = &header(seg).id;
-    // Acquire pairs with the creator's release: every field below is final.
-    let state = id.state.load(Ordering::Acquire);
-    if id.magic != MAGIC {
-        return Err(foreign(format!(
-            "magic {:#018x}, expected {MAGIC:#018x}",
-            id.magic
-        )));
-    }
-    if state != STATE_READY {
-        return Err(foreign(
-            "header never finished initialising (creator died while creating it)".into(),
-        ));
-    }
-    if id.layout_version != LAYOUT_VERSION {
-        return Err(foreign(format!(
-            "header layout version {}, this build speaks {LAYOUT_VERSION}",
-            id.layout_version
-        )));
-    }
-    let cap = id.capacity;
-    if !valid_capacity(cap) {
-        return Err(foreign(format!(
-            "capacity {cap} is not a power of two in 2..=2^32"
-        )));
-    }
-    if id.slot_size == 0 || !id.slot_align.is_power_of_two() {
-        return Err(foreign(format!(
-            "slot size {} / align {} impossible",
-            id.slot_size, id.slot_align
-        )));
-    }
-    if id.ring_offset != ring_offset(id.slot_align as usize) as u64 {
-        return Err(foreign(format!("ring offset {} is wrong", id.ring_offset)));
-    }
-    let need = segment_len(cap, id.slot_size as usize, id.slot_align as usize)
-        .ok_or_else(|| foreign("ring size overflows".into()))?;
-    if seg.len() < need {
-        return Err(QueueError::Truncated {
-            name: name.to_owned(),
-            len: seg.len(),
-            need,
-        });
-    }
-    let name_len = (id.type_name_len as usize).min(TYPE_NAME_MAX);
-    Ok(SlotLayout {
-        type_name: String::from_utf8_lossy(&id.type_name[..name_len]).into_owned(),
-        type_version: id.type_version,
-        slot_size: id.slot_size,
-        slot_align: id.slot_align,
-        type_hash: id.type_hash,
-        capacity: cap,
-    })
-}
-
-/// A validated mapping whose slots hold `T`.
-struct Ring<T> {
-    seg: Segment,
-    slots: *mut T,
-    capacity: u64,
-    mask: u64,
-    _t: PhantomData<T>,
-}
-
-// SAFETY: a Ring is owned by one handle (Producer or Consumer) at a time;
-// moving that handle to another thread is fine for Send payloads.
-unsafe impl<T: Send> Send for Ring<T> {}
-
-impl<T: Message> Ring<T> {
-    fn open(name: &str, writable: bool) -> Result<Self> {
-        Self::open_as(name, writable, true)
-    }
-
-    /// `queue`: check the ring indices (a board's version word is not one).
-    fn open_as(name: &str, writable: bool, queue: bool) -> Result<Self> {
-        let seg = Segment::open(name, writable, HEADER_SIZE)?;
-        let found = validate(&seg)?;
-        let expected = SlotLayout::of::<T>(found.capacity);
-        if !found.same_type(&expected) {
-            return Err(QueueError::TypeMismatch {
-                name: name.to_owned(),
-                found: found.to_string(),
-                expected: expected.to_string(),
-            });
-        }
-        let h = header(&seg);
-        let head = h.consumer.head.load(Ordering::Acquire);
-        let tail = h.producer.tail.load(Ordering::Acquire);
-        if queue && (head > tail || tail - head > found.capacity) {
-            return Err(QueueError::Foreign {
-                name: name.to_owned(),
-                reason: format!(
-                    "indices corrupt: head {head}, tail {tail}, capacity {}",
-                    found.capacity
-                ),
-            });
-        }
-        // SAFETY: validate() checked the segment holds ring_offset + capacity
-        // slots; ring_offset is a multiple of align_of::<T>() on a page-aligned base.
-        let slots = unsafe { seg.as_ptr().add(ring_offset(align_of::<T>())) } as *mut T;
-        Ok(Ring {
-            seg,
-            slots,
-            capacity: found.capacity,
-            mask: found.capacity - 1,
-            _t: PhantomData,
-        })
-    }
-
-    fn header(&self) -> &Header {
-        header(&self.seg)
-    }
-
-    /// Slot `pos`, and how many slots follow it before the ring wraps.
-    fn run_from(&self, pos: u64) -> (*mut T, u64) {
-        let idx = pos & self.mask;
-        // SAFETY: idx < capacity, within the validated ring.
-        (unsafe { self.slots.add(idx as usize) }, self.capacity - idx)
-    }
-}
-
-/// Claims a role word for this process; a dead holder's claim is taken over.
-fn claim_role(word: &AtomicU32, name: &str, role: &'static str) -> Result<()> {
-    let me = std::process::id();
-    loop {
-        let cur = word.load(Ordering::Acquire);
-        if cur != 0 && (cur == me || process_alive(cur)) {
-            return Err(QueueError::RoleTaken {
-                name: name.to_owned(),
-                role,
-                pid: cur,
-            });
-        }
-        if word
-            .compare_exchange(cur, me, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            return Ok(());
-        }
-    }
-}
-
-fn release_role(word: &AtomicU32) {
-    let _ = word.compare_exchange(std::process::id(), 0, Ordering::AcqRel, Ordering::Relaxed);
-}
-
-/// True if `pid` names a running (not zombie) process.
-pub fn process_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // State is the first field after the parenthesised command name.
-        Ok(stat) => match stat.rfind(')') {
-            Some(i) => !matches!(stat[i + 1..].trim_start().chars().next(), Some('Z' | 'X')),
-            None => true,
-        },
-        Err(_) => false,
-    }
-}
 
 /// What the producer does when the ring is full.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -326,12 +107,26 @@ impl<T: Message> Producer<T> {
 
     /// Free slots, refreshing the cached consumer index only when it shows fewer than `want`.
     fn free(&mut self, want: u64) -> u64 {
+        self.check();
         let mut free = self.ring.capacity - (self.tail - self.cached_head);
         if free < want {
             self.cached_head = self.ring.header().consumer.head.load(Ordering::Acquire);
+            self.check();
             free = self.ring.capacity - (self.tail - self.cached_head);
         }
         free
+    }
+
+    /// head <= tail <= head + capacity, as this producer sees them.
+    #[inline]
+    fn check(&self) {
+        debug_assert!(
+            self.cached_head <= self.tail && self.tail - self.cached_head <= self.ring.capacity,
+            "producer sees head {} tail {} capacity {}",
+            self.cached_head,
+            self.tail,
+            self.ring.capacity
+        );
     }
 
     /// Up to `want` contiguous free slots to fill, then [`publish`](Self::publish).
@@ -340,6 +135,7 @@ impl<T: Message> Producer<T> {
         let free = self.free(want as u64);
         let (ptr, run) = self.ring.run_from(self.tail);
         let n = (want as u64).min(free).min(run) as usize;
+        debug_assert!(self.tail + n as u64 <= self.cached_head + self.ring.capacity);
         // SAFETY: slots [tail, tail + n) are free (the consumer committed
         // past them) and contiguous; only this producer writes them until
         // they are published, and &mut self keeps us from handing them out twice.
@@ -359,6 +155,7 @@ impl<T: Message> Producer<T> {
             return;
         }
         self.tail += n;
+        self.check();
         let h = self.ring.header();
         h.producer.tail.store(self.tail, Ordering::Release);
         wake_if_sleeping(&h.consumer_sleep.waiting, &h.consumer_sleep.wake);
@@ -529,10 +326,24 @@ impl<T: Message> Consumer<T> {
     /// Readable messages, reading the producer's index only when the cached one is used up.
     #[inline]
     pub fn available(&mut self) -> usize {
+        self.check();
         if self.cached_tail == self.head {
             self.cached_tail = self.ring.header().producer.tail.load(Ordering::Acquire);
+            self.check();
         }
         (self.cached_tail - self.head) as usize
+    }
+
+    /// head <= tail <= head + capacity, as this consumer sees them.
+    #[inline]
+    fn check(&self) {
+        debug_assert!(
+            self.head <= self.cached_tail && self.cached_tail - self.head <= self.ring.capacity,
+            "consumer sees head {} tail {} capacity {}",
+            self.head,
+            self.cached_tail,
+            self.ring.capacity
+        );
     }
 
     /// Up to `max` contiguous readable messages, not yet committed.
@@ -540,6 +351,7 @@ impl<T: Message> Consumer<T> {
         let avail = self.available() as u64;
         let (ptr, run) = self.ring.run_from(self.head);
         let n = (max as u64).min(avail).min(run) as usize;
+        debug_assert!(self.head + n as u64 <= self.cached_tail);
         // SAFETY: slots [head, head + n) were published (release/acquire on
         // tail) and the producer will not touch them until we commit.
         unsafe { std::slice::from_raw_parts(ptr, n) }
@@ -558,6 +370,7 @@ impl<T: Message> Consumer<T> {
             return;
         }
         self.head += n;
+        self.check();
         let h = self.ring.header();
         h.consumer.head.store(self.head, Ordering::Release);
         wake_if_sleeping(&h.producer_sleep.waiting, &h.producer_sleep.wake);
@@ -777,103 +590,4 @@ pub fn create_or_reclaim<T: Message>(
     };
     unlink(name)?;
     create::<T>(name, capacity).map(|v| (v, Some(reason)))
-}
-
-/// A snapshot board: one writer publishes whole `T` values (statistics,
-/// status) that any number of read-only readers copy out, without locks.
-/// It is a segment with the queue header (same validation) and two slots;
-/// the producer's index word is the seqlock version (the count published).
-pub fn create_board<T: Message>(name: &str) -> Result<QueueView> {
-    create::<T>(name, 2)
-}
-
-/// The single writer of a board (holds the producer role).
-pub struct BoardWriter<T: Message> {
-    ring: Ring<T>,
-}
-
-impl<T: Message> BoardWriter<T> {
-    pub fn attach(name: &str) -> Result<Self> {
-        let ring = Ring::open_as(name, true, false)?;
-        claim_role(&ring.header().producer.pid, name, "board writer")?;
-        Ok(BoardWriter { ring })
-    }
-
-    /// Publishes `v`: readers see it whole or retry.
-    pub fn publish(&mut self, v: &T) {
-        let h = self.ring.header();
-        let ver = h.producer.tail.load(Ordering::Relaxed);
-        // Bump to an odd value first: a reader that overlaps the write sees
-        // the version change and retries.
-        h.producer.tail.store(ver | 1, Ordering::Relaxed);
-        fence(Ordering::Release);
-        let (slot, _) = self.ring.run_from(0);
-        // SAFETY: slot 0 lies in the validated ring and only this writer (it
-        // holds the producer role) stores to it; readers copy it with
-        // volatile reads and discard copies the version check rejects.
-        unsafe { std::ptr::write_volatile(slot, *v) };
-        h.producer
-            .tail
-            .store((ver | 1).wrapping_add(1), Ordering::Release);
-        h.producer
-            .heartbeat_ns
-            .store(monotonic_ns(), Ordering::Relaxed);
-    }
-}
-
-impl<T: Message> Drop for BoardWriter<T> {
-    fn drop(&mut self) {
-        release_role(&self.ring.header().producer.pid);
-    }
-}
-
-/// A read-only view of a board.
-pub struct BoardReader<T: Message> {
-    ring: Ring<T>,
-}
-
-impl<T: Message> BoardReader<T> {
-    /// Maps the board read-only; refuses other message types.
-    pub fn open(name: &str) -> Result<Self> {
-        Ok(BoardReader {
-            ring: Ring::open_as(name, false, false)?,
-        })
-    }
-
-    /// The latest value and how many were published; None before the first.
-    pub fn read(&self) -> Option<(u64, T)> {
-        let h = self.ring.header();
-        let (slot, _) = self.ring.run_from(0);
-        // Bounded: a writer killed mid-write leaves the version odd.
-        for _ in 0..100_000 {
-            let v1 = h.producer.tail.load(Ordering::Acquire);
-            if v1 == 0 {
-                return None;
-            }
-            if v1 & 1 == 1 {
-                std::hint::spin_loop();
-                continue;
-            }
-            // SAFETY: slot 0 lies in the validated ring; T is Pod, so any
-            // bytes form a valid value, and a torn copy is rejected below.
-            let copy = unsafe { std::ptr::read_volatile(slot) };
-            fence(Ordering::Acquire);
-            if h.producer.tail.load(Ordering::Relaxed) == v1 {
-                return Some((v1 / 2, copy));
-            }
-        }
-        None
-    }
-
-    /// The writer's pid, liveness and last publish time.
-    pub fn writer(&self) -> Option<PeerStatus> {
-        let h = self.ring.header();
-        let pid = h.producer.pid.load(Ordering::Acquire);
-        (pid != 0).then(|| PeerStatus {
-            pid,
-            alive: process_alive(pid),
-            heartbeat_ns: h.producer.heartbeat_ns.load(Ordering::Relaxed),
-            sleeping: false,
-        })
-    }
 }

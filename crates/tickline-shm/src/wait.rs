@@ -105,7 +105,7 @@ pub(crate) struct SleepWords<'a> {
 /// and how late it notices a stop flag, even if a wake were lost.
 const SLEEP_SLICE: Duration = Duration::from_millis(20);
 /// Polls between clock reads while spinning.
-const POLLS_PER_CLOCK_READ: u32 = 1024;
+const POLLS_PER_CLOCK_READ: u64 = 1024;
 
 /// Waits until `ready()` is true, `stop` is set or `timeout` passes.
 pub(crate) fn wait_until(
@@ -120,18 +120,21 @@ pub(crate) fn wait_until(
     }
     let start = monotonic_ns();
     let deadline = timeout.map(|t| start.saturating_add(t.as_nanos() as u64));
+    // Counted in u64 so "unbounded" (spin forever, yield forever) cannot run
+    // out: 2^64 polls take centuries. (With u32, busy-spin fell into a futex
+    // sleep after 2^32 polls, about ten seconds.)
     let (spins, yields) = match strategy {
-        WaitStrategy::BusySpin => (u32::MAX, 0),
-        WaitStrategy::SpinYield { spins } => (spins, u32::MAX),
-        WaitStrategy::Block { spins, yields } => (spins, yields),
+        WaitStrategy::BusySpin => (u64::MAX, 0),
+        WaitStrategy::SpinYield { spins } => (u64::from(spins), u64::MAX),
+        WaitStrategy::Block { spins, yields } => (u64::from(spins), u64::from(yields)),
     };
-    let mut polls: u32 = 0;
-    let mut yielded: u32 = 0;
+    let mut polls: u64 = 0;
+    let mut yielded: u64 = 0;
     loop {
         if ready() {
             return WaitOutcome::Ready;
         }
-        polls = polls.wrapping_add(1);
+        polls += 1;
         if polls.is_multiple_of(POLLS_PER_CLOCK_READ) {
             if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
                 return WaitOutcome::Stopped;
@@ -147,12 +150,13 @@ pub(crate) fn wait_until(
             continue;
         }
         if yielded < yields {
-            yielded = yielded.saturating_add(1);
+            yielded += 1;
             std::thread::yield_now();
             // Yields are slow; read the clock each time.
             polls = POLLS_PER_CLOCK_READ - 1;
             continue;
         }
+        debug_assert!(strategy != WaitStrategy::BusySpin, "busy-spin never sleeps");
         // Sleep. Read the wake word before announcing, so a wake that lands
         // between the announcement and the futex call makes the call return.
         let seq = words.wake.load(Ordering::Acquire);
