@@ -8,10 +8,10 @@ scripts/setup-python.sh
 cargo build --release -p feature-bench
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-./target/release/feature-bench --data ../shared/data --dump "$dir" "$@"
+./target/release/tickline-feature-bench --data ../shared/data --dump "$dir" "$@"
 .venv/bin/python scripts/features_numpy.py "$dir" "$dir/table.md"
 {
-  echo '`scripts/bench-features.sh`: `feature-bench` (engine: median of 7 passes; naive: one pass over'
+  echo '`scripts/bench-features.sh`: `tickline-feature-bench` (engine: median of 7 passes; naive: one pass over'
   echo 'the first 20,000 events) and `scripts/features_numpy.py` (median of 5 passes), same events.'
   echo
   cat "$dir/table.md"

@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 cargo build --release -p feed-bench
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-./target/release/feed-bench --data ../shared/data --markdown "$out" "$@"
+./target/release/tickline-feed-bench --data ../shared/data --markdown "$out" "$@"
 python3 scripts/splice-doc.py docs/benchmarks.md feed-bench "$out"
 echo "results written to docs/benchmarks.md" >&2

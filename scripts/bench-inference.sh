@@ -9,9 +9,9 @@ cargo build --release -p feature -p inference
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 model=models/tickline-v1.onnx
-./target/release/feature --in "source:binance:../shared/data/binance/usdm_btcusdt_20240808.gz" --out "csv:$dir/x.csv" --tick 0.1 >/dev/null
+./target/release/tickline-feature --in "source:binance:../shared/data/binance/usdm_btcusdt_20240808.gz" --out "csv:$dir/x.csv" --tick 0.1 >/dev/null
 for b in 1 32; do
-  taskset -c 1 ./target/release/inference --model "$model" --in "csv:$dir/x.csv" --max-batch $b > "$dir/rust$b.json" 2>/dev/null
+  taskset -c 1 ./target/release/tickline-inference --model "$model" --in "csv:$dir/x.csv" --max-batch $b > "$dir/rust$b.json" 2>/dev/null
 done
 taskset -c 1 .venv/bin/python scripts/inference_python.py "$model" "$dir/x.csv" > "$dir/python.json"
 python3 - "$dir" > "$dir/section.md" <<'PY'

@@ -15,7 +15,7 @@ for pace in realtime max; do
     sed -e "s/synthetic:42:300000:2\", \"--pace\", \"max\"/synthetic:42:$EVENTS:2\", \"--pace\", \"$pace\"/" \
         -e "s/wait = \"block:200:20\"/wait = \"$wait\"/" \
         -e "s/^name = \"default\"/name = \"bench\"/" -e "s|runs/default|$out/run|" config/pipeline.toml > "$cfg"
-    ./target/release/supervisor run --config "$cfg" 2>/dev/null > "$out/s.json"
+    ./target/release/tickline-supervisor run --config "$cfg" 2>/dev/null > "$out/s.json"
     python3 - "$out/s.json" "$pace" "$wait" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))

@@ -11,7 +11,7 @@ use tickline_feed::{Books, FeedStats, Step};
 use tickline_schema::{BookEvent, FeatureVector, Stage};
 use tickline_shm::{create, monotonic_ns, Consumer, FullPolicy, Producer, QueueView, WaitStrategy};
 
-const BIN: &str = env!("CARGO_BIN_EXE_feature");
+const BIN: &str = env!("CARGO_BIN_EXE_tickline-feature");
 
 struct Queues(Vec<String>);
 

@@ -12,7 +12,7 @@ use tickline_feed::{Books, FeedStats, Step};
 use tickline_schema::BookEvent;
 use tickline_shm::{create, Consumer, QueueView, WaitStrategy};
 
-const BIN: &str = env!("CARGO_BIN_EXE_feed-handler");
+const BIN: &str = env!("CARGO_BIN_EXE_tickline-feed-handler");
 
 fn itch_file() -> std::path::PathBuf {
     let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))

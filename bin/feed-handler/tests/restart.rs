@@ -7,7 +7,7 @@ use std::time::Duration;
 use tickline_schema::BookEvent;
 use tickline_shm::{create, Consumer, WaitStrategy};
 
-const BIN: &str = env!("CARGO_BIN_EXE_feed-handler");
+const BIN: &str = env!("CARGO_BIN_EXE_tickline-feed-handler");
 const EVENTS: u64 = 30_000;
 
 struct Queue(String);

@@ -13,7 +13,7 @@ use tickline_inference::{Model, SessionConfig};
 use tickline_schema::{BookEvent, FeatureVector, Prediction, Stage};
 use tickline_shm::{create, monotonic_ns, Consumer, FullPolicy, Producer, QueueView, WaitStrategy};
 
-const BIN: &str = env!("CARGO_BIN_EXE_inference");
+const BIN: &str = env!("CARGO_BIN_EXE_tickline-inference");
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -22,7 +22,7 @@ fn packets_carry_the_file_in_order_with_sequence_numbers() {
     rx.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let to = rx.local_addr().unwrap().to_string();
     let replay = std::thread::spawn(move || {
-        Command::new(env!("CARGO_BIN_EXE_itch-replay"))
+        Command::new(env!("CARGO_BIN_EXE_tickline-itch-replay"))
             .arg(&file)
             .args([
                 "--to",

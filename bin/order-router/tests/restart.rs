@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tickline_schema::Prediction;
 use tickline_shm::{create, FullPolicy, Producer, QueueView, WaitStrategy};
 
-const BIN: &str = env!("CARGO_BIN_EXE_order-router");
+const BIN: &str = env!("CARGO_BIN_EXE_tickline-order-router");
 const N: usize = 4_000;
 const UNIT: i64 = tickline_schema::FIXED_SCALE;
 

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_stats");
+const BIN: &str = env!("CARGO_BIN_EXE_tickline-stats");
 
 #[test]
 fn no_running_pipeline_and_no_logs_are_clear_errors() {

@@ -287,13 +287,13 @@ type = "BookEvent"
 capacity = 1024
 [[stage]]
 name = "feed"
-binary = "feed-handler"
+binary = "tickline-feed-handler"
 args = ["--source", "synthetic", "--x", "{run_dir}/a"]
 output = "book"
 wait = "block"
 [[stage]]
 name = "feature"
-binary = "feature"
+binary = "tickline-feature"
 input = "book"
 "#;
 

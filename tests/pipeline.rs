@@ -2,7 +2,7 @@
 //! expected counts; kill -9 of a stage mid-replay ends with the same order
 //! log; a SIGSTOPped stage is found hung and restarted; a crash loop trips
 //! the restart intensity; SIGTERM drains and leaves no segment behind.
-//! Needs every stage binary built (`cargo test --workspace` does).
+//! Needs every binary built (`cargo test --workspace` does).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -14,12 +14,13 @@ use nix::unistd::Pid;
 use tickline_schema::telemetry::{get_str, PipelineStatus};
 use tickline_shm::BoardReader;
 
-const BIN: &str = env!("CARGO_BIN_EXE_supervisor");
+use tickline_e2e::binary;
+
 /// Two cores: one pipeline at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 struct Run {
@@ -31,12 +32,8 @@ struct Run {
 impl Run {
     /// A pipeline named after the test, over `events` synthetic events.
     fn new(tag: &str, events: u64, pace: &str, extra: &str) -> Run {
-        let beside = Path::new(BIN).parent().unwrap();
         for b in ["feed-handler", "feature", "inference", "order-router"] {
-            assert!(
-                beside.join(b).is_file(),
-                "{b} is not built beside the supervisor: run `cargo test --workspace`"
-            );
+            binary(&format!("tickline-{b}"));
         }
         let name = format!("t{}-{tag}", std::process::id());
         let dir = std::env::temp_dir().join(format!("tickline-sup-{name}"));
@@ -64,20 +61,20 @@ type = "Prediction"
 capacity = 4096
 [[stage]]
 name = "feed-handler"
-binary = "feed-handler"
+binary = "tickline-feed-handler"
 args = ["--source", "synthetic:11:{events}:2", "--pace", "{pace}"]
 output = "book"
 wait = "block:100:10"
 [[stage]]
 name = "feature"
-binary = "feature"
+binary = "tickline-feature"
 input = "book"
 output = "features"
 wait = "block:100:10"
 heartbeat_timeout_ms = 1000
 [[stage]]
 name = "inference"
-binary = "inference"
+binary = "tickline-inference"
 args = ["--model", "{model}"]
 input = "features"
 output = "predictions"
@@ -85,7 +82,7 @@ wait = "block:100:10"
 heartbeat_timeout_ms = 1000
 [[stage]]
 name = "order-router"
-binary = "order-router"
+binary = "tickline-order-router"
 args = ["--journal", "{{run_dir}}/orders.journal", "--fsync", "never", "--band", "0.05",
         "--sizing", "kelly:0.5:20", "--max-position", "10", "--max-order", "5",
         "--max-rate", "1000", "--max-loss", "1e9", "--passive", "--latency-ms", "1"]
@@ -103,7 +100,7 @@ heartbeat_timeout_ms = 1000
     }
 
     fn start(&self) -> Child {
-        Command::new(BIN)
+        Command::new(binary("tickline-supervisor"))
             .args(["run", "--config", &self.config.display().to_string()])
             .current_dir(repo())
             .stdout(Stdio::piped())
@@ -216,7 +213,7 @@ fn a_replay_completes_with_every_event_accounted_for() {
     );
     assert!(run.segments_left().is_empty());
     // The interval logs hold what the summary says, for `stats logs`.
-    let stats = Path::new(BIN).parent().unwrap().join("stats");
+    let stats = binary("tickline-stats");
     let svg = run.dir.join("lat.svg");
     let out = Command::new(stats)
         .args(["--json", "logs"])
