@@ -23,7 +23,9 @@ struct Cli {
 /// Opaque payload types the tool can drive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum PayloadKind {
+    /// 64-byte messages.
     Bytes64,
+    /// 256-byte messages.
     Bytes256,
 }
 

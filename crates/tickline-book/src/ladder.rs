@@ -1,3 +1,6 @@
+//! One side of a book by price level: sorted levels with the best last, so
+//! the changes that matter most (at the touch) move the least memory.
+
 use tickline_schema::{Level, Side};
 
 /// Why a level update was refused; the ladder is unchanged.
@@ -27,6 +30,7 @@ pub struct Ladder {
 }
 
 impl Ladder {
+    /// An empty side with room for `levels` levels.
     pub fn with_capacity(side: Side, levels: usize) -> Self {
         Ladder {
             side,
@@ -34,6 +38,7 @@ impl Ladder {
         }
     }
 
+    /// Which side it is.
     pub fn side(&self) -> Side {
         self.side
     }
@@ -120,6 +125,7 @@ impl Ladder {
         Ok(())
     }
 
+    /// Removes every level.
     pub fn clear(&mut self) {
         self.slots.clear();
     }
@@ -132,14 +138,17 @@ impl Ladder {
         }
     }
 
+    /// Levels held.
     pub fn len(&self) -> usize {
         self.slots.len()
     }
 
+    /// True without levels.
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }
 
+    /// The best level, if any.
     pub fn best(&self) -> Option<Level> {
         self.slots.last().map(|s| Level {
             price: self.price(s.key),

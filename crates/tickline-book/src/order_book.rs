@@ -1,3 +1,6 @@
+//! The L3 book of one instrument: resting orders by reference, and the two
+//! price ladders they aggregate into.
+
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -27,18 +30,24 @@ type OrderMap = HashMap<u64, RestingOrder, BuildHasherDefault<OrderRefHasher>>;
 /// An order resting in the book.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RestingOrder {
+    /// Its side.
     pub side: Side,
+    /// Its price, fixed point.
     pub price: i64,
+    /// Its open quantity, fixed point.
     pub qty: i64,
 }
 
 /// Why an order event was refused; the book is unchanged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BookError {
+    /// An add reused a live order reference.
     DuplicateOrder,
+    /// No live order has that reference.
     UnknownOrder,
     /// Executing or cancelling more than the order has.
     Overfill,
+    /// Non-positive price or quantity.
     BadValue,
     /// Book levels disagree with the orders (a bug or a corrupt feed).
     Level(LevelError),
@@ -61,6 +70,7 @@ impl OrderBook {
         }
     }
 
+    /// One side's ladder.
     pub fn side(&self, side: Side) -> &Ladder {
         match side {
             Side::Buy => &self.bids,
@@ -76,14 +86,17 @@ impl OrderBook {
         }
     }
 
+    /// A live order by reference.
     pub fn order(&self, id: u64) -> Option<&RestingOrder> {
         self.orders.get(&id)
     }
 
+    /// Live orders.
     pub fn order_count(&self) -> usize {
         self.orders.len()
     }
 
+    /// Adds a new order at the back of its price level.
     pub fn add(&mut self, id: u64, side: Side, price: i64, qty: i64) -> Result<(), BookError> {
         if price <= 0 || qty <= 0 {
             return Err(BookError::BadValue);
@@ -144,10 +157,12 @@ impl OrderBook {
         Ok(o)
     }
 
+    /// The best bid level, if any.
     pub fn best_bid(&self) -> Option<Level> {
         self.bids.best()
     }
 
+    /// The best ask level, if any.
     pub fn best_ask(&self) -> Option<Level> {
         self.asks.best()
     }
@@ -157,6 +172,7 @@ impl OrderBook {
         matches!((self.best_bid(), self.best_ask()), (Some(b), Some(a)) if b.price >= a.price)
     }
 
+    /// Removes every order.
     pub fn clear(&mut self) {
         self.bids.clear();
         self.asks.clear();

@@ -1,3 +1,6 @@
+//! The online feature engine: one book event in, the feature vector out, in
+//! O(1) from rolling windows allocated at start.
+
 use tickline_schema::{BookEvent, FeatureVector, FIXED_SCALE, MAX_FEATURES};
 
 use crate::formulas as f;
@@ -7,6 +10,7 @@ use crate::{DEFAULT_VALUE, DEPTH_K, FEATURE_SET_VERSION, N_FEATURES, WINDOW_1S_N
 
 const _: () = assert!(N_FEATURES <= MAX_FEATURES && N_FEATURES <= 32);
 
+/// What the features depend on besides the events.
 #[derive(Clone, Debug)]
 pub struct FeatureConfig {
     /// Tick size in fixed-point units, for `spread_ticks`.
@@ -27,6 +31,7 @@ impl Default for FeatureConfig {
 /// What the engine met, for the stage's summary.
 #[derive(Clone, Debug, Default)]
 pub struct FeatureStats {
+    /// Events seen.
     pub events: u64,
     /// Per feature: events where it had no definition and took the default.
     pub defaulted: [u64; N_FEATURES],
@@ -80,10 +85,12 @@ impl State {
 pub struct FeatureEngine {
     cfg: FeatureConfig,
     states: Vec<Option<Box<State>>>,
+    /// Counters: events, defaulted values, window overflows.
     pub stats: FeatureStats,
 }
 
 impl FeatureEngine {
+    /// An engine with every window allocated, before any event.
     pub fn new(cfg: FeatureConfig) -> Self {
         FeatureEngine {
             cfg,

@@ -8,6 +8,7 @@ pub fn touch(e: &BookEvent) -> Option<(Level, Level)> {
     Some((e.best_bid()?, e.best_ask()?))
 }
 
+/// Mid price (fixed-point units), when both sides have a level.
 pub fn mid(e: &BookEvent) -> Option<f64> {
     touch(e).map(|(b, a)| (b.price as f64 + a.price as f64) / 2.0)
 }

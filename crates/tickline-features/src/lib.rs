@@ -22,6 +22,7 @@ pub use engine::{FeatureConfig, FeatureEngine, FeatureStats};
 /// Bump when a feature's meaning, order or window changes.
 pub const FEATURE_SET_VERSION: u32 = 1;
 
+/// Features in the set.
 pub const N_FEATURES: usize = 16;
 
 /// The feature set, in vector order.
@@ -47,7 +48,10 @@ pub const FEATURE_NAMES: [&str; N_FEATURES] = [
 /// Value of a feature that has no definition at an event.
 pub const DEFAULT_VALUE: f64 = 0.0;
 
-/// Index of each feature, by name, for code that reads vectors.
+/// Index of each feature, by name, for code that reads vectors. Each
+/// constant is the position of the feature of the same name in
+/// [`FEATURE_NAMES`].
+#[allow(missing_docs)]
 pub mod idx {
     pub const SPREAD_BPS: usize = 0;
     pub const SPREAD_TICKS: usize = 1;

@@ -11,6 +11,7 @@ use crate::{DEPTH_K, N_FEATURES, WINDOW_1S_NS};
 
 const MIN_VOLUME: f64 = 0.5;
 
+/// The reference: every feature recomputed from the full history, no running state.
 pub struct NaiveEngine {
     cfg: FeatureConfig,
     history: Vec<Vec<BookEvent>>,
@@ -20,6 +21,7 @@ pub struct NaiveEngine {
 }
 
 impl NaiveEngine {
+    /// A reference engine for `cfg`.
     pub fn new(cfg: FeatureConfig) -> Self {
         NaiveEngine {
             cfg,
@@ -29,6 +31,7 @@ impl NaiveEngine {
         }
     }
 
+    /// The features of `e` and the defaulted mask, from scratch.
     pub fn compute(&mut self, e: &BookEvent) -> ([f64; N_FEATURES], u32) {
         let i = e.instrument_id as usize;
         if i >= self.history.len() {

@@ -133,12 +133,14 @@ pub struct TimeWindow {
     sums: [f64; 3],
     nonzero: [usize; 3],
     since_exact: usize,
+    /// Entries that left early because the ring was full.
     pub overflowed: u64,
     /// Level of the newest entry that left the window: the value `window_ns` ago.
     before: Option<f64>,
 }
 
 impl TimeWindow {
+    /// A window of `window_ns` holding at most `capacity` entries.
     pub fn new(window_ns: u64, capacity: usize) -> Self {
         let cap = capacity.max(2);
         TimeWindow {
@@ -224,10 +226,12 @@ impl TimeWindow {
         s
     }
 
+    /// The level `window_ns` before the newest entry, once known.
     pub fn level_at_start(&self) -> Option<f64> {
         self.before
     }
 
+    /// The sums recomputed from the entries.
     pub fn exact(&self) -> [f64; 3] {
         let cap = self.cap();
         let mut s = [0.0; 3];

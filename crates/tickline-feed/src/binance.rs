@@ -110,22 +110,32 @@ fn levels<'a>(json: &'a str, key: &str) -> Option<impl Iterator<Item = Option<(i
 /// Spot or futures chaining rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Market {
+    /// Spot: each diff's `U` follows the previous `u`.
     Spot,
+    /// Futures: each diff's `pu` is the previous `u`.
     Futures,
 }
 
 /// Counts specific to this source, for tests and summaries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BinanceCounts {
+    /// Depth snapshots taken.
     pub snapshots: u64,
+    /// Diffs applied to a valid book.
     pub diffs_applied: u64,
+    /// Diffs older than the snapshot, dropped.
     pub diffs_stale: u64,
+    /// Diffs dropped while the book waits for a snapshot.
     pub diffs_while_invalid: u64,
+    /// bookTicker messages compared with the book.
     pub tickers_compared: u64,
+    /// Of those, the ones that differed.
     pub tickers_mismatched: u64,
+    /// Trades seen.
     pub trades: u64,
 }
 
+/// A Binance depth capture (one JSON message a line, optionally gzipped).
 pub struct BinanceSource<R: BufRead> {
     input: R,
     line: String,
@@ -138,6 +148,7 @@ pub struct BinanceSource<R: BufRead> {
     /// Diffs received before the first snapshot, replayed after it.
     early: Vec<String>,
     replaying: usize,
+    /// Counters, for tests and summaries.
     pub counts: BinanceCounts,
     symbol: String,
     /// Tickers ahead of the book (they often arrive before their diff).
@@ -159,6 +170,7 @@ const AHEAD_MAX: usize = 64;
 const EARLY_MAX: usize = 10_000;
 
 impl<R: BufRead> BinanceSource<R> {
+    /// Reads `input`, giving its book instrument id `instrument`.
     pub fn new(input: R, instrument: u32) -> Self {
         BinanceSource {
             input,

@@ -74,65 +74,116 @@ const MAX_PRICE: u32 = 1_999_999_900;
 /// The messages the book cares about; everything else is `Other`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Message {
+    /// Stock Directory (R): a locate's symbol.
     StockDirectory {
+        /// Stock locate: the instrument id.
         locate: u16,
+        /// Stock symbol, space padded.
         symbol: [u8; 8],
     },
+    /// Add Order (A, and F with attribution).
     Add {
+        /// Stock locate: the instrument id.
         locate: u16,
+        /// Nanoseconds since midnight.
         ts: u64,
+        /// Order reference number.
         order: u64,
+        /// Side byte: `B` or `S`.
         side: u8,
+        /// Shares.
         shares: u32,
+        /// Price, 4 implied decimals.
         price: u32,
     },
+    /// Order Executed (E), at the resting order's price.
     Executed {
+        /// Stock locate: the instrument id.
         locate: u16,
+        /// Nanoseconds since midnight.
         ts: u64,
+        /// Order reference number.
         order: u64,
+        /// Shares.
         shares: u32,
     },
+    /// Order Executed With Price (C).
     ExecutedWithPrice {
+        /// Stock locate: the instrument id.
         locate: u16,
+        /// Nanoseconds since midnight.
         ts: u64,
+        /// Order reference number.
         order: u64,
+        /// Shares.
         shares: u32,
+        /// Whether the execution is printed to the tape.
         printable: bool,
+        /// Price, 4 implied decimals.
         price: u32,
     },
+    /// Order Cancel (X): part of an order leaves.
     Cancel {
+        /// Stock locate: the instrument id.
         locate: u16,
+        /// Nanoseconds since midnight.
         ts: u64,
+        /// Order reference number.
         order: u64,
+        /// Shares.
         shares: u32,
     },
+    /// Order Delete (D).
     Delete {
+        /// Stock locate: the instrument id.
         locate: u16,
+        /// Nanoseconds since midnight.
         ts: u64,
+        /// Order reference number.
         order: u64,
     },
+    /// Order Replace (U).
     Replace {
+        /// Stock locate: the instrument id.
         locate: u16,
+        /// Nanoseconds since midnight.
         ts: u64,
+        /// Original order reference number.
         old: u64,
+        /// New order reference number.
         new: u64,
+        /// Shares.
         shares: u32,
+        /// Price, 4 implied decimals.
         price: u32,
     },
+    /// Trade (P): a non-displayed order executed.
     Trade {
+        /// Stock locate: the instrument id.
         locate: u16,
+        /// Nanoseconds since midnight.
         ts: u64,
+        /// Side byte: `B` or `S`.
         side: u8,
+        /// Shares.
         shares: u32,
+        /// Price, 4 implied decimals.
         price: u32,
     },
+    /// Cross Trade (Q).
     CrossTrade {
+        /// Stock locate: the instrument id.
         locate: u16,
+        /// Nanoseconds since midnight.
         ts: u64,
+        /// Shares.
         shares: u64,
+        /// Price, 4 implied decimals.
         price: u32,
     },
+    /// Any other type: counted, not applied.
     Other {
+        /// The message type byte.
         kind: u8,
     },
 }
@@ -499,6 +550,7 @@ impl ItchHandler {
         }
     }
 
+    /// The symbol of an instrument, from the stock directory.
     pub fn symbol(&self, instrument: u32) -> Option<&str> {
         let s = self.symbols.get(instrument as usize)?;
         let s = std::str::from_utf8(s).ok()?.trim_end();
@@ -517,6 +569,7 @@ pub struct ItchSource<R: Read> {
 }
 
 impl<R: Read> ItchSource<R> {
+    /// A source over ITCH 5.0 framed messages (2-byte length prefixes) from `input`.
     pub fn new(input: R) -> Self {
         ItchSource {
             input,

@@ -30,17 +30,22 @@ pub const MAX_INSTRUMENTS: u32 = 1 << 16;
 /// A book change or trade, to be published with the book's top levels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FeedEvent {
+    /// The instrument.
     pub instrument: u32,
+    /// Quote (a book change) or trade.
     pub kind: EventKind,
     /// Exchange time, ns (since midnight for ITCH and LOBSTER).
     pub exchange_ns: u64,
     /// Aggressor side (1 buy, -1 sell, 0 unknown) of a trade.
     pub trade_side: i8,
+    /// A trade's price, fixed point.
     pub trade_price: i64,
+    /// A trade's quantity, fixed point.
     pub trade_qty: i64,
 }
 
 impl FeedEvent {
+    /// A book change of `instrument` at `exchange_ns`.
     pub fn quote(instrument: u32, exchange_ns: u64) -> Self {
         FeedEvent {
             instrument,
@@ -66,7 +71,9 @@ pub enum Step {
     End,
 }
 
+/// A market-data source: one input message at a time applied to the books.
 pub trait Source {
+    /// Reads and applies the next input message.
     fn next(&mut self, books: &mut Books, stats: &mut FeedStats) -> Step;
 
     /// Symbol of an instrument id, where the source knows it.
@@ -113,6 +120,7 @@ impl Books {
         self.books[i].get_or_insert_with(|| OrderBook::with_capacity(o, l))
     }
 
+    /// The book of `instrument`, if it has one.
     pub fn book(&self, instrument: u32) -> Option<&OrderBook> {
         self.books.get(instrument as usize).and_then(Option::as_ref)
     }

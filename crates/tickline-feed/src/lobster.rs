@@ -24,11 +24,17 @@ const PRICE_TO_FIXED: i64 = UNIT / 10_000;
 /// One parsed message row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Row {
+    /// Seconds after midnight, as ns.
     pub time_ns: u64,
+    /// Event type (1 submit, 2 partial cancel, 3 delete, 4 visible execution, 5 hidden execution, 6 cross, 7 halt).
     pub kind: u8,
+    /// Order id.
     pub order_id: u64,
+    /// Size, fixed point.
     pub size: i64,
+    /// Price, fixed point.
     pub price: i64,
+    /// 1 buy order, -1 sell order.
     pub direction: i8,
 }
 
@@ -47,6 +53,7 @@ fn parse_time(s: &str) -> Option<u64> {
     Some(ns)
 }
 
+/// One message-file row, or None if it does not parse.
 pub fn parse_row(line: &str) -> Option<Row> {
     let mut f = line.trim_end().split(',');
     let row = Row {
@@ -73,9 +80,11 @@ pub struct BookRow {
 }
 
 impl BookRow {
+    /// Bid levels, best first.
     pub fn bids(&self) -> &[Level] {
         &self.bids[..self.n_bids]
     }
+    /// Ask levels, best first.
     pub fn asks(&self) -> &[Level] {
         &self.asks[..self.n_asks]
     }
@@ -118,6 +127,7 @@ pub fn parse_book_row(line: &str) -> Option<BookRow> {
     (levels > 0).then_some(row)
 }
 
+/// A LOBSTER message file, optionally checked against its orderbook file.
 pub struct LobsterSource<R: BufRead> {
     input: R,
     line: String,
@@ -133,8 +143,11 @@ pub struct LobsterSource<R: BufRead> {
 /// One rebuild from the reference: which row, which side, first differing level (0 = best).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Resync {
+    /// Message row (1-based).
     pub row: u64,
+    /// The side that differed.
     pub side: Side,
+    /// Its first differing level.
     pub level: usize,
 }
 
@@ -171,7 +184,7 @@ impl<R: BufRead> LobsterSource<R> {
         Ok(self)
     }
 
-    /// Rebuilds recorded so far (the first [`RESYNC_LOG`]).
+    /// Rebuilds recorded so far (the first 4096).
     pub fn resyncs(&self) -> &[Resync] {
         &self.resyncs
     }

@@ -14,18 +14,25 @@ use std::time::Duration;
 use crate::itch::{message_len, ItchHandler};
 use crate::{Books, FeedError, FeedStats, Source, Step};
 
+/// Bytes of a MoldUDP64 packet header.
 pub const HEADER_LEN: usize = 20;
+/// Message count that marks the end of a session.
 pub const END_OF_SESSION: u16 = 0xFFFF;
 /// Largest UDP payload.
 const MAX_PACKET: usize = 65_535;
 
+/// A MoldUDP64 downstream packet header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PacketHeader {
+    /// Session id.
     pub session: [u8; 10],
+    /// Sequence number of the packet's first message.
     pub seq: u64,
+    /// Messages in the packet (0: heartbeat, 0xFFFF: end of session).
     pub count: u16,
 }
 
+/// The header of a packet, if it is long enough.
 pub fn parse_header(p: &[u8]) -> Option<PacketHeader> {
     let h = p.get(..HEADER_LEN)?;
     let mut session = [0u8; 10];
@@ -49,6 +56,7 @@ pub struct PacketWriter {
 }
 
 impl PacketWriter {
+    /// A writer of packets of session `session` from sequence number `first_seq`, each at most `max_len` bytes.
     pub fn new(session: [u8; 10], first_seq: u64, max_len: usize) -> Self {
         let mut w = PacketWriter {
             buf: Vec::with_capacity(max_len.max(HEADER_LEN)),
@@ -81,6 +89,7 @@ impl PacketWriter {
         true
     }
 
+    /// True if no message is waiting.
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
@@ -107,13 +116,17 @@ impl PacketWriter {
 /// What the receiver saw of the transport.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MoldCounts {
+    /// Packets received.
     pub packets: u64,
+    /// Heartbeats (empty packets) received.
     pub heartbeats: u64,
     /// Sequence jumps, and messages lost in them.
     pub gaps: u64,
+    /// Messages lost in gaps.
     pub missed_messages: u64,
     /// Messages received twice (old or overlapping packets), skipped.
     pub duplicates: u64,
+    /// Times the session id changed.
     pub session_changes: u64,
 }
 
@@ -122,6 +135,7 @@ fn add(counter: &mut u64, n: u64) {
     *counter = counter.saturating_add(n);
 }
 
+/// Live ITCH over MoldUDP64 on a UDP socket.
 pub struct MoldUdpSource {
     socket: UdpSocket,
     packet: Box<[u8]>,
@@ -135,6 +149,7 @@ pub struct MoldUdpSource {
     expected: Option<u64>,
     ended: bool,
     handler: ItchHandler,
+    /// Transport counters.
     pub counts: MoldCounts,
 }
 
@@ -159,6 +174,7 @@ impl MoldUdpSource {
         })
     }
 
+    /// The bound address.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.socket.local_addr()
     }

@@ -33,6 +33,7 @@ pub enum FeedError {
 }
 
 impl FeedError {
+    /// Every kind, in counter order.
     pub const ALL: [FeedError; 13] = [
         FeedError::Truncated,
         FeedError::UnknownType,
@@ -49,6 +50,7 @@ impl FeedError {
         FeedError::Resync,
     ];
 
+    /// Its name in summaries.
     pub fn name(self) -> &'static str {
         match self {
             FeedError::Truncated => "truncated",
@@ -75,6 +77,7 @@ pub struct FeedStats {
     pub messages: u64,
     /// Messages per type code (ITCH type byte, LOBSTER event type, ...).
     pub by_type: [u64; 256],
+    /// Errors by kind, indexed by [`FeedError`].
     pub errors: [u64; FeedError::ALL.len()],
     /// Whether each error kind was logged already (log once per kind).
     logged: u32,
@@ -115,6 +118,7 @@ impl FeedStats {
         }
     }
 
+    /// Errors of one kind.
     pub fn count(&self, kind: FeedError) -> u64 {
         self.errors[kind as usize]
     }

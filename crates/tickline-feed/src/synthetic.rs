@@ -11,9 +11,12 @@ use tickline_schema::{EventKind, Side};
 
 use crate::{Books, FeedEvent, FeedStats, Source, Step, UNIT};
 
+/// The synthetic market's parameters.
 #[derive(Clone, Debug)]
 pub struct SyntheticConfig {
+    /// Random seed: the same seed gives the same market.
     pub seed: u64,
+    /// Instruments, ids 0 up.
     pub instruments: u32,
     /// Events to produce; 0 = endless.
     pub events: u64,
@@ -25,6 +28,7 @@ pub struct SyntheticConfig {
     pub burst_switch: f64,
     /// Tick size and starting price, in fixed-point units.
     pub tick: i64,
+    /// First fair price, fixed point.
     pub start_price: i64,
     /// Resting orders per instrument above which cancels dominate.
     pub target_orders: usize,
@@ -77,6 +81,7 @@ struct Instrument {
     live: Vec<u64>,
 }
 
+/// A seeded synthetic market with latent order-flow pressure.
 pub struct SyntheticSource {
     cfg: SyntheticConfig,
     rng: Rng,
@@ -89,6 +94,7 @@ pub struct SyntheticSource {
 }
 
 impl SyntheticSource {
+    /// A market for `cfg`.
     pub fn new(cfg: SyntheticConfig) -> Self {
         let insts = (0..cfg.instruments.max(1))
             .map(|i| Instrument {

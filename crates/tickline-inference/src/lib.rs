@@ -18,6 +18,7 @@ use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 use tickline_features::{FEATURE_SET_VERSION, N_FEATURES};
 
+/// What can fail finding the runtime, loading a model or running it.
 #[derive(Debug, thiserror::Error)]
 pub enum InferenceError {
     #[error(
@@ -25,17 +26,38 @@ pub enum InferenceError {
          repository (it installs onnxruntime 1.31 into .venv), or set ORT_DYLIB_PATH to the library. \
          Looked for: {0}"
     )]
+    /// No `libonnxruntime.so` where it was looked for.
     RuntimeNotFound(String),
+    /// The library was found but would not load.
     #[error("loading ONNX Runtime from {path}: {msg}")]
-    RuntimeLoad { path: String, msg: String },
+    RuntimeLoad {
+        /// The library.
+        path: String,
+        /// The loader's complaint.
+        msg: String,
+    },
+    /// The model file would not load.
     #[error("model {path}: {msg}")]
-    Load { path: String, msg: String },
+    Load {
+        /// The model file.
+        path: String,
+        /// ONNX Runtime's complaint.
+        msg: String,
+    },
+    /// The model's inputs, outputs or metadata do not fit the feature set.
     #[error("model {path} does not fit feature set v{FEATURE_SET_VERSION} ({N_FEATURES} f32 features): {what}")]
-    Mismatch { path: String, what: String },
+    Mismatch {
+        /// The model file.
+        path: String,
+        /// What differs.
+        what: String,
+    },
+    /// A run failed.
     #[error("inference failed: {0}")]
     Run(String),
 }
 
+/// Result of model operations.
 pub type Result<T> = std::result::Result<T, InferenceError>;
 
 /// Where the library would be found, in order.
@@ -149,13 +171,19 @@ impl Default for SessionConfig {
 /// What the model declares about itself, checked at load.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelInfo {
+    /// Name of the model's input tensor.
     pub input: String,
+    /// Name of its probability output.
     pub output: String,
+    /// The model's version, from its metadata.
     pub model_version: u32,
+    /// The label horizon it was trained on, in events.
     pub horizon_events: u32,
+    /// The model's kind (e.g. gbt, lr), from its metadata.
     pub kind: String,
 }
 
+/// A loaded, validated model with buffers for its largest batch.
 pub struct Model {
     session: Session,
     info: ModelInfo,
@@ -312,14 +340,17 @@ impl Model {
         })
     }
 
+    /// What the model declares.
     pub fn info(&self) -> &ModelInfo {
         &self.info
     }
 
+    /// The file it was loaded from.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// The largest batch a run takes.
     pub fn max_batch(&self) -> usize {
         self.max_batch
     }

@@ -1,3 +1,6 @@
+//! The pipeline's TOML config: its shape, its validation, and the names and
+//! arguments derived from it (segments, stage command lines).
+
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -39,6 +42,7 @@ macro_rules! bail {
     };
 }
 
+/// A pipeline: its queues, its stages and how they are restarted.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
@@ -56,10 +60,13 @@ pub struct PipelineConfig {
     /// How long a drain may take before the stage is told to stop anyway.
     #[serde(default = "d_drain_s")]
     pub drain_timeout_s: u64,
+    /// Restart backoff and intensity.
     #[serde(default)]
     pub restart: RestartConfig,
+    /// The queues between stages (`[[queue]]`).
     #[serde(rename = "queue")]
     pub queues: Vec<QueueConfig>,
+    /// The stages (`[[stage]]`), each one process.
     #[serde(rename = "stage")]
     pub stages: Vec<StageConfig>,
 }
@@ -74,14 +81,18 @@ fn d_drain_s() -> u64 {
     60
 }
 
+/// How crashed stages are restarted.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RestartConfig {
+    /// First restart delay; doubles per restart within the window.
     pub backoff_initial_ms: u64,
+    /// Longest restart delay.
     pub backoff_max_ms: u64,
     /// More than `max_restarts` restarts of one stage within `within_s`
     /// seconds stops the pipeline.
     pub max_restarts: u32,
+    /// The restart intensity window, seconds.
     pub within_s: u64,
 }
 
@@ -96,37 +107,50 @@ impl Default for RestartConfig {
     }
 }
 
+/// The message type a queue carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 pub enum QueueType {
+    /// Feed-handler to feature.
     BookEvent,
+    /// Feature to inference.
     FeatureVector,
+    /// Inference to router.
     Prediction,
+    /// Router to a gateway process.
     Order,
 }
 
+/// A queue between two stages.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
+    /// Its name, unique in the pipeline.
     pub name: String,
+    /// Its message type.
     #[serde(rename = "type")]
     pub kind: QueueType,
+    /// Slots: a power of two.
     pub capacity: usize,
 }
 
+/// A stage: one process.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StageConfig {
+    /// Its name, unique in the pipeline.
     pub name: String,
     /// A binary beside the supervisor's own, or a path with a `/`.
     pub binary: String,
+    /// Its own arguments, after those the supervisor gives.
     #[serde(default)]
     pub args: Vec<String>,
     /// Queue names (from `[[queue]]`); given as `--in queue:SEG` / `--out queue:SEG`.
     pub input: Option<String>,
+    /// Output queue name.
     pub output: Option<String>,
     /// Pin the process to this CPU.
     pub cpu: Option<usize>,
-    /// `--wait` for the stage: spin, yield[:N], block[:S:Y].
+    /// `--wait` for the stage: `spin`, `yield[:N]` or `block[:S:Y]`.
     pub wait: Option<String>,
     /// Input queue non-empty and no heartbeat for this long: hung.
     #[serde(default = "d_hb_ms")]
@@ -138,6 +162,7 @@ fn d_hb_ms() -> u64 {
 }
 
 impl PipelineConfig {
+    /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
@@ -149,6 +174,7 @@ impl PipelineConfig {
         })
     }
 
+    /// Parses and validates a config's text.
     pub fn parse(text: &str) -> Result<Self> {
         let c: PipelineConfig = toml::from_str(text)?;
         c.validate()?;
@@ -219,6 +245,7 @@ impl PipelineConfig {
         Ok(())
     }
 
+    /// A queue by name.
     pub fn queue(&self, name: &str) -> Option<&QueueConfig> {
         self.queues.iter().find(|q| q.name == name)
     }

@@ -7,12 +7,18 @@ use std::time::Duration;
 
 use crate::RestartConfig;
 
+/// What to do about a stage that exited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RestartDecision {
     /// Restart after this delay.
     After(Duration),
     /// Too many restarts in the window: give up.
-    GiveUp { restarts: u32, within: Duration },
+    GiveUp {
+        /// Exits counted in the window.
+        restarts: u32,
+        /// Over how long.
+        within: Duration,
+    },
 }
 
 /// Restart history of one stage. Times are monotonic nanoseconds.
@@ -20,10 +26,12 @@ pub enum RestartDecision {
 pub struct RestartTracker {
     cfg: RestartConfig,
     recent: VecDeque<u64>,
+    /// Restarts so far.
     pub total: u32,
 }
 
 impl RestartTracker {
+    /// A stage with no restarts yet.
     pub fn new(cfg: RestartConfig) -> Self {
         RestartTracker {
             cfg,

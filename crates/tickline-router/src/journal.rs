@@ -46,26 +46,38 @@ impl FromStr for FsyncPolicy {
     }
 }
 
+/// One journal line.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Record {
     /// `mark`: the instrument's mid when the record was made (risk marks
     /// other instruments with it, so a restart rebuilds the same marks).
     Order {
+        /// The prediction's sequence number.
         seq: u64,
+        /// The order.
         req: OrderRequest,
+        /// The probability it was decided on.
         prob_up: f64,
+        /// The mid when recorded.
         mark: i64,
+        /// Exchange time.
         ts: u64,
     },
+    /// What the venue did with an order.
     Exec {
+        /// The prediction's sequence number.
         seq: u64,
+        /// The execution.
         exec: Exec,
+        /// The mid when recorded.
         mark: i64,
+        /// Exchange time.
         ts: u64,
     },
 }
 
 impl Record {
+    /// The sequence number of the prediction it belongs to.
     pub fn seq(&self) -> u64 {
         match *self {
             Record::Order { seq, .. } | Record::Exec { seq, .. } => seq,
@@ -193,6 +205,7 @@ fn parse_record(line: &str) -> Option<Record> {
     })
 }
 
+/// The append-only order log: checksummed lines, written before orders leave.
 pub struct Journal {
     file: File,
     policy: FsyncPolicy,
@@ -204,6 +217,7 @@ pub struct Journal {
 
 /// What reopening found.
 pub struct Recovered {
+    /// The records read at open.
     pub records: Vec<Record>,
     /// Bytes of a torn or corrupt tail that were cut off.
     pub truncated_bytes: u64,
@@ -292,6 +306,7 @@ impl Journal {
         Ok(())
     }
 
+    /// Forces appended records to disk.
     pub fn sync(&mut self) -> io::Result<()> {
         self.commit()?;
         self.unsynced = 0;

@@ -2,10 +2,13 @@
 
 use tickline_schema::{Order, Side, TimeInForce, Trace};
 
+/// Why an order could not be built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum OrderError {
+    /// Quantity not a positive multiple of the lot (quantity, lot).
     #[error("quantity {0} is not a positive whole number of lots of {1}")]
     BadQuantity(i64, i64),
+    /// Price not positive.
     #[error("price {0} is not positive")]
     BadPrice(i64),
 }
@@ -13,15 +16,22 @@ pub enum OrderError {
 /// A validated limit order, ready for risk checks and the gateway.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OrderRequest {
+    /// Unique across restarts (continues from the journal).
     pub client_order_id: u64,
+    /// The instrument.
     pub instrument_id: u32,
+    /// Buy or sell.
     pub side: Side,
+    /// Limit price (order) or execution price (fill), fixed point.
     pub price: i64,
+    /// Quantity, fixed point, positive.
     pub qty: i64,
+    /// Time in force.
     pub tif: TimeInForce,
 }
 
 impl OrderRequest {
+    /// A validated order: positive price, quantity a positive multiple of `lot`.
     pub fn new(
         client_order_id: u64,
         instrument_id: u32,
@@ -74,14 +84,20 @@ impl OrderRequest {
 /// An execution of one of our orders.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fill {
+    /// Unique across restarts (continues from the journal).
     pub client_order_id: u64,
+    /// The instrument.
     pub instrument_id: u32,
+    /// Buy or sell.
     pub side: Side,
+    /// Limit price (order) or execution price (fill), fixed point.
     pub price: i64,
+    /// Quantity, fixed point, positive.
     pub qty: i64,
 }
 
 impl Fill {
+    /// Quantity signed by side (+ buy).
     pub fn signed_qty(&self) -> i64 {
         match self.side {
             Side::Buy => self.qty,

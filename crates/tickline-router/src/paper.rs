@@ -9,11 +9,14 @@ use crate::order::{Fill, OrderRequest};
 /// Best bid and ask (fixed point; 0 when a side is empty).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Touch {
+    /// Best bid, fixed point.
     pub bid: i64,
+    /// Best ask, fixed point.
     pub ask: i64,
 }
 
 impl Touch {
+    /// Mid, fixed point (rounded toward zero); 0 without a two-sided touch.
     pub fn mid(&self) -> i64 {
         if self.bid > 0 && self.ask > 0 {
             (self.bid + self.ask) / 2
@@ -26,6 +29,7 @@ impl Touch {
 /// What the venue did with our orders.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exec {
+    /// A fill.
     Fill(Fill),
     /// Order gone without (further) fills: IOC unfilled, or cancelled.
     Done(u64),
@@ -33,6 +37,7 @@ pub enum Exec {
     Rested(u64),
 }
 
+/// Where orders go: a venue, or the paper exchange.
 pub trait Gateway {
     /// Sends a validated, risk-checked order at exchange time `now`.
     fn submit(&mut self, o: &OrderRequest, touch: Touch, now: u64, out: &mut Vec<Exec>);
@@ -44,6 +49,7 @@ pub trait Gateway {
     fn resting(&self, instrument: u32) -> (i64, i64);
     /// Rebuilds state from the journal after a restart.
     fn restore_order(&mut self, o: &OrderRequest, sent_at: u64);
+    /// Rebuilds an execution from the journal after a restart.
     fn restore_exec(&mut self, e: &Exec);
 }
 
@@ -68,6 +74,7 @@ pub struct PaperExchange {
 }
 
 impl PaperExchange {
+    /// A paper exchange whose orders arrive `latency_ns` of exchange time after they are sent.
     pub fn new(latency_ns: u64) -> Self {
         PaperExchange {
             latency_ns,

@@ -3,6 +3,7 @@
 
 use crate::order::OrderRequest;
 
+/// Pre-trade limits; an order breaching any is rejected.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RiskLimits {
     /// Largest |position| per instrument, counting resting orders, fixed-point units.
@@ -23,18 +24,28 @@ pub struct RiskLimits {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(usize)]
 pub enum Reject {
+    /// The kill switch is on.
     KillSwitch,
+    /// Order larger than the max order size.
     OrderSize,
+    /// Position would pass the max position.
     Position,
+    /// Gross notional would pass its limit.
     GrossNotional,
+    /// Too many orders in the last second.
     Rate,
+    /// Past the loss limit, and the order does not reduce.
     DailyLoss,
+    /// Price too far from the mid.
     PriceBand,
+    /// No two-sided market to price against.
     NoMarket,
+    /// The order or its instrument is not valid.
     Invalid,
 }
 
 impl Reject {
+    /// Every reason, in counter order.
     pub const ALL: [Reject; 9] = [
         Reject::KillSwitch,
         Reject::OrderSize,
@@ -47,6 +58,7 @@ impl Reject {
         Reject::Invalid,
     ];
 
+    /// Its name in summaries.
     pub fn name(self) -> &'static str {
         match self {
             Reject::KillSwitch => "kill_switch",
@@ -68,6 +80,7 @@ pub struct Exposure {
     pub position: i64,
     /// Resting buy and sell quantity of that instrument.
     pub resting_buy: i64,
+    /// Resting sell quantity of that instrument.
     pub resting_sell: i64,
     /// Gross notional before this order, currency.
     pub gross_notional: f64,
@@ -77,10 +90,12 @@ pub struct Exposure {
     pub pnl: f64,
     /// Orders in the last second of exchange time.
     pub orders_last_sec: usize,
+    /// The kill switch is on.
     pub killed: bool,
 }
 
 impl RiskLimits {
+    /// Ok, or the first limit the order would breach.
     pub fn check(&self, o: &OrderRequest, x: &Exposure) -> Result<(), Reject> {
         if x.killed {
             return Err(Reject::KillSwitch);

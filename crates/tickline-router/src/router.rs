@@ -1,3 +1,7 @@
+//! The router: a prediction through threshold, sizing and pre-trade risk to
+//! an order at the gateway, every record journaled first; restart from the
+//! journal skips what was already handled.
+
 use std::collections::VecDeque;
 use std::io;
 
@@ -13,16 +17,20 @@ use crate::{currency, notional};
 /// Instrument ids index per-instrument vectors; larger ones are refused.
 pub const MAX_INSTRUMENTS: u32 = 1 << 16;
 
+/// How predictions become orders: threshold, sizing, risk, order style.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RouterConfig {
     /// No order while |p - 0.5| is below this.
     pub band: f64,
+    /// Target position from the probability.
     pub sizing: Sizing,
     /// Lot size, fixed-point units.
     pub lot: i64,
+    /// Pre-trade risk limits.
     pub limits: RiskLimits,
     /// Cross the spread (at the far touch) or join the near touch.
     pub aggressive: bool,
+    /// Time in force of every order.
     pub tif: TimeInForce,
 }
 
@@ -31,23 +39,36 @@ pub struct RouterConfig {
 pub enum Step {
     /// Already handled before a restart (sequence number in the journal).
     Skipped,
+    /// In the band, at target, or no market: nothing to send.
     NoOrder,
+    /// An order was refused by pre-trade risk (counted by reason).
     Rejected(Reject),
+    /// An order was journaled and handed to the gateway.
     Sent(OrderRequest),
 }
 
+/// What the router did, counted.
 #[derive(Clone, Debug, Default)]
 pub struct RouterStats {
+    /// Predictions seen, skipped ones included.
     pub predictions: u64,
+    /// Predictions already handled before a restart.
     pub skipped: u64,
+    /// Predictions inside the no-trade band.
     pub in_band: u64,
+    /// Predictions whose target position was already held.
     pub at_target: u64,
+    /// Orders sent.
     pub orders: u64,
+    /// Fills received.
     pub fills: u64,
+    /// Quantity filled, fixed point.
     pub filled_qty: i64,
+    /// Rejects, indexed by [`Reject`].
     pub rejects: [u64; Reject::ALL.len()],
     /// Fills judged `horizon` predictions later: the mid moved their way.
     pub hits: u64,
+    /// Fills judged so far.
     pub judged: u64,
 }
 
@@ -77,6 +98,7 @@ pub struct Router<G: Gateway> {
     judging: VecDeque<(u32, Side, i64, u32)>,
     horizon: u32,
     now: u64,
+    /// Counters, for summaries.
     pub stats: RouterStats,
 }
 
@@ -169,6 +191,7 @@ impl<G: Gateway> Router<G> {
             .map(|(i, q)| (i as u32, *q))
     }
 
+    /// Position of an instrument, fixed point (+ long).
     pub fn position(&self, instrument: u32) -> i64 {
         self.positions
             .get(instrument as usize)
@@ -248,6 +271,7 @@ impl<G: Gateway> Router<G> {
         self.commit_journal()
     }
 
+    /// True once the kill switch tripped.
     pub fn is_killed(&self) -> bool {
         self.killed
     }
@@ -410,10 +434,12 @@ impl<G: Gateway> Router<G> {
         }
     }
 
+    /// The gateway.
     pub fn gateway(&self) -> &G {
         &self.gw
     }
 
+    /// Forces the journal to disk.
     pub fn sync(&mut self) -> io::Result<()> {
         match &mut self.journal {
             Some(j) => j.sync(),

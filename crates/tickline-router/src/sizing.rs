@@ -4,11 +4,24 @@
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Sizing {
     /// Fractional Kelly for an even-odds binary bet: f = k (2p - 1) of `budget`.
-    Kelly { k: f64, budget: i64 },
+    Kelly {
+        /// The Kelly fraction.
+        k: f64,
+        /// Position at full confidence.
+        budget: i64,
+    },
     /// Linear in the edge beyond the band, reaching `max` at p = 0 or 1.
-    Linear { max: i64 },
+    Linear {
+        /// Position at full confidence.
+        max: i64,
+    },
     /// Linear, but never above `cap`.
-    Capped { max: i64, cap: i64 },
+    Capped {
+        /// Position the line reaches at full confidence.
+        max: i64,
+        /// Largest position.
+        cap: i64,
+    },
 }
 
 impl Sizing {

@@ -27,13 +27,18 @@ pub const MAX_FEATURES: usize = 32;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Stage {
+    /// The feed-handler: ingest.
     Feed = 0,
+    /// The feature stage.
     Feature = 1,
+    /// The inference stage.
     Inference = 2,
+    /// The order router.
     Router = 3,
 }
 
 impl Stage {
+    /// Every stage, in pipeline order.
     pub const ALL: [Stage; 4] = [Stage::Feed, Stage::Feature, Stage::Inference, Stage::Router];
 
     /// The stage that publishes this one's input (None for the feed).
@@ -71,10 +76,12 @@ pub struct Trace {
 }
 
 impl Trace {
+    /// Records that `stage` published at `ns`.
     pub fn stamp(&mut self, stage: Stage, ns: u64) {
         self.stamps[stage as usize] = ns;
     }
 
+    /// When `stage` published, if it did.
     pub fn stamped(&self, stage: Stage) -> Option<u64> {
         let t = self.stamps[stage as usize];
         (t != 0).then_some(t)
@@ -90,7 +97,9 @@ impl Trace {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct Level {
+    /// Fixed-point price.
     pub price: i64,
+    /// Fixed-point total quantity.
     pub qty: i64,
 }
 
@@ -122,7 +131,9 @@ impl TryFrom<u8> for EventKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(i8)]
 pub enum Side {
+    /// Bid side.
     Buy = 1,
+    /// Ask side.
     Sell = -1,
 }
 
@@ -141,7 +152,9 @@ impl TryFrom<i8> for Side {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct BookEvent {
+    /// Provenance and timing.
     pub trace: Trace,
+    /// The instrument.
     pub instrument_id: u32,
     /// An [`EventKind`].
     pub kind: u8,
@@ -149,8 +162,11 @@ pub struct BookEvent {
     pub depth: u8,
     /// Aggressor [`Side`] of the trade, 0 when not a trade.
     pub trade_side: i8,
+    /// Padding; zero.
     pub _reserved: u8,
+    /// A trade's fixed-point price (0 for a quote).
     pub trade_price: i64,
+    /// A trade's fixed-point quantity (0 for a quote).
     pub trade_qty: i64,
     /// Best first.
     pub bids: [Level; MAX_LEVELS],
@@ -162,7 +178,9 @@ pub struct BookEvent {
 #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
 #[repr(C)]
 pub struct FeatureVector {
+    /// Provenance and timing.
     pub trace: Trace,
+    /// The instrument.
     pub instrument_id: u32,
     /// Version of the declared feature set that filled `values`.
     pub feature_set_version: u32,
@@ -172,7 +190,9 @@ pub struct FeatureVector {
     pub defaulted: u32,
     /// Best bid and ask when the features were computed, passed on for pricing.
     pub best_bid: i64,
+    /// Best ask price at the event (0: none).
     pub best_ask: i64,
+    /// The features, in `FEATURE_NAMES` order; unused slots 0.
     pub values: [f32; MAX_FEATURES],
 }
 
@@ -180,15 +200,21 @@ pub struct FeatureVector {
 #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
 #[repr(C)]
 pub struct Prediction {
+    /// Provenance and timing.
     pub trace: Trace,
+    /// The instrument.
     pub instrument_id: u32,
+    /// Version of the model that predicted.
     pub model_version: u32,
+    /// Feature set of the vector it predicted from.
     pub feature_set_version: u32,
     /// Horizon of the prediction, in book events.
     pub horizon_events: u32,
     /// Probability that the mid price is higher after the horizon.
     pub prob_up: f64,
+    /// Best bid at the event (fixed point, 0: none).
     pub best_bid: i64,
+    /// Best ask at the event (fixed point, 0: none).
     pub best_ask: i64,
 }
 
@@ -196,8 +222,11 @@ pub struct Prediction {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum TimeInForce {
+    /// Rests until the end of the day.
     Day = 1,
+    /// What does not fill at once is cancelled.
     ImmediateOrCancel = 2,
+    /// Rests until cancelled.
     GoodTillCancel = 3,
 }
 
@@ -217,16 +246,21 @@ impl TryFrom<u8> for TimeInForce {
 #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
 #[repr(C)]
 pub struct Order {
+    /// Provenance and timing.
     pub trace: Trace,
     /// Unique across restarts of the router.
     pub client_order_id: u64,
+    /// The instrument.
     pub instrument_id: u32,
     /// A [`Side`].
     pub side: i8,
     /// A [`TimeInForce`].
     pub time_in_force: u8,
+    /// Padding; zero.
     pub _reserved: [u8; 2],
+    /// Limit price, fixed point.
     pub price: i64,
+    /// Quantity, fixed point.
     pub qty: i64,
     /// The probability the decision was made on.
     pub prob_up: f64,
@@ -331,14 +365,17 @@ const _: () = {
 };
 
 impl BookEvent {
+    /// The event kind, if the byte is a known one.
     pub fn kind(&self) -> Option<EventKind> {
         EventKind::try_from(self.kind).ok()
     }
 
+    /// The best bid level, if the bid side has one.
     pub fn best_bid(&self) -> Option<Level> {
         (self.depth > 0 && self.bids[0].qty > 0).then_some(self.bids[0])
     }
 
+    /// The best ask level, if the ask side has one.
     pub fn best_ask(&self) -> Option<Level> {
         (self.depth > 0 && self.asks[0].qty > 0).then_some(self.asks[0])
     }

@@ -24,6 +24,7 @@ pub struct BoardWriter<T: Message> {
 }
 
 impl<T: Message> BoardWriter<T> {
+    /// Attaches as the board's one writer.
     pub fn attach(name: &str) -> Result<Self> {
         let ring = Ring::open_as(name, true, false)?;
         claim_role(&ring.header().producer.pid, name, "board writer")?;

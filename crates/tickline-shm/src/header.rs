@@ -71,6 +71,7 @@ pub(crate) struct Header {
     pub producer_sleep: SleepLine,
 }
 
+/// Bytes of the header before the ring.
 pub const HEADER_SIZE: usize = size_of::<Header>();
 
 const _: () = {

@@ -48,6 +48,7 @@ pub mod payload {
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
     #[repr(transparent)]
     pub struct Bytes<const N: usize> {
+        /// The payload's words.
         pub words: [u64; N],
     }
 
@@ -66,6 +67,7 @@ pub mod payload {
     }
 
     impl<const N: usize> Bytes<N> {
+        /// A payload whose words derive from `seq`.
         pub fn with_seq(seq: u64) -> Self {
             let mut words = [0u64; N];
             for (i, w) in words.iter_mut().enumerate() {
@@ -77,6 +79,7 @@ pub mod payload {
             Bytes { words }
         }
 
+        /// The sequence number in its first word.
         pub fn seq(&self) -> u64 {
             self.words[0]
         }

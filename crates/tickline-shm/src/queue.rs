@@ -52,6 +52,7 @@ impl FromStr for FullPolicy {
 /// Outcome of [`Producer::push`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Push {
+    /// Published.
     Sent,
     /// Ring full under [`FullPolicy::DropNewest`]; counted in the header.
     Dropped,
@@ -96,6 +97,7 @@ impl<T: Message> Producer<T> {
         self
     }
 
+    /// Slots in the ring.
     pub fn capacity(&self) -> usize {
         self.ring.capacity as usize
     }
@@ -314,6 +316,7 @@ impl<T: Message> Consumer<T> {
         self
     }
 
+    /// Slots in the ring.
     pub fn capacity(&self) -> usize {
         self.ring.capacity as usize
     }
@@ -431,7 +434,9 @@ impl<T: Message> Drop for Consumer<T> {
 /// One side's attachment as seen from outside.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerStatus {
+    /// Its pid.
     pub pid: u32,
+    /// Whether that process still runs.
     pub alive: bool,
     /// CLOCK_MONOTONIC ns of its last heartbeat.
     pub heartbeat_ns: u64,
@@ -442,16 +447,24 @@ pub struct PeerStatus {
 /// A snapshot of a queue's state, for supervisors and CLIs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueStatus {
+    /// The segment's name.
     pub name: String,
+    /// What its slots hold.
     pub layout: SlotLayout,
+    /// Messages committed by the consumer, ever.
     pub head: u64,
+    /// Messages published by the producer, ever.
     pub tail: u64,
+    /// Messages dropped under drop-newest, ever.
     pub dropped: u64,
+    /// The producer, if one is attached.
     pub producer: Option<PeerStatus>,
+    /// The consumer, if one is attached.
     pub consumer: Option<PeerStatus>,
 }
 
 impl QueueStatus {
+    /// Messages published and not yet committed.
     pub fn depth(&self) -> u64 {
         self.tail.saturating_sub(self.head)
     }
@@ -471,14 +484,17 @@ impl QueueView {
         Ok(QueueView { seg, layout })
     }
 
+    /// The segment's name.
     pub fn name(&self) -> &str {
         self.seg.name()
     }
 
+    /// What its slots hold.
     pub fn layout(&self) -> &SlotLayout {
         &self.layout
     }
 
+    /// Indices, drops and both ends, read now.
     pub fn status(&self) -> QueueStatus {
         let h = header(&self.seg);
         let peer = |pid: &AtomicU32, hb: &std::sync::atomic::AtomicU64, sleep: &AtomicU32| {

@@ -25,11 +25,17 @@ pub(crate) fn valid_capacity(cap: u64) -> bool {
 /// What a segment's header says about its slots, after validation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlotLayout {
+    /// Message type name.
     pub type_name: String,
+    /// Message type version.
     pub type_version: u32,
+    /// Bytes per slot.
     pub slot_size: u32,
+    /// Slot alignment.
     pub slot_align: u32,
+    /// Hash of the type's name, version, size, alignment and field offsets.
     pub type_hash: u64,
+    /// Slots in the ring.
     pub capacity: u64,
 }
 

@@ -14,10 +14,18 @@ pub enum WaitStrategy {
     /// Poll in a tight loop: lowest latency, one core fully busy.
     BusySpin,
     /// Poll `spins` times, then `sched_yield` between polls.
-    SpinYield { spins: u32 },
+    SpinYield {
+        /// Polls before yielding.
+        spins: u32,
+    },
     /// Poll `spins` times, yield `yields` times, then sleep on a futex until
     /// the peer wakes us. The peer pays a syscall only while we sleep.
-    Block { spins: u32, yields: u32 },
+    Block {
+        /// Polls before yielding.
+        spins: u32,
+        /// Yields before sleeping.
+        yields: u32,
+    },
 }
 
 impl Default for WaitStrategy {
@@ -89,8 +97,11 @@ impl std::fmt::Display for WaitStrategy {
 /// Result of a wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WaitOutcome {
+    /// The condition holds.
     Ready,
+    /// The timeout passed first.
     TimedOut,
+    /// The stop flag was set.
     Stopped,
 }
 

@@ -117,7 +117,7 @@ pub struct StageArgs {
     /// Output: null, queue:NAME, or csv:FILE where the stage records.
     #[arg(long, default_value = "null")]
     pub out: Endpoint,
-    /// Wait strategy on the queues: spin, yield[:SPINS], block[:SPINS[:YIELDS]].
+    /// Wait strategy on the queues: `spin`, `yield[:SPINS]` or `block[:SPINS[:YIELDS]]`.
     #[arg(long, default_value = "block")]
     pub wait: WaitStrategy,
     /// Publish latency histograms and counters to this stats board.

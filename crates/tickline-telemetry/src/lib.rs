@@ -92,6 +92,7 @@ impl StageTelemetry {
         })
     }
 
+    /// Records one latency of metric `m`.
     #[inline]
     pub fn record(&mut self, m: Metric, ns: u64) {
         self.hists[m as usize].saturating_record(ns.max(1));
@@ -111,6 +112,7 @@ impl StageTelemetry {
         }
     }
 
+    /// Adds to the message counters.
     #[inline]
     pub fn count(&mut self, messages_in: u64, messages_out: u64, errors: u64) {
         self.snapshot.messages_in += messages_in;
@@ -123,6 +125,7 @@ impl StageTelemetry {
         self.snapshot.errors = errors;
     }
 
+    /// The histogram of `m` so far.
     pub fn histogram(&self, m: Metric) -> &Histogram<u64> {
         &self.hists[m as usize]
     }
