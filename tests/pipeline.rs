@@ -99,6 +99,13 @@ heartbeat_timeout_ms = 1000
         Run { name, dir, config }
     }
 
+    /// Rewrites the config: `from` replaced by `to` (which must be there).
+    fn edit(&self, from: &str, to: &str) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        assert!(text.contains(from), "{from:?} not in the config");
+        std::fs::write(&self.config, text.replacen(from, to, 1)).unwrap();
+    }
+
     fn start(&self) -> Child {
         Command::new(binary("tickline-supervisor"))
             .args(["run", "--config", &self.config.display().to_string()])
@@ -210,6 +217,11 @@ fn a_replay_completes_with_every_event_accounted_for() {
             .as_u64()
             .unwrap()
             > 0
+    );
+    // Every prediction's decision is timed, order or not.
+    assert_eq!(
+        st["order-router"]["latency_ns"]["tick_to_decision"]["count"],
+        N
     );
     assert!(run.segments_left().is_empty());
     // The interval logs hold what the summary says, for `stats logs`.
@@ -352,4 +364,45 @@ fn sigterm_drains_and_leaves_no_segment_behind() {
     assert_eq!(st["order-router"]["stage_summary"]["predictions"], fed);
     assert!(run.segments_left().is_empty(), "{:?}", run.segments_left());
     assert!(run.dir.join("run/orders.journal").exists());
+}
+
+#[test]
+fn the_source_starts_only_once_every_stage_is_warmed_up() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let run = Run::new("ready", 2_000, "max", "");
+    // A long model warm-up: without the gate the feed would start at once.
+    run.edit(
+        r#"args = ["--model", "#,
+        r#"args = ["--warmup-runs", "3000", "--model", "#,
+    );
+    let (out, s) = finish(run.start());
+    let st = &s["stages"];
+    let at = |stage: &str, k: &str| {
+        st[stage][k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{stage} {k}: {s}"))
+    };
+    let feed_start = at("feed-handler", "started_at_ms");
+    for stage in ["feature", "inference", "order-router"] {
+        assert!(
+            at(stage, "ready_at_ms") <= feed_start,
+            "{stage} ready at {} ms, after the feed started at {feed_start} ms",
+            at(stage, "ready_at_ms")
+        );
+    }
+    let warm = at("inference", "ready_at_ms") - at("inference", "started_at_ms");
+    assert!(
+        warm > 20.0,
+        "the warm-up took {warm} ms: the gate was not tested"
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    let ready = log
+        .find("stage inference (pid")
+        .and_then(|i| log[i..].find("ready after").map(|j| i + j));
+    let started = log.find("started stage feed-handler");
+    assert!(
+        ready.is_some() && started.is_some() && ready < started,
+        "{log}"
+    );
+    assert_eq!(st["order-router"]["stage_summary"]["predictions"], 2_000);
 }

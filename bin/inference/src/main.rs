@@ -47,9 +47,13 @@ struct Args {
     /// Let ONNX Runtime threads spin between runs.
     #[arg(long)]
     spin: bool,
-    /// How often the model file's modification time is checked.
+    /// How often the model file's modification time is checked (by a helper thread).
     #[arg(long, default_value_t = 500)]
     reload_check_ms: u64,
+    /// Model runs at batch 1 and at the largest batch before the stage says
+    /// it is ready (and before a reloaded model serves).
+    #[arg(long, default_value_t = 200)]
+    warmup_runs: usize,
 }
 
 fn main() -> Result<()> {
@@ -84,7 +88,13 @@ fn main() -> Result<()> {
         _ => None,
     };
     let mut inf = Inference {
-        reloader: Reloader::new(&args.model, cfg.clone(), args.reload_check_ms),
+        reloader: Reloader::spawn(
+            &args.model,
+            cfg.clone(),
+            args.reload_check_ms,
+            args.warmup_runs,
+        )?,
+        warmup_runs: args.warmup_runs,
         model,
         c: Counters::default(),
         rows: Vec::with_capacity(cfg.max_batch),
@@ -112,8 +122,8 @@ fn main() -> Result<()> {
             "bad_outputs": c.bad_outputs,
             "version_mismatch": c.version_mismatch,
             "run_errors": c.run_errors,
-            "reloads": r.reloads,
-            "reload_failures": r.failures,
+            "reloads": r.reloads(),
+            "reload_failures": r.failures(),
             "runs": c.runs,
             "mean_batch": vectors as f64 / c.runs.max(1) as f64,
             "run_ns_batch1": percentiles(&inf.run1),

@@ -29,6 +29,8 @@ pub struct Counters {
 pub struct Inference {
     pub model: Model,
     pub reloader: Reloader,
+    /// Model runs before the first message.
+    pub warmup_runs: usize,
     pub c: Counters,
     /// Batch positions of the rows handed to the model (preallocated).
     pub rows: Vec<usize>,
@@ -156,6 +158,12 @@ impl Processor for Inference {
         } else {
             Flow::Stop
         })
+    }
+
+    fn warm_up(&mut self) -> std::io::Result<()> {
+        self.model
+            .warm_up(self.warmup_runs)
+            .map_err(std::io::Error::other)
     }
 
     fn between_batches(&mut self, signals: &Signals) -> std::io::Result<()> {

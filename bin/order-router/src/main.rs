@@ -6,7 +6,7 @@
 mod args;
 mod processor;
 
-use std::time::Instant;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -14,11 +14,15 @@ use tickline_router::{Journal, PaperExchange, Reject, Router, UNIT};
 use tickline_schema::{prediction_csv, Order, Prediction, Stage};
 use tickline_shm::FullPolicy;
 use tickline_stage::{
-    queue_input, Batch, Endpoint, EndpointKind as K, Input, RowsInput, Runtime, Signals,
+    queue_input, Batch, Endpoint, EndpointKind as K, FileWatch, Input, RowsInput, Runtime, Signals,
+    Watch,
 };
 
 use args::{router_config, Args};
 use processor::OrderRouter;
+
+/// How often the kill file is looked for (off the hot thread).
+const KILL_FILE_CHECK: Duration = Duration::from_millis(100);
 
 fn main() -> Result<()> {
     let a = Args::parse();
@@ -62,8 +66,11 @@ fn main() -> Result<()> {
     let gw = PaperExchange::new((a.latency_ms * 1e6) as u64);
     let mut p = OrderRouter {
         router: Router::new(cfg, gw, Some(journal), &recovered.records, a.horizon),
-        kill_file: a.kill_file.clone(),
-        last_kill_check: Instant::now(),
+        kill_file: a
+            .kill_file
+            .clone()
+            .map(|f| FileWatch::spawn(f, Watch::Exists, KILL_FILE_CHECK, || {}))
+            .transpose()?,
         until_seq: a.until_seq,
     };
     let mut rt = Runtime::<Order>::new(Stage::Router, &a.stage, signals, FullPolicy::Block)?;

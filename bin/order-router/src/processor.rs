@@ -2,21 +2,17 @@
 //! the journal to the gateway, the order emitted downstream; and the kill
 //! switches (SIGUSR1, a kill file) checked between batches.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
 use tickline_router::{PaperExchange, Router, Step};
+use tickline_schema::telemetry::Metric;
 use tickline_schema::{Order, Prediction};
-use tickline_stage::{Emitted, Emitter, Flow, Processor, Signals};
-
-/// How often the kill file is looked for.
-const KILL_FILE_CHECK: Duration = Duration::from_millis(100);
+use tickline_shm::monotonic_ns;
+use tickline_stage::{Emitted, Emitter, FileWatch, Flow, Processor, Signals};
 
 /// The router between predictions and orders, with its kill switches.
 pub struct OrderRouter {
     pub router: Router<PaperExchange>,
-    pub kill_file: Option<PathBuf>,
-    pub last_kill_check: Instant,
+    /// Looks for the kill file off the hot thread.
+    pub kill_file: Option<FileWatch>,
     pub until_seq: Option<u64>,
 }
 
@@ -35,9 +31,17 @@ impl Processor for OrderRouter {
         p: &Prediction,
         out: &mut Emitter<'_, Order>,
     ) -> std::io::Result<Flow> {
-        if let Step::Sent(o) = self.router.on_prediction(p)? {
+        let step = self.router.on_prediction(p)?;
+        let decided = monotonic_ns();
+        // Tick to decision: every prediction decided here (a restart's
+        // redelivered ones were decided by the predecessor).
+        if step != Step::Skipped {
+            out.telemetry()
+                .record_since(Metric::TickToDecision, p.trace.ingest_ns(), decided);
+        }
+        if let Step::Sent(o) = step {
             // Tick to order: feed ingest to the order handed to the gateway.
-            if out.emit(&mut o.to_wire(p.trace, p.prob_up)) == Emitted::Stopped {
+            if out.emit_at(&mut o.to_wire(p.trace, p.prob_up), decided) == Emitted::Stopped {
                 return Ok(Flow::Stop);
             }
         }
@@ -51,11 +55,8 @@ impl Processor for OrderRouter {
         if self.router.is_killed() {
             return Ok(());
         }
-        let mut tripped = signals.kill_switch();
-        if !tripped && self.last_kill_check.elapsed() > KILL_FILE_CHECK {
-            self.last_kill_check = Instant::now();
-            tripped = self.kill_file.as_ref().is_some_and(|f| f.exists());
-        }
+        let tripped =
+            signals.kill_switch() || self.kill_file.as_ref().is_some_and(FileWatch::take_news);
         if tripped {
             self.router.kill()?;
             eprintln!("order-router: kill switch: resting orders cancelled, no new orders");

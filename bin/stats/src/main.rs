@@ -15,9 +15,9 @@ use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::Histogram;
 use tickline_pipeline::PipelineConfig;
-use tickline_schema::telemetry::{get_str, Metric, PipelineStatus, StageState, StageStats};
+use tickline_schema::telemetry::{get_str, Metric, PipelineStatus, StageState};
 use tickline_shm::{BoardReader, QueueView};
-use tickline_telemetry::{decode, new_histogram, percentiles};
+use tickline_telemetry::{new_histogram, percentiles, Snapshot, StatsReader};
 
 #[derive(Parser)]
 #[command(version, about)]
@@ -94,7 +94,7 @@ struct StageView {
     hangs: u32,
     last_exit: i32,
     input: Option<tickline_shm::QueueStatus>,
-    stats: Option<StageStats>,
+    stats: Option<Snapshot>,
 }
 
 fn read_all(status: &BoardReader<PipelineStatus>) -> Result<Vec<StageView>> {
@@ -114,9 +114,9 @@ fn read_all(status: &BoardReader<PipelineStatus>) -> Result<Vec<StageView>> {
             input: (!input.is_empty())
                 .then(|| QueueView::open(input).ok().map(|v| v.status()))
                 .flatten(),
-            stats: BoardReader::<StageStats>::open(get_str(&s.board))
+            stats: StatsReader::open(get_str(&s.board))
                 .ok()
-                .and_then(|b| b.read().map(|(_, s)| s)),
+                .and_then(|mut b| b.read()),
         });
     }
     Ok(out)
@@ -125,14 +125,14 @@ fn read_all(status: &BoardReader<PipelineStatus>) -> Result<Vec<StageView>> {
 fn render(before: &[StageView], now: &[StageView], dt: f64) -> Result<serde_json::Value> {
     let mut stages = Vec::new();
     for (b, n) in before.iter().zip(now) {
-        let rate = |f: fn(&StageStats) -> u64| match (&b.stats, &n.stats) {
+        let rate = |f: fn(&Snapshot) -> u64| match (&b.stats, &n.stats) {
             // Same process: the counter's growth; after a restart, unknown.
             (Some(x), Some(y)) if x.pid == y.pid && f(y) >= f(x) => (f(y) - f(x)) as f64 / dt,
             _ => f64::NAN,
         };
         let mut latency = serde_json::Map::new();
         if let Some(s) = &n.stats {
-            let h = decode(s)?;
+            let h = &s.hists;
             for m in Metric::ALL {
                 if !h[m as usize].is_empty() {
                     latency.insert(m.name().into(), percentiles(&h[m as usize]));

@@ -31,6 +31,12 @@ pub struct Supervised {
     /// We asked it to stop (drain done, shutdown or giving up).
     pub term_sent: Option<Instant>,
     pub killed_for_hang: bool,
+    /// The running process said it is warmed up (monotonic ns), if it did.
+    pub ready_ns: Option<u64>,
+    /// First readiness of the run, for the summary (monotonic ns).
+    pub first_ready_ns: Option<u64>,
+    /// First start of the run (monotonic ns).
+    pub first_spawn_ns: Option<u64>,
 }
 
 /// Exit code (128 + signal when killed) and how to say it.
@@ -78,6 +84,9 @@ impl Supervised {
             spawned_ns: 0,
             term_sent: None,
             killed_for_hang: false,
+            ready_ns: None,
+            first_ready_ns: None,
+            first_spawn_ns: None,
         }
     }
 
@@ -155,6 +164,8 @@ impl Supervised {
             }
         }
         self.spawned_ns = monotonic_ns();
+        self.first_spawn_ns.get_or_insert(self.spawned_ns);
+        self.ready_ns = None;
         let on_cpu = self
             .cfg
             .cpu

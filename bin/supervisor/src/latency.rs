@@ -11,19 +11,21 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
 use tickline_pipeline::PipelineConfig;
-use tickline_schema::telemetry::{Metric, StageStats};
-use tickline_shm::BoardReader;
-use tickline_telemetry::{decode, new_histogram, percentiles};
+use tickline_schema::telemetry::{Metric, N_METRICS};
+use tickline_telemetry::{new_histogram, percentiles, StatsReader};
 
 struct StageLatency {
     name: String,
-    board: BoardReader<StageStats>,
+    board: StatsReader,
     file: File,
-    /// Last snapshot seen: its version, and whose (pid, start) it was.
-    version: u64,
+    /// Whose (pid, start) the last snapshot was.
     owner: (u32, u64),
-    prev: [Histogram<u64>; 3],
-    total: [Histogram<u64>; 3],
+    prev: [Histogram<u64>; N_METRICS],
+    total: [Histogram<u64>; N_METRICS],
+}
+
+fn empty() -> [Histogram<u64>; N_METRICS] {
+    std::array::from_fn(|_| new_histogram())
 }
 
 pub struct Collector {
@@ -48,7 +50,7 @@ impl Collector {
                 // Header only; intervals are appended by `write_interval`.
                 IntervalLogWriterBuilder::new()
                     .add_comment(&format!(
-                        "tickline stage {}: service, queue_wait, end_to_end in ns",
+                        "tickline stage {}: service, queue_wait, end_to_end, tick_to_decision in ns",
                         s.name
                     ))
                     .with_start_time(base_time)
@@ -57,12 +59,11 @@ impl Collector {
                     .map_err(|e| anyhow::anyhow!("{e:?}"))?;
                 Ok(StageLatency {
                     name: s.name.clone(),
-                    board: BoardReader::open(&cfg.stats_segment(&s.name))?,
+                    board: StatsReader::open(&cfg.stats_segment(&s.name))?,
                     file,
-                    version: 0,
                     owner: (0, 0),
-                    prev: [new_histogram(), new_histogram(), new_histogram()],
-                    total: [new_histogram(), new_histogram(), new_histogram()],
+                    prev: empty(),
+                    total: empty(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -85,18 +86,14 @@ impl Collector {
         let (start, len) = (self.last - self.base, now - self.last);
         self.last = now;
         for s in &mut self.stages {
-            let Some((version, snap)) = s.board.read() else {
+            let Some(snap) = s.board.read() else {
                 continue;
             };
-            if version == s.version {
-                continue;
-            }
-            s.version = version;
-            let cur = decode(&snap)?;
+            let cur = snap.hists;
             // A new process starts its histograms from zero.
             if (snap.pid, snap.started_ns) != s.owner {
                 s.owner = (snap.pid, snap.started_ns);
-                s.prev = [new_histogram(), new_histogram(), new_histogram()];
+                s.prev = empty();
             }
             for m in Metric::ALL {
                 let i = m as usize;

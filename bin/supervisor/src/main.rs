@@ -18,7 +18,10 @@ use clap::{Parser, Subcommand};
 use tickline_pipeline::{PipelineConfig, QueueType};
 use tickline_schema::telemetry::{PipelineStatus, StageStats};
 use tickline_schema::{BookEvent, FeatureVector, Order, Prediction};
-use tickline_shm::{create_board, create_or_reclaim, unlink, BoardReader, Message, QueueError};
+use tickline_shm::{
+    create_board, create_counters, create_or_reclaim, unlink, BoardReader, CountersReader, Message,
+    QueueError,
+};
 
 use child::resolve_binary;
 use log::Log;
@@ -117,7 +120,7 @@ fn create_segments(cfg: &PipelineConfig, log: &mut Log) -> Result<()> {
         }
     }
     for s in &cfg.stages {
-        create_board_or_reclaim::<StageStats>(&cfg.stats_segment(&s.name), log)?;
+        create_stats_or_reclaim(&cfg.stats_segment(&s.name), log)?;
     }
     create_board_or_reclaim::<PipelineStatus>(&cfg.status_segment(), log)
 }
@@ -151,5 +154,28 @@ fn create_board_or_reclaim<T: Message>(name: &str, log: &mut Log) -> Result<()> 
         "removed stale segment {name} of a crashed earlier run"
     ));
     create_board::<T>(name)?;
+    Ok(())
+}
+
+/// A stage's stats segment, removing a leftover one unless its writer is still alive.
+fn create_stats_or_reclaim(name: &str, log: &mut Log) -> Result<()> {
+    match create_counters::<StageStats>(name) {
+        Ok(_) => return Ok(()),
+        Err(QueueError::AlreadyExists(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    if let Ok(c) = CountersReader::<StageStats>::open(name) {
+        if let Some(w) = c.writer().filter(|w| w.alive) {
+            bail!(
+                "stats segment {name} is still written by live pid {}: is this pipeline already running?",
+                w.pid
+            );
+        }
+    }
+    unlink(name)?;
+    log.say(&format!(
+        "removed stale segment {name} of a crashed earlier run"
+    ));
+    create_counters::<StageStats>(name)?;
     Ok(())
 }

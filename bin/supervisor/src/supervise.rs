@@ -11,6 +11,7 @@ use nix::sys::signal::Signal;
 use tickline_pipeline::{PipelineConfig, RestartDecision};
 use tickline_schema::telemetry::{put_str, PipelineStatus, StageState};
 use tickline_shm::{monotonic_ns, BoardWriter, QueueError, QueueView};
+use tickline_telemetry::StatsReader;
 
 use crate::child::{describe, Supervised};
 use crate::latency;
@@ -30,6 +31,8 @@ pub struct Supervisor<'a> {
     upstream: Vec<Option<usize>>,
     /// When each stage's upstream was first seen finished.
     upstream_done_at: Vec<Option<Instant>>,
+    /// Each stage's stats segment, for its readiness.
+    stats: Vec<StatsReader>,
     status_board: BoardWriter<PipelineStatus>,
     status: Box<PipelineStatus>,
     latency: latency::Collector,
@@ -65,7 +68,13 @@ impl<'a> Supervisor<'a> {
                     .position(|t| t.output.as_ref() == Some(input))
             })
             .collect();
+        let stats = cfg
+            .stages
+            .iter()
+            .map(|s| StatsReader::open(&cfg.stats_segment(&s.name)))
+            .collect::<Result<_, _>>()?;
         Ok(Supervisor {
+            stats,
             stages: cfg.stages.iter().map(|s| Supervised::new(cfg, s)).collect(),
             views,
             upstream,
@@ -89,6 +98,7 @@ impl<'a> Supervisor<'a> {
             }
             let now = Instant::now();
             self.reap_exits(now)?;
+            self.check_ready();
             self.start_due(now)?;
             self.check_hangs();
             self.drain(now);
@@ -183,15 +193,60 @@ impl<'a> Supervisor<'a> {
         }
     }
 
-    /// Starts and restarts whose time has come.
+    /// Readiness: a started stage says, in its stats segment, when it has
+    /// warmed up. One that takes longer than `ready_timeout_s` is killed and
+    /// restarted like a hung one.
+    fn check_ready(&mut self) {
+        let timeout_ns = self.cfg.ready_timeout_s.saturating_mul(1_000_000_000);
+        for (s, r) in self.stages.iter_mut().zip(&self.stats) {
+            let Some(pid) = s.pid() else { continue };
+            if s.ready_ns.is_some() {
+                continue;
+            }
+            if r.owner().0 == pid && r.ready_ns() != 0 {
+                let at = r.ready_ns();
+                s.ready_ns = Some(at);
+                s.first_ready_ns.get_or_insert(at);
+                let ms = at.saturating_sub(s.spawned_ns) as f64 / 1e6;
+                self.log.say(&format!(
+                    "stage {} (pid {pid}) ready after {ms:.1} ms",
+                    s.cfg.name
+                ));
+            } else if monotonic_ns().saturating_sub(s.spawned_ns) > timeout_ns
+                && s.term_sent.is_none()
+            {
+                s.hangs += 1;
+                s.killed_for_hang = true;
+                self.log.say(&format!(
+                    "stage {} (pid {pid}) not ready after {} s; killing it",
+                    s.cfg.name, self.cfg.ready_timeout_s
+                ));
+                s.signal(Signal::SIGKILL);
+            }
+        }
+    }
+
+    /// Every stage that reads a queue is running and warmed up: the
+    /// sources may start, and the first event meets a ready pipeline.
+    fn consumers_ready(&self) -> bool {
+        self.stages
+            .iter()
+            .filter(|s| s.cfg.input.is_some())
+            .all(|s| s.proc.is_some() && s.ready_ns.is_some())
+    }
+
+    /// Starts and restarts whose time has come; sources only once every
+    /// consumer is ready.
     fn start_due(&mut self, now: Instant) -> Result<()> {
         if self.failed.is_some() {
             return Ok(());
         }
+        let consumers_ready = self.consumers_ready();
         for s in &mut self.stages {
             let due = s.proc.is_none()
                 && matches!(s.state, StageState::NotStarted | StageState::Backoff)
-                && s.restart_at.is_some_and(|t| t <= now);
+                && s.restart_at.is_some_and(|t| t <= now)
+                && (s.cfg.input.is_some() || consumers_ready);
             if due {
                 s.restart_at = None;
                 s.spawn(&self.cfg.run_dir, self.log)?;
@@ -336,7 +391,12 @@ impl<'a> Supervisor<'a> {
             .iter()
             .map(|s| {
                 let out = self.cfg.run_dir.join(format!("{}.out", s.cfg.name));
+                let since_start = |t: Option<u64>| {
+                    t.map(|t| t.saturating_sub(self.status.started_ns) as f64 / 1e6)
+                };
                 let v = serde_json::json!({
+                    "started_at_ms": since_start(s.first_spawn_ns),
+                    "ready_at_ms": since_start(s.first_ready_ns),
                     "state": s.state.name(),
                     "restarts": s.tracker.total,
                     "hangs": s.hangs,

@@ -355,6 +355,18 @@ impl Model {
         self.max_batch
     }
 
+    /// Runs the model `runs` times at batch 1 and `runs` times at its largest
+    /// batch, on zero rows: ONNX Runtime's first runs allocate and fault in
+    /// what later runs reuse, so a served model should have done them.
+    pub fn warm_up(&mut self, runs: usize) -> Result<()> {
+        self.input.fill(0.0);
+        for _ in 0..runs {
+            self.run(1)?;
+            self.run(self.max_batch)?;
+        }
+        Ok(())
+    }
+
     /// The input rows to fill for a batch of `rows` (at most `max_batch`).
     pub fn rows_mut(&mut self, rows: usize) -> &mut [f32] {
         &mut self.input[..rows.min(self.max_batch) * N_FEATURES]

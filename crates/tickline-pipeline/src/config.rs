@@ -60,6 +60,10 @@ pub struct PipelineConfig {
     /// How long a drain may take before the stage is told to stop anyway.
     #[serde(default = "d_drain_s")]
     pub drain_timeout_s: u64,
+    /// How long a started stage may take to warm up and say it is ready;
+    /// past it, it is killed and restarted like a hung one.
+    #[serde(default = "d_ready_s")]
+    pub ready_timeout_s: u64,
     /// Restart backoff and intensity.
     #[serde(default)]
     pub restart: RestartConfig,
@@ -76,6 +80,9 @@ fn d_health_ms() -> u64 {
 }
 fn d_log_ms() -> u64 {
     1000
+}
+fn d_ready_s() -> u64 {
+    30
 }
 fn d_drain_s() -> u64 {
     60

@@ -1,11 +1,14 @@
-//! Messages on snapshot boards (not queues): what each stage publishes about
-//! itself, and what the supervisor publishes about the pipeline.
+//! Shared state that is not a queue: each stage's live counters and latency
+//! histograms, and the supervisor's snapshot board about the pipeline.
 
 use bytemuck::{Pod, Zeroable};
 use tickline_shm::impl_message;
 
-/// Bytes per serialised histogram (HdrHistogram V2, uncompressed).
-pub const HIST_BYTES: usize = 2048 * 8;
+/// Latencies a histogram covers: 1 ns to this (larger ones count here).
+pub const HIST_HIGHEST_NS: u64 = 100_000_000_000;
+/// Buckets per histogram: HdrHistogram's layout for 1 ns to
+/// [`HIST_HIGHEST_NS`] at 3 significant digits (28 buckets of 1024).
+pub const HIST_COUNTS: usize = 28 * 1024;
 
 /// Which latency a histogram holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,56 +19,82 @@ pub enum Metric {
     QueueWait = 1,
     /// From the feed's ingest timestamp to this stage's publish.
     EndToEnd = 2,
+    /// From the feed's ingest timestamp to this stage's decision on the
+    /// message, whatever it decided (the router: order or not).
+    TickToDecision = 3,
 }
 
+/// How many metrics there are.
+pub const N_METRICS: usize = 4;
+
 impl Metric {
-    /// Every metric, in board order.
-    pub const ALL: [Metric; 3] = [Metric::Service, Metric::QueueWait, Metric::EndToEnd];
+    /// Every metric, in segment order.
+    pub const ALL: [Metric; N_METRICS] = [
+        Metric::Service,
+        Metric::QueueWait,
+        Metric::EndToEnd,
+        Metric::TickToDecision,
+    ];
     /// Its name in summaries and logs.
     pub fn name(self) -> &'static str {
         match self {
             Metric::Service => "service",
             Metric::QueueWait => "queue_wait",
             Metric::EndToEnd => "end_to_end",
+            Metric::TickToDecision => "tick_to_decision",
         }
     }
 }
 
-/// A stage's cumulative counters and latency histograms since it started,
-/// published a few times a second.
+/// A stage's counters and latency histograms since it started, kept live in
+/// a counters segment: the stage updates the words in place, readers load
+/// them (see `tickline_shm::CountersWriter`). Every field is a `u64` word.
 #[derive(Clone, Copy, Pod, Zeroable)]
 #[repr(C)]
 pub struct StageStats {
-    /// The publishing process.
-    pub pid: u32,
-    /// Padding to 8-byte alignment; zero.
-    pub _reserved: u32,
-    /// CLOCK_MONOTONIC ns: process start and this snapshot.
+    /// The stage's pid.
+    pub pid: u64,
+    /// CLOCK_MONOTONIC ns of the stage's start.
     pub started_ns: u64,
-    /// CLOCK_MONOTONIC ns of this snapshot.
+    /// CLOCK_MONOTONIC ns of its last sign of life (a few times a second).
     pub updated_ns: u64,
+    /// CLOCK_MONOTONIC ns at which it was warmed up and ready (0: not yet).
+    pub ready_ns: u64,
     /// Input messages handled since start.
     pub messages_in: u64,
     /// Output messages published since start.
     pub messages_out: u64,
     /// Bad input and failed work, all kinds summed (the stage's summary splits them).
     pub errors: u64,
-    /// Serialised length of each histogram in `hist` (0: none recorded).
-    pub hist_len: [u32; 4],
-    /// One serialised histogram per [`Metric`].
-    pub hist: [[u64; HIST_BYTES / 8]; 3],
+    /// Padding; zero.
+    pub _reserved: u64,
+    /// Bucket counts of one latency histogram per [`Metric`], in HdrHistogram's layout.
+    pub counts: [[u64; HIST_COUNTS]; N_METRICS],
 }
 
-impl StageStats {
-    /// The serialised histogram of `m` (empty if none).
-    pub fn hist_bytes(&self, m: Metric) -> &[u8] {
-        let n = (self.hist_len[m as usize] as usize).min(HIST_BYTES);
-        &bytemuck::bytes_of(&self.hist[m as usize])[..n]
-    }
-    /// The buffer `m`'s histogram is serialised into.
-    pub fn hist_bytes_mut(&mut self, m: Metric) -> &mut [u8] {
-        bytemuck::bytes_of_mut(&mut self.hist[m as usize])
-    }
+/// Word offsets of [`StageStats`]' fields, for in-place updates.
+pub mod stats_word {
+    use super::StageStats;
+    use std::mem::offset_of;
+
+    /// `pid`
+    pub const PID: usize = offset_of!(StageStats, pid) / 8;
+    /// `started_ns`
+    pub const STARTED_NS: usize = offset_of!(StageStats, started_ns) / 8;
+    /// `updated_ns`
+    pub const UPDATED_NS: usize = offset_of!(StageStats, updated_ns) / 8;
+    /// `ready_ns`
+    pub const READY_NS: usize = offset_of!(StageStats, ready_ns) / 8;
+    /// `messages_in`
+    pub const MESSAGES_IN: usize = offset_of!(StageStats, messages_in) / 8;
+    /// `messages_out`
+    pub const MESSAGES_OUT: usize = offset_of!(StageStats, messages_out) / 8;
+    /// `errors`
+    pub const ERRORS: usize = offset_of!(StageStats, errors) / 8;
+    /// First word of `counts`.
+    pub const COUNTS: usize = offset_of!(StageStats, counts) / 8;
+    /// Words in all.
+    pub const LEN: usize = std::mem::size_of::<StageStats>() / 8;
 }
 
 /// Most stages a pipeline has.
@@ -172,16 +201,16 @@ pub fn get_str(src: &[u8]) -> &str {
 impl_message!(
     StageStats,
     name = "StageStats",
-    version = 1,
+    version = 2,
     fields = [
         pid,
         started_ns,
         updated_ns,
+        ready_ns,
         messages_in,
         messages_out,
         errors,
-        hist_len,
-        hist
+        counts
     ]
 );
 impl_message!(
@@ -192,6 +221,6 @@ impl_message!(
 );
 
 const _: () = {
-    assert!(std::mem::size_of::<StageStats>() == 64 + 3 * HIST_BYTES);
+    assert!(std::mem::size_of::<StageStats>() == 64 + N_METRICS * HIST_COUNTS * 8);
     assert!(std::mem::size_of::<StageStatus>() == 248);
 };

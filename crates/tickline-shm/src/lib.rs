@@ -18,17 +18,20 @@
 pub mod alloc_count;
 mod board;
 mod clock;
+mod counters;
 mod error;
 mod futex;
 mod header;
 mod layout;
 mod queue;
 mod ring;
+pub mod sched;
 mod segment;
 mod wait;
 
 pub use board::{create_board, BoardReader, BoardWriter};
 pub use clock::monotonic_ns;
+pub use counters::{create_counters, CountersReader, CountersWriter};
 pub use error::{QueueError, Result};
 pub use header::{HEADER_SIZE, LAYOUT_VERSION, MAGIC};
 pub use layout::{layout_hash, Message};

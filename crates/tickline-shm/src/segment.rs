@@ -126,9 +126,11 @@ impl Segment {
             ProtFlags::PROT_READ
         };
         let len_nz = NonZeroUsize::new(len).expect("len >= min_len > 0");
+        // Populated at attach: the first message through a slot never faults.
+        let flags = MapFlags::MAP_SHARED | MapFlags::MAP_POPULATE;
         // SAFETY: we map exactly the file's current size, so every byte of the
         // mapping is backed; the header is validated before any slot is used.
-        let ptr = unsafe { mmap(None, len_nz, prot, MapFlags::MAP_SHARED, fd.as_fd(), 0) }
+        let ptr = unsafe { mmap(None, len_nz, prot, flags, fd.as_fd(), 0) }
             .map_err(|e| QueueError::sys(name, "mmap", e))?;
         Ok(Self {
             name: name.to_owned(),

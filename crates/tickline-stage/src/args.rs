@@ -127,6 +127,10 @@ pub struct StageArgs {
     /// predecessor already handled do not count).
     #[arg(long)]
     pub limit: Option<u64>,
+    /// Lock all the process's memory (mlockall): no page of the hot path is
+    /// paged out or faulted in late.
+    #[arg(long)]
+    pub mlock: bool,
 }
 
 impl StageArgs {

@@ -42,6 +42,9 @@ pub enum StageError {
         #[source]
         source: std::io::Error,
     },
+    /// `--mlock` was asked for and refused (RLIMIT_MEMLOCK, privileges).
+    #[error("locking memory (--mlock)")]
+    Mlock(#[source] std::io::Error),
     /// The stage's own logic failed (journal, model, output file...).
     #[error(transparent)]
     Processor(Box<dyn std::error::Error + Send + Sync>),

@@ -18,6 +18,7 @@ mod input;
 mod output;
 mod runtime;
 mod signals;
+mod watch;
 
 pub use args::{Endpoint, EndpointKind, StageArgs};
 pub use error::StageError;
@@ -25,6 +26,7 @@ pub use input::{Batch, Input, QueueInput, RowsInput, SourceInput};
 pub use output::Output;
 pub use runtime::{Counts, Emitted, Emitter, Flow, Processor, Runtime};
 pub use signals::Signals;
+pub use watch::{FileWatch, Watch};
 
 use tickline_shm::{Consumer, Message, WaitStrategy};
 

@@ -62,6 +62,13 @@ pub trait Processor {
         Ok(Flow::Continue)
     }
 
+    /// Before the first message: exercise the code and data of the hot path
+    /// (e.g. a few model runs) so the first real message is not the one
+    /// that pays for cold caches and first-touch page faults.
+    fn warm_up(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
     /// Between batches and when idle: signals, reloads, kill switches.
     fn between_batches(&mut self, _signals: &Signals) -> Result<(), Self::Error> {
         Ok(())
@@ -183,6 +190,9 @@ impl<O: Message + Traced> Runtime<O> {
         signals: Signals,
         policy: FullPolicy,
     ) -> Result<Self, StageError> {
+        if args.mlock {
+            tickline_shm::sched::lock_all_memory().map_err(StageError::Mlock)?;
+        }
         let output = Output::open(&args.out, policy, args.wait, &signals)?;
         let resume_after = output.last_seq();
         Ok(Runtime {
@@ -236,6 +246,8 @@ impl<O: Message + Traced> Runtime<O> {
         P: Processor<Out = O>,
     {
         let upstream = self.stage.upstream();
+        p.warm_up().map_err(StageError::processor)?;
+        self.tel.set_ready();
         while !self.signals.stopping() {
             p.between_batches(&self.signals)
                 .map_err(StageError::processor)?;
@@ -387,6 +399,7 @@ impl Runtime<BookEvent> {
         });
         let mut ev: BookEvent = bytemuck::Zeroable::zeroed();
         let mut last_beat = Instant::now();
+        self.tel.set_ready();
         while !self.signals.stopping() && self.remaining() != Some(0) {
             let t0 = monotonic_ns();
             match reader.next(&mut ev) {

@@ -1,40 +1,42 @@
-//! Latency and counters of one stage, recorded in HdrHistograms on the hot
-//! path (no locks, no allocation) and published as a whole snapshot to a
-//! shared-memory board a few times a second; plus decoding for readers.
+//! Latency and counters of one stage, recorded on the hot path into bucket
+//! counts that live in a shared-memory counters segment (no locks, no
+//! allocation, nothing to serialise or copy when it is published), and read
+//! back as HdrHistograms by the supervisor and `tickline-stats`.
+//!
+//! The buckets are HdrHistogram's own layout (1 ns to 100 s, 3 significant
+//! digits), so a histogram rebuilt from them is the one the stage would have
+//! recorded directly.
 #![forbid(unsafe_code)]
 
+mod buckets;
+
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
-use tickline_schema::telemetry::{Metric, StageStats, HIST_BYTES};
-use tickline_shm::{monotonic_ns, BoardWriter, QueueError};
+use tickline_schema::telemetry::{stats_word as w, Metric, StageStats, HIST_COUNTS, N_METRICS};
+use tickline_shm::{monotonic_ns, CountersReader, CountersWriter, QueueError};
 
-/// What can fail attaching to a board or reading one.
+pub use buckets::{bucket_of, bucket_value};
+
+/// What can fail attaching to a stats segment.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
-    /// The stats board could not be attached.
-    #[error("attaching to stats board {board}")]
+    /// The stats segment could not be attached or opened.
+    #[error("attaching to stats segment {board}")]
     Board {
-        /// The board's segment name.
+        /// The segment name.
         board: String,
         /// Why.
         #[source]
         source: QueueError,
     },
-    /// A snapshot's histogram bytes are not a V2 histogram.
-    #[error("{metric} histogram of a snapshot does not decode: {reason}")]
-    Decode {
-        /// Which histogram.
-        metric: &'static str,
-        /// The decoder's complaint.
-        reason: String,
-    },
 }
 
 /// 1 ns to 100 s at 3 significant digits: the range every stage records in.
 pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("valid bounds")
+    Histogram::new_with_bounds(1, tickline_schema::telemetry::HIST_HIGHEST_NS, 3)
+        .expect("valid bounds")
 }
 
 /// p50, p90, p99, p99.9 and max in ns, as JSON.
@@ -52,56 +54,94 @@ pub fn percentiles(h: &Histogram<u64>) -> serde_json::Value {
     })
 }
 
+/// The words a stage writes: in shared memory, or its own when it runs alone.
+enum Store {
+    Shared(CountersWriter<StageStats>),
+    Local(Box<[AtomicU64]>),
+}
+
+impl Store {
+    #[inline]
+    fn words(&self) -> &[AtomicU64] {
+        match self {
+            Store::Shared(c) => c.words(),
+            Store::Local(b) => b,
+        }
+    }
+}
+
+/// Adds `n` to a word this process alone writes.
+#[inline]
+fn add(word: &AtomicU64, n: u64) {
+    word.store(word.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+}
+
+/// Histograms rebuilt from the counts of each metric.
+fn histograms(counts: &[u64]) -> [Histogram<u64>; N_METRICS] {
+    debug_assert_eq!(counts.len(), N_METRICS * HIST_COUNTS);
+    std::array::from_fn(|m| {
+        let mut h = new_histogram();
+        for (i, &c) in counts[m * HIST_COUNTS..(m + 1) * HIST_COUNTS]
+            .iter()
+            .enumerate()
+        {
+            if c > 0 {
+                h.record_n(bucket_value(i), c)
+                    .expect("bucket values are in range");
+            }
+        }
+        h
+    })
+}
+
 /// One stage's recorder.
 pub struct StageTelemetry {
-    hists: [Histogram<u64>; 3],
-    snapshot: Box<StageStats>,
-    board: Option<BoardWriter<StageStats>>,
-    serializer: V2Serializer,
-    buf: Vec<u8>,
+    store: Store,
     every_ns: u64,
     last_publish: u64,
-    /// Histograms that did not fit a board slot (counted, not published).
-    pub oversize: u64,
 }
 
 impl StageTelemetry {
-    /// `board`: the name of a [`StageStats`] board (made by the supervisor),
-    /// or None to record only for the stage's own summary.
+    /// `board`: the name of a [`StageStats`] counters segment (made by the
+    /// supervisor), or None to record only for the stage's own summary.
+    /// `every`: how often [`StageTelemetry::tick`] says the stage is alive.
     pub fn new(board: Option<&str>, every: Duration) -> Result<Self, TelemetryError> {
-        let board = board
-            .map(|b| {
-                BoardWriter::<StageStats>::attach(b).map_err(|source| TelemetryError::Board {
+        let store = match board {
+            Some(b) => Store::Shared(CountersWriter::attach(b).map_err(|source| {
+                TelemetryError::Board {
                     board: b.to_owned(),
                     source,
-                })
-            })
-            .transpose()?;
-        let mut snapshot: Box<StageStats> = bytemuck::allocation::zeroed_box();
-        snapshot.pid = std::process::id();
-        snapshot.started_ns = monotonic_ns();
+                }
+            })?),
+            None => Store::Local((0..w::LEN).map(|_| AtomicU64::new(0)).collect()),
+        };
+        let words = store.words();
+        // A restarted stage starts from zero (readers tell it by pid and start).
+        for x in words {
+            x.store(0, Ordering::Relaxed);
+        }
+        let now = monotonic_ns();
+        words[w::STARTED_NS].store(now, Ordering::Relaxed);
+        words[w::UPDATED_NS].store(now, Ordering::Relaxed);
+        words[w::PID].store(u64::from(std::process::id()), Ordering::Release);
         Ok(StageTelemetry {
-            hists: [new_histogram(), new_histogram(), new_histogram()],
-            snapshot,
-            board,
-            serializer: V2Serializer::new(),
-            buf: Vec::with_capacity(HIST_BYTES),
+            store,
             every_ns: every.as_nanos() as u64,
-            last_publish: 0,
-            oversize: 0,
+            last_publish: now,
         })
     }
 
     /// Records one latency of metric `m`.
     #[inline]
     pub fn record(&mut self, m: Metric, ns: u64) {
-        self.hists[m as usize].saturating_record(ns.max(1));
+        self.record_n(m, ns, 1);
     }
 
     /// `n` messages that shared one measurement (a batch, per message).
     #[inline]
     pub fn record_n(&mut self, m: Metric, ns: u64, n: u64) {
-        let _ = self.hists[m as usize].record_n(ns.clamp(1, 100_000_000_000), n);
+        let i = w::COUNTS + m as usize * HIST_COUNTS + bucket_of(ns);
+        add(&self.store.words()[i], n);
     }
 
     /// Latency since an upstream stamp, if it has one (0 = not stamped).
@@ -115,22 +155,43 @@ impl StageTelemetry {
     /// Adds to the message counters.
     #[inline]
     pub fn count(&mut self, messages_in: u64, messages_out: u64, errors: u64) {
-        self.snapshot.messages_in += messages_in;
-        self.snapshot.messages_out += messages_out;
-        self.snapshot.errors += errors;
+        let words = self.store.words();
+        add(&words[w::MESSAGES_IN], messages_in);
+        add(&words[w::MESSAGES_OUT], messages_out);
+        add(&words[w::ERRORS], errors);
     }
 
     /// Sets the error total (for stages that keep their own counters).
+    #[inline]
     pub fn set_errors(&mut self, errors: u64) {
-        self.snapshot.errors = errors;
+        self.store.words()[w::ERRORS].store(errors, Ordering::Relaxed);
+    }
+
+    /// Says the stage is warmed up and ready for its first event.
+    pub fn set_ready(&mut self) {
+        self.store.words()[w::READY_NS].store(monotonic_ns(), Ordering::Release);
     }
 
     /// The histogram of `m` so far.
-    pub fn histogram(&self, m: Metric) -> &Histogram<u64> {
-        &self.hists[m as usize]
+    pub fn histogram(&self, m: Metric) -> Histogram<u64> {
+        let words = self.store.words();
+        let base = w::COUNTS + m as usize * HIST_COUNTS;
+        let counts: Vec<u64> = words[base..base + HIST_COUNTS]
+            .iter()
+            .map(|x| x.load(Ordering::Relaxed))
+            .collect();
+        let mut h = new_histogram();
+        for (i, &c) in counts.iter().enumerate() {
+            if c > 0 {
+                h.record_n(bucket_value(i), c)
+                    .expect("bucket values are in range");
+            }
+        }
+        h
     }
 
-    /// Publishes if the interval has passed. Call between batches.
+    /// Marks the stage alive if the interval has passed: one store, nothing
+    /// to serialise (readers read the counts where they are). Call between batches.
     #[inline]
     pub fn tick(&mut self, now: u64) {
         if now.saturating_sub(self.last_publish) >= self.every_ns {
@@ -138,95 +199,148 @@ impl StageTelemetry {
         }
     }
 
-    /// Serialises the histograms into the snapshot and publishes it.
+    /// Marks the stage alive now.
     pub fn publish(&mut self, now: u64) {
         self.last_publish = now;
-        let Some(board) = &mut self.board else {
-            return;
-        };
-        self.snapshot.updated_ns = now;
-        for m in Metric::ALL {
-            self.buf.clear();
-            let len = match self
-                .serializer
-                .serialize(&self.hists[m as usize], &mut self.buf)
-            {
-                Ok(n) if n <= HIST_BYTES => n,
-                _ => {
-                    self.oversize += 1;
-                    0
-                }
-            };
-            self.snapshot.hist_bytes_mut(m)[..len].copy_from_slice(&self.buf[..len]);
-            self.snapshot.hist_len[m as usize] = len as u32;
-        }
-        board.publish(&self.snapshot);
+        self.store.words()[w::UPDATED_NS].store(now, Ordering::Release);
     }
 
     /// Percentiles of every metric that has samples, as JSON.
     pub fn summary(&self) -> serde_json::Value {
         Metric::ALL
             .iter()
-            .filter(|m| !self.hists[**m as usize].is_empty())
-            .map(|m| (m.name().to_owned(), percentiles(&self.hists[*m as usize])))
+            .map(|m| (m.name(), self.histogram(*m)))
+            .filter(|(_, h)| !h.is_empty())
+            .map(|(name, h)| (name.to_owned(), percentiles(&h)))
             .collect::<serde_json::Map<_, _>>()
             .into()
     }
 }
 
-/// The histograms of a published snapshot (empty where none was recorded).
-pub fn decode(s: &StageStats) -> Result<[Histogram<u64>; 3], TelemetryError> {
-    let mut d = Deserializer::new();
-    let mut one = |m: Metric| -> Result<Histogram<u64>, TelemetryError> {
-        let bytes = s.hist_bytes(m);
-        if bytes.is_empty() {
-            return Ok(new_histogram());
+/// What a stage's stats segment held at one read.
+pub struct Snapshot {
+    /// The stage's pid (0: no stage has written yet).
+    pub pid: u32,
+    /// CLOCK_MONOTONIC ns of the stage's start.
+    pub started_ns: u64,
+    /// Its last sign of life.
+    pub updated_ns: u64,
+    /// When it was ready (0: not yet).
+    pub ready_ns: u64,
+    /// Input messages handled.
+    pub messages_in: u64,
+    /// Output messages published.
+    pub messages_out: u64,
+    /// Errors, all kinds.
+    pub errors: u64,
+    /// One histogram per [`Metric`].
+    pub hists: [Histogram<u64>; N_METRICS],
+}
+
+/// Reads a stage's stats segment (read-only).
+pub struct StatsReader {
+    reader: CountersReader<StageStats>,
+    buf: Vec<u64>,
+}
+
+impl StatsReader {
+    /// Opens the segment `name`.
+    pub fn open(name: &str) -> Result<Self, TelemetryError> {
+        let reader = CountersReader::open(name).map_err(|source| TelemetryError::Board {
+            board: name.to_owned(),
+            source,
+        })?;
+        Ok(StatsReader {
+            reader,
+            buf: vec![0; w::LEN],
+        })
+    }
+
+    /// The start time of the stage writing it, and its pid (0: none yet).
+    pub fn owner(&self) -> (u32, u64) {
+        let words = self.reader.words();
+        let pid = words[w::PID].load(Ordering::Acquire) as u32;
+        (pid, words[w::STARTED_NS].load(Ordering::Relaxed))
+    }
+
+    /// When the stage said it was ready (0: not yet).
+    pub fn ready_ns(&self) -> u64 {
+        self.reader.words()[w::READY_NS].load(Ordering::Acquire)
+    }
+
+    /// Everything, read now; None if no stage has written, or it was
+    /// replaced while being read.
+    pub fn read(&mut self) -> Option<Snapshot> {
+        let owner = self.owner();
+        if owner.0 == 0 {
+            return None;
         }
-        d.deserialize(&mut &bytes[..])
-            .map_err(|e| TelemetryError::Decode {
-                metric: m.name(),
-                reason: format!("{e:?}"),
-            })
-    };
-    Ok([
-        one(Metric::Service)?,
-        one(Metric::QueueWait)?,
-        one(Metric::EndToEnd)?,
-    ])
+        self.reader.copy_into(&mut self.buf);
+        if self.owner() != owner {
+            return None;
+        }
+        let b = &self.buf;
+        Some(Snapshot {
+            pid: owner.0,
+            started_ns: owner.1,
+            updated_ns: b[w::UPDATED_NS],
+            ready_ns: b[w::READY_NS],
+            messages_in: b[w::MESSAGES_IN],
+            messages_out: b[w::MESSAGES_OUT],
+            errors: b[w::ERRORS],
+            hists: histograms(&b[w::COUNTS..]),
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tickline_schema::telemetry::StageStats;
-    use tickline_shm::{create_board, unlink, BoardReader};
+    use tickline_shm::{create_counters, unlink};
 
     #[test]
-    fn a_published_snapshot_decodes_to_what_was_recorded() {
+    fn a_reader_sees_what_the_stage_recorded_as_one_histogram_would() {
         let name = format!("/tickline-tel-{}", std::process::id());
         let _ = unlink(&name);
-        create_board::<StageStats>(&name).unwrap();
+        create_counters::<StageStats>(&name).unwrap();
         let mut t = StageTelemetry::new(Some(&name), Duration::ZERO).unwrap();
-        for i in 1..=100_000u64 {
-            t.record(Metric::Service, i % 5_000 + 100);
-            t.record(Metric::EndToEnd, 1_000_000 + i);
+        let (mut direct_s, mut direct_e) = (new_histogram(), new_histogram());
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..100_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let (s, e) = (x % 5_000 + 100, 1_000 + (x >> 20) % 10_000_000_000);
+            t.record(Metric::Service, s);
+            t.record(Metric::EndToEnd, e);
+            direct_s.record(s).unwrap();
+            direct_e.record(e).unwrap();
         }
+        // Out of range: counted at the ends, as saturating_record would.
+        t.record(Metric::TickToDecision, 0);
+        t.record(Metric::TickToDecision, u64::MAX);
         t.count(100_000, 99_000, 3);
-        t.publish(monotonic_ns());
-        let (ver, s) = BoardReader::<StageStats>::open(&name)
-            .unwrap()
-            .read()
-            .unwrap();
-        assert_eq!(ver, 1);
+        t.set_ready();
+        let mut r = StatsReader::open(&name).unwrap();
+        let s = r.read().unwrap();
+        assert_eq!(s.pid, std::process::id());
         assert_eq!(
             (s.messages_in, s.messages_out, s.errors),
             (100_000, 99_000, 3)
         );
-        let h = decode(&s).unwrap();
-        assert_eq!(h[0], *t.histogram(Metric::Service));
-        assert_eq!(h[2], *t.histogram(Metric::EndToEnd));
-        assert!(h[1].is_empty());
-        assert_eq!(t.oversize, 0);
+        assert!(s.ready_ns >= s.started_ns);
+        assert_eq!(s.hists[Metric::Service as usize], direct_s);
+        assert_eq!(s.hists[Metric::EndToEnd as usize], direct_e);
+        assert!(s.hists[Metric::QueueWait as usize].is_empty());
+        let d = &s.hists[Metric::TickToDecision as usize];
+        assert_eq!((d.len(), d.min()), (2, 1));
+        assert!(d.max() >= tickline_schema::telemetry::HIST_HIGHEST_NS);
+        assert_eq!(t.histogram(Metric::Service), direct_s);
+        drop(t);
+        // A new stage on the same segment starts from zero.
+        let t2 = StageTelemetry::new(Some(&name), Duration::ZERO).unwrap();
+        assert!(r.read().unwrap().hists[0].is_empty());
+        drop(t2);
         unlink(&name).unwrap();
     }
 }
