@@ -264,6 +264,26 @@ where
     Ok(hist)
 }
 
+/// Full round trips of 64-byte messages, this process pinned to `cpu` and
+/// the echoing child to `child_cpu` (pinning failures are errors here).
+pub fn ours_round_trip(
+    wait: WaitStrategy,
+    iters: u64,
+    cpu: usize,
+    child_cpu: usize,
+) -> Result<Histogram<u64>> {
+    let mut set = nix::sched::CpuSet::new();
+    set.set(cpu)?;
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+        .with_context(|| format!("pinning to CPU {cpu}"))?;
+    let half = ours_latency::<8>(wait, iters, Some(child_cpu))?;
+    let mut rtt = new_hist();
+    for v in half.iter_recorded() {
+        rtt.saturating_record_n(v.value_iterated_to() * 2, v.count_at_value());
+    }
+    Ok(rtt)
+}
+
 /// Producer here, consumer in the child; time until the child has read all.
 fn ours_throughput<const N: usize>(
     wait: WaitStrategy,

@@ -6,6 +6,7 @@
 mod bench;
 #[cfg(feature = "iceoryx2")]
 mod bench_iceoryx2;
+mod floors;
 mod roles;
 
 use anyhow::{Context, Result};
@@ -87,6 +88,9 @@ enum Cmd {
     },
     /// Benchmark: one-way latency and throughput between two processes, with peers.
     Bench(bench::BenchArgs),
+    /// Hand-off floors of this machine: round trips polled, yielding and
+    /// futex-woken, on one core and across cores (JSON lines).
+    Floors(floors::FloorArgs),
     /// Child side of a benchmark (started by `bench`).
     #[command(hide = true)]
     BenchChild(bench::ChildArgs),
@@ -139,6 +143,7 @@ fn main() -> Result<()> {
             PayloadKind::Bytes256 => roles::consume::<32>(&name, count, &common)?,
         },
         Cmd::Bench(args) => bench::run(args)?,
+        Cmd::Floors(args) => floors::run(args)?,
         Cmd::BenchChild(args) => bench::child(args)?,
     }
     Ok(())

@@ -1,6 +1,6 @@
 //! Sources named by a spec string, as configs and command lines give them:
 //! `itch:FILE`, `lobster:MESSAGES[,ORDERBOOK]`, `binance:FILE[.gz]`,
-//! `moldudp64:ADDR`, `synthetic[:SEED[:EVENTS[:INSTRUMENTS]]]`.
+//! `moldudp64:ADDR`, `synthetic[:SEED[:EVENTS[:INSTRUMENTS[:RATE[:BURST[:STEP_AT]]]]]]` (calm rate per second, burst factor, 1 for a steady Poisson rate, and an event count at which the burst rate starts for good).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -16,7 +16,7 @@ use crate::synthetic::{SyntheticConfig, SyntheticSource};
 use crate::Source;
 
 /// The spec syntax, for help texts and errors.
-pub const SPEC_HELP: &str = "itch:FILE, lobster:MESSAGES[,ORDERBOOK], binance:FILE[.gz], moldudp64:ADDR or synthetic[:SEED[:EVENTS[:INSTRUMENTS]]]";
+pub const SPEC_HELP: &str = "itch:FILE, lobster:MESSAGES[,ORDERBOOK], binance:FILE[.gz], moldudp64:ADDR or synthetic[:SEED[:EVENTS[:INSTRUMENTS[:RATE[:BURST[:STEP_AT]]]]]]";
 
 /// Why a source spec could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +147,18 @@ pub fn open_source(spec: &str) -> Result<Box<dyn Source>, SourceError> {
             if let Some(v) = field("instruments")? {
                 cfg.instruments = u32::try_from(v).map_err(|_| SourceError::Instruments(v))?;
             }
+            // Calm rate (events/s of exchange time), burst factor (1: steady
+            // Poisson), and a step to the burst rate at an event count.
+            if let Some(v) = field("rate")? {
+                cfg.rate_per_s = v.max(1) as f64;
+            }
+            if let Some(v) = field("burst factor")? {
+                cfg.burst_factor = v.max(1) as f64;
+                if v <= 1 {
+                    cfg.burst_switch = 0.0;
+                }
+            }
+            cfg.step_at = field("step")?;
             Box::new(SyntheticSource::new(cfg))
         }
         _ => return Err(SourceError::Unknown(spec.to_owned())),

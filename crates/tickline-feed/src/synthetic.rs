@@ -32,6 +32,9 @@ pub struct SyntheticConfig {
     pub start_price: i64,
     /// Resting orders per instrument above which cancels dominate.
     pub target_orders: usize,
+    /// A step instead of random bursts: calm until this many events, then
+    /// bursting for good.
+    pub step_at: Option<u64>,
 }
 
 impl Default for SyntheticConfig {
@@ -46,6 +49,7 @@ impl Default for SyntheticConfig {
             tick: UNIT / 100,
             start_price: 100 * UNIT,
             target_orders: 200,
+            step_at: None,
         }
     }
 }
@@ -260,8 +264,12 @@ impl Source for SyntheticSource {
         if self.cfg.events > 0 && self.produced >= self.cfg.events {
             return Step::End;
         }
-        if self.rng.unit() < self.cfg.burst_switch {
-            self.burst = !self.burst;
+        // The draw is made either way, so a step changes only the timing.
+        let switch = self.rng.unit() < self.cfg.burst_switch;
+        match self.cfg.step_at {
+            Some(k) => self.burst = self.produced >= k,
+            None if switch => self.burst = !self.burst,
+            None => {}
         }
         let rate = self.cfg.rate_per_s
             * if self.burst {
@@ -336,5 +344,34 @@ mod tests {
         }
         let (c, _) = run(8, 20_000);
         assert_ne!(a, c);
+    }
+
+    /// Exchange-time span in seconds of the events of a spec, in two halves.
+    fn spans(spec: &str, n: usize) -> (f64, f64) {
+        let mut src = crate::open_source(spec).unwrap();
+        let (mut books, mut stats) = (Books::new(1024, 256), FeedStats::quiet());
+        let mut ts = Vec::new();
+        while ts.len() < n {
+            match src.next(&mut books, &mut stats) {
+                Step::Event(e) => ts.push(e.exchange_ns),
+                Step::End => break,
+                _ => {}
+            }
+        }
+        let s = |a: usize, b: usize| (ts[b] - ts[a]) as f64 / 1e9;
+        (s(0, n / 2 - 1), s(n / 2, n - 1))
+    }
+
+    #[test]
+    fn rates_steady_and_stepped_are_what_the_spec_says() {
+        // Steady Poisson at 10k/s: 10k events in about a second, either half.
+        let (a, b) = spans("synthetic:3:20000:2:10000:1", 20_000);
+        for half in [a, b] {
+            assert!((0.9..1.25).contains(&half), "{half} s for 10k events");
+        }
+        // Calm 1k/s, then 10x from event 10k on.
+        let (calm, fast) = spans("synthetic:3:20000:2:1000:10:10000", 20_000);
+        assert!((9.0..12.5).contains(&calm), "{calm} s calm");
+        assert!((0.9..1.25).contains(&fast), "{fast} s after the step");
     }
 }

@@ -39,13 +39,14 @@ pub fn new_histogram() -> Histogram<u64> {
         .expect("valid bounds")
 }
 
-/// p50, p90, p99, p99.9 and max in ns, as JSON.
+/// Mean, p50, p90, p99, p99.9 and max in ns, as JSON.
 pub fn percentiles(h: &Histogram<u64>) -> serde_json::Value {
     if h.is_empty() {
         return serde_json::json!({"count": 0});
     }
     serde_json::json!({
         "count": h.len(),
+        "mean": h.mean().round(),
         "p50": h.value_at_quantile(0.5),
         "p90": h.value_at_quantile(0.9),
         "p99": h.value_at_quantile(0.99),
