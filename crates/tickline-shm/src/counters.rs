@@ -22,7 +22,7 @@ pub fn create_counters<T: Message>(name: &str) -> Result<QueueView> {
 }
 
 fn check_words<T>() -> Result<()> {
-    if size_of::<T>() % 8 != 0 || align_of::<T>() < 8 {
+    if !size_of::<T>().is_multiple_of(8) || align_of::<T>() < 8 {
         return Err(QueueError::BadParameter(format!(
             "{} is not a struct of u64 words ({} bytes, align {})",
             std::any::type_name::<T>(),
