@@ -1,9 +1,15 @@
-//! Reads each stage's stats board, turns its cumulative histograms into
-//! interval histograms, and writes them to one HdrHistogram interval log per
-//! stage (`run_dir/<stage>.hlog`, tagged by metric), the format that
-//! HistogramLogAnalyzer and `stats logs` read. Totals survive restarts.
+//! Reads each stage's live bucket counts, turns them into interval
+//! histograms, and writes them to one HdrHistogram interval log per stage
+//! (`run_dir/<stage>.hlog`, tagged by metric), the format that
+//! HistogramLogAnalyzer and `tickline-stats logs` read. Totals survive restarts.
+//!
+//! It shares the cores with the stages, so it works in slices of tens of
+//! microseconds (a few thousand buckets, or one histogram to write) and
+//! yields between them, on a thread at idle priority.
 
 use std::fs::File;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
@@ -11,29 +17,47 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
 use tickline_pipeline::PipelineConfig;
-use tickline_schema::telemetry::{Metric, N_METRICS};
-use tickline_telemetry::{new_histogram, percentiles, StatsReader};
+use tickline_schema::telemetry::{Metric, HIST_COUNTS, N_METRICS};
+use tickline_telemetry::{bucket_value, new_histogram, percentiles, StatsReader};
+
+/// Buckets read between two yields.
+const SLICE_BUCKETS: usize = 4096;
 
 struct StageLatency {
     name: String,
     board: StatsReader,
     file: File,
-    /// Whose (pid, start) the last snapshot was.
+    /// Whose (pid, start) the last counts were.
     owner: (u32, u64),
-    prev: [Histogram<u64>; N_METRICS],
-    total: [Histogram<u64>; N_METRICS],
+    /// Per metric: the counts seen at the last interval, and the run's totals.
+    prev: Vec<Vec<u64>>,
+    total: Vec<Vec<u64>>,
 }
 
-fn empty() -> [Histogram<u64>; N_METRICS] {
-    std::array::from_fn(|_| new_histogram())
+fn zeros() -> Vec<Vec<u64>> {
+    vec![vec![0; HIST_COUNTS]; N_METRICS]
+}
+
+/// A histogram of counts by bucket.
+fn from_counts(counts: &[u64]) -> Histogram<u64> {
+    let mut h = new_histogram();
+    for (i, &c) in counts.iter().enumerate().filter(|(_, c)| **c > 0) {
+        h.record_n(bucket_value(i), c)
+            .expect("bucket values are in range");
+    }
+    h
 }
 
 pub struct Collector {
     stages: Vec<StageLatency>,
+    /// This interval's histogram and bucket growths, reused.
+    delta: Histogram<u64>,
+    scratch: Vec<u64>,
     serializer: V2DeflateSerializer,
     base: Instant,
     last: Instant,
     every: Duration,
+    slice_max: Duration,
 }
 
 impl Collector {
@@ -62,60 +86,108 @@ impl Collector {
                     board: StatsReader::open(&cfg.stats_segment(&s.name))?,
                     file,
                     owner: (0, 0),
-                    prev: empty(),
-                    total: empty(),
+                    prev: zeros(),
+                    total: zeros(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
         let now = Instant::now();
         Ok(Collector {
             stages,
+            delta: new_histogram(),
+            scratch: vec![0; HIST_COUNTS],
             serializer,
             base: now,
             last: now,
             every: Duration::from_millis(cfg.log_interval_ms.max(10)),
+            slice_max: Duration::ZERO,
         })
     }
 
-    /// Writes an interval when one is due (or `force`).
-    pub fn poll(&mut self, force: bool) -> Result<()> {
+    /// Writes an interval when one is due (or `force`), calling `between()`
+    /// after every slice of work.
+    pub fn poll(&mut self, force: bool, mut between: impl FnMut()) -> Result<()> {
         let now = Instant::now();
         if !force && now - self.last < self.every {
             return Ok(());
         }
         let (start, len) = (self.last - self.base, now - self.last);
         self.last = now;
-        for s in &mut self.stages {
-            let Some(snap) = s.board.read() else {
-                continue;
-            };
-            let cur = snap.hists;
-            // A new process starts its histograms from zero.
-            if (snap.pid, snap.started_ns) != s.owner {
-                s.owner = (snap.pid, snap.started_ns);
-                s.prev = empty();
-            }
-            for m in Metric::ALL {
-                let i = m as usize;
-                let mut delta = cur[i].clone();
-                if delta.subtract(&s.prev[i]).is_err() {
-                    delta = cur[i].clone();
-                }
-                if !delta.is_empty() {
-                    s.total[i].add(&delta).ok();
-                    write_interval(
-                        &mut s.file,
-                        &mut self.serializer,
-                        &delta,
-                        start,
-                        len,
-                        m.name(),
-                    )?;
-                }
-            }
-            s.prev = cur;
+        for i in 0..self.stages.len() {
+            self.poll_stage(i, start, len, &mut between)?;
         }
         Ok(())
+    }
+
+    /// One stage's interval: per metric, the growth of each bucket since the
+    /// last one, added to the totals and written as one histogram.
+    fn poll_stage(
+        &mut self,
+        i: usize,
+        start: Duration,
+        len: Duration,
+        between: &mut impl FnMut(),
+    ) -> Result<()> {
+        let owner = self.stages[i].board.owner();
+        if owner.0 == 0 {
+            return Ok(());
+        }
+        let s = &mut self.stages[i];
+        // A new process starts its counts from zero.
+        if owner != s.owner {
+            s.owner = owner;
+            s.prev = zeros();
+        }
+        for m in Metric::ALL {
+            let mut t0 = thread_cpu();
+            self.delta.reset();
+            let (live, prev) = (s.board.counts(m), &s.prev[m as usize]);
+            for (k, ((w, p), d)) in live
+                .iter()
+                .zip(prev)
+                .zip(self.scratch.iter_mut())
+                .enumerate()
+            {
+                // Counts only grow within one process.
+                *d = w.load(Ordering::Relaxed).saturating_sub(*p);
+                if *d > 0 {
+                    self.delta
+                        .record_n(bucket_value(k), *d)
+                        .expect("bucket values are in range");
+                }
+                if k % SLICE_BUCKETS == SLICE_BUCKETS - 1 {
+                    self.slice_max = self.slice_max.max(thread_cpu().saturating_sub(t0));
+                    between();
+                    t0 = thread_cpu();
+                }
+            }
+            if s.board.owner() != owner {
+                return Ok(()); // replaced mid-read: its successor is read next time
+            }
+            let (prev, total) = (&mut s.prev[m as usize], &mut s.total[m as usize]);
+            for ((p, t), d) in prev.iter_mut().zip(total.iter_mut()).zip(&self.scratch) {
+                *p += d;
+                *t += d;
+            }
+            if !self.delta.is_empty() {
+                write_interval(
+                    &mut s.file,
+                    &mut self.serializer,
+                    &self.delta,
+                    start,
+                    len,
+                    m.name(),
+                )?;
+            }
+            self.slice_max = self.slice_max.max(thread_cpu().saturating_sub(t0));
+            between();
+        }
+        Ok(())
+    }
+
+    /// The longest slice of work so far (one stage's interval), CPU time.
+    pub fn slice_max(&self) -> Duration {
+        self.slice_max
     }
 
     pub fn summary(&self, stage: &str) -> serde_json::Value {
@@ -124,8 +196,9 @@ impl Collector {
         };
         Metric::ALL
             .iter()
-            .filter(|m| !s.total[**m as usize].is_empty())
-            .map(|m| (m.name().to_owned(), percentiles(&s.total[*m as usize])))
+            .map(|m| (m.name(), from_counts(&s.total[*m as usize])))
+            .filter(|(_, h)| !h.is_empty())
+            .map(|(name, h)| (name.to_owned(), percentiles(&h)))
             .collect::<serde_json::Map<_, _>>()
             .into()
     }
@@ -156,4 +229,50 @@ fn write_interval(
         writeln!(file, "{line}")?;
     }
     Ok(())
+}
+
+/// The collector on its own thread at idle priority: reading the stats
+/// segments and compressing interval logs never takes a core from a stage.
+pub struct CollectorThread {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Result<Collector>>,
+}
+
+impl CollectorThread {
+    /// Starts collecting every `log_interval_ms`.
+    pub fn spawn(mut c: Collector) -> Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("latency-logs".into())
+            .spawn(move || {
+                if let Err(e) = tickline_shm::sched::demote_current_thread() {
+                    eprintln!("latency logs: stay at normal priority: {e}");
+                }
+                let pause = std::thread::yield_now;
+                while !s.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(20));
+                    c.poll(false, pause)?;
+                }
+                c.poll(true, || {})?;
+                Ok(c)
+            })?;
+        Ok(CollectorThread { stop, thread })
+    }
+
+    /// Writes the last interval and hands the collector back for the summary.
+    pub fn finish(self) -> Result<Collector> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the latency-log thread panicked"))?
+    }
+}
+
+/// CPU time of the calling thread (wall time would count the waits of an
+/// idle-priority thread for a CPU).
+fn thread_cpu() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map(Duration::from)
+        .unwrap_or_default()
 }

@@ -35,7 +35,8 @@ pub struct Supervisor<'a> {
     stats: Vec<StatsReader>,
     status_board: BoardWriter<PipelineStatus>,
     status: Box<PipelineStatus>,
-    latency: latency::Collector,
+    /// Interval logs, written by a thread of their own until the end.
+    latency: Option<latency::CollectorThread>,
     stopping: bool,
     failed: Option<String>,
 }
@@ -81,7 +82,9 @@ impl<'a> Supervisor<'a> {
             upstream_done_at: vec![None; cfg.stages.len()],
             status_board: BoardWriter::attach(&cfg.status_segment())?,
             status,
-            latency: latency::Collector::new(cfg)?,
+            latency: Some(latency::CollectorThread::spawn(latency::Collector::new(
+                cfg,
+            )?)?),
             stopping: false,
             failed: None,
             cfg,
@@ -105,15 +108,18 @@ impl<'a> Supervisor<'a> {
             self.settle();
             self.escalate(now);
             self.publish_status();
-            self.latency.poll(false)?;
             if self.stages.iter().all(Supervised::ended) {
                 break;
             }
             std::thread::sleep(tick);
         }
-        self.latency.poll(true)?;
+        let latency = self
+            .latency
+            .take()
+            .expect("collector runs until here")
+            .finish()?;
         let code = i32::from(self.failed.is_some());
-        Ok((self.summary(), code))
+        Ok((self.summary(&latency), code))
     }
 
     /// Shutdown: the sources stop first; each later stage once drained.
@@ -385,7 +391,7 @@ impl<'a> Supervisor<'a> {
     }
 
     /// Per stage: state, restarts, hangs, latency and its own summary line.
-    fn summary(&self) -> serde_json::Value {
+    fn summary(&self, latency: &latency::Collector) -> serde_json::Value {
         let stages: serde_json::Map<_, _> = self
             .stages
             .iter()
@@ -401,7 +407,7 @@ impl<'a> Supervisor<'a> {
                     "restarts": s.tracker.total,
                     "hangs": s.hangs,
                     "last_exit": s.last_exit,
-                    "latency_ns": self.latency.summary(&s.cfg.name),
+                    "latency_ns": latency.summary(&s.cfg.name),
                     "stage_summary": last_summary_line(&out),
                 });
                 (s.cfg.name.clone(), v)
@@ -409,6 +415,7 @@ impl<'a> Supervisor<'a> {
             .collect();
         serde_json::json!({
             "pipeline": self.cfg.name,
+            "latency_log_slice_max_us": latency.slice_max().as_micros() as u64,
             "run_dir": self.cfg.run_dir.display().to_string(),
             "elapsed_s": self.log.start.elapsed().as_secs_f64(),
             "failed": self.failed,

@@ -284,6 +284,14 @@ impl PipelineConfig {
         v
     }
 
+    /// True if the stage reading `s`'s output is pinned to `s`'s CPU: then
+    /// `s` yields that CPU to it as soon as it has published.
+    pub fn consumer_shares_cpu(&self, s: &StageConfig) -> bool {
+        let Some(out) = &s.output else { return false };
+        let consumer = self.stages.iter().find(|t| t.input.as_ref() == Some(out));
+        s.cpu.is_some() && consumer.is_some_and(|c| c.cpu == s.cpu)
+    }
+
     /// The full argument list of a stage: its queues, stats board and wait
     /// strategy, then its own arguments with `{run_dir}` expanded.
     pub fn stage_args(&self, s: &StageConfig) -> Vec<String> {
@@ -301,6 +309,10 @@ impl PipelineConfig {
         if let Some(w) = &s.wait {
             a.push("--wait".into());
             a.push(w.clone());
+        }
+        if self.consumer_shares_cpu(s) {
+            a.push("--handoff".into());
+            a.push("yield".into());
         }
         let run_dir = self.run_dir.display().to_string();
         a.extend(s.args.iter().map(|x| x.replace("{run_dir}", &run_dir)));

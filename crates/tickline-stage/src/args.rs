@@ -108,6 +108,17 @@ impl std::fmt::Display for Endpoint {
     }
 }
 
+/// What a stage does right after it has published.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Handoff {
+    /// Carry on.
+    #[default]
+    None,
+    /// `sched_yield`, so a consumer on the same CPU runs now instead of when
+    /// this stage next waits.
+    Yield,
+}
+
 /// Arguments of every stage.
 #[derive(clap::Args, Clone, Debug)]
 pub struct StageArgs {
@@ -127,6 +138,10 @@ pub struct StageArgs {
     /// predecessor already handled do not count).
     #[arg(long)]
     pub limit: Option<u64>,
+    /// After publishing: `yield` the CPU at once (the supervisor sets it when
+    /// the consumer shares this stage's CPU), or `none`.
+    #[arg(long, default_value = "none")]
+    pub handoff: Handoff,
     /// Lock all the process's memory (mlockall): no page of the hot path is
     /// paged out or faulted in late.
     #[arg(long)]

@@ -20,7 +20,7 @@ mod runtime;
 mod signals;
 mod watch;
 
-pub use args::{Endpoint, EndpointKind, StageArgs};
+pub use args::{Endpoint, EndpointKind, Handoff, StageArgs};
 pub use error::StageError;
 pub use input::{Batch, Input, QueueInput, RowsInput, SourceInput};
 pub use output::Output;

@@ -11,7 +11,7 @@ use tickline_shm::{monotonic_ns, FullPolicy, Message, Push, WaitOutcome};
 use tickline_telemetry::StageTelemetry;
 
 use crate::input::{Batch, Input};
-use crate::{Output, Signals, StageArgs, StageError};
+use crate::{Handoff, Output, Signals, StageArgs, StageError};
 
 /// How often a stage publishes its telemetry snapshot.
 const PUBLISH_EVERY: Duration = Duration::from_millis(250);
@@ -176,6 +176,7 @@ pub struct Runtime<O: Message + Traced> {
     output: Output<O>,
     tel: StageTelemetry,
     limit: Option<u64>,
+    handoff: Handoff,
     resume_after: Option<u64>,
     counts: Counts,
     started: Instant,
@@ -201,6 +202,7 @@ impl<O: Message + Traced> Runtime<O> {
             output,
             signals,
             limit: args.limit,
+            handoff: args.handoff,
             resume_after,
             counts: Counts::default(),
             started: Instant::now(),
@@ -267,6 +269,7 @@ impl<O: Message + Traced> Runtime<O> {
                 Batch::End => break,
             };
             let t_read = monotonic_ns();
+            let published_before = self.counts.published;
             if let Some(up) = upstream {
                 for m in batch {
                     let sent = m.trace().stamps[up as usize];
@@ -281,6 +284,9 @@ impl<O: Message + Traced> Runtime<O> {
             input.commit(done);
             input.beat();
             self.tel.tick(t_end);
+            if self.handoff == Handoff::Yield && self.counts.published > published_before {
+                std::thread::yield_now();
+            }
             if flow == Flow::Stop || self.remaining() == Some(0) {
                 break;
             }
@@ -424,6 +430,13 @@ impl Runtime<BookEvent> {
             let t = monotonic_ns();
             self.tel
                 .record(Metric::Service, (t - t0).saturating_sub(paused));
+            if self.handoff == Handoff::Yield && pacer.is_some() {
+                // Hand the CPU to the consumer sharing it now, rather than at
+                // the pacing sleep: programming a timer costs microseconds
+                // (a VM exit here), and the consumer would wait them out. At
+                // full speed the feed never sleeps and the queue batches.
+                std::thread::yield_now();
+            }
             self.tel.count(1, 1, 0);
             self.tel.tick(t);
             if self.counts.published.is_multiple_of(SOURCE_BEAT_EVERY) {

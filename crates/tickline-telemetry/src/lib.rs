@@ -269,6 +269,13 @@ impl StatsReader {
         self.reader.words()[w::READY_NS].load(Ordering::Acquire)
     }
 
+    /// The live bucket counts of metric `m` (see [`bucket_value`]), for
+    /// readers that take them a slice at a time.
+    pub fn counts(&self, m: Metric) -> &[AtomicU64] {
+        let base = w::COUNTS + m as usize * HIST_COUNTS;
+        &self.reader.words()[base..base + HIST_COUNTS]
+    }
+
     /// Everything, read now; None if no stage has written, or it was
     /// replaced while being read.
     pub fn read(&mut self) -> Option<Snapshot> {
