@@ -132,7 +132,7 @@ def report(results, scenarios, cases, fl):
             total = sum(hops.values())
             mean = statistics.median(r["decision"].get("mean", 0) for r in rs)
             parts = ", ".join(f"{k} {v / 1e3:.2f}" for k, v in hops.items())
-            mq = statistics.median(r["max_queue_wait"] for r in rs)
+            mq = statistics.median(r.get("max_queue_wait", 0) for r in rs)
             lines.append(f"- {case}: {parts}; sum {total / 1e3:.2f} vs tick-to-decision mean {mean / 1e3:.2f}; "
                          f"longest queue wait {mq / 1e3:.1f} µs")
     return "\n".join(lines)

@@ -96,7 +96,7 @@ fn main() -> Result<()> {
         }
         _ => unreachable!("checked above"),
     };
-    let csv = match args.stage.output(&[K::Null, K::Queue, K::Csv])? {
+    let csv = match args.stage.output(&[K::Null, K::Queue, K::Csv, K::File])? {
         Endpoint::Csv(path) => {
             let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
             Some(LabelledCsv::new(

@@ -68,7 +68,7 @@ fn main() -> Result<()> {
         _ => bail!("give the input as --source SPEC or --in source:SPEC, once"),
     };
     args.stage
-        .output(&[EndpointKind::Null, EndpointKind::Queue])?;
+        .output(&[EndpointKind::Null, EndpointKind::Queue, EndpointKind::File])?;
     let live = tickline_feed::is_live(&spec);
     let full = args.full.unwrap_or(if live {
         FullPolicy::DropNewest

@@ -78,7 +78,7 @@ fn main() -> Result<()> {
         Endpoint::Csv(path) => Box::new(RowsInput::new(csv_input::read(path)?)),
         _ => unreachable!("checked above"),
     };
-    let recording = match args.stage.output(&[K::Null, K::Queue, K::Csv])? {
+    let recording = match args.stage.output(&[K::Null, K::Queue, K::Csv, K::File])? {
         Endpoint::Csv(path) => {
             let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
             let mut w = BufWriter::new(f);

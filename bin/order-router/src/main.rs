@@ -52,7 +52,7 @@ fn main() -> Result<()> {
         }
         _ => unreachable!("checked above"),
     };
-    a.stage.output(&[K::Null, K::Queue])?;
+    a.stage.output(&[K::Null, K::Queue, K::File])?;
     // Said at start, so a test (or an operator) sees what a restart resumes from.
     let next_input = match input.read(1) {
         Batch::Ready(b) => b.first().map(|p| p.trace.seq),

@@ -19,6 +19,8 @@ pub enum Endpoint {
     Csv(PathBuf),
     /// A market-data source run in-process (see `tickline_feed::SPEC_HELP`).
     Source(String),
+    /// A raw recording: the output messages' bytes, as the queue carries them.
+    File(PathBuf),
 }
 
 /// The kinds of [`Endpoint`], for saying which ones a stage takes.
@@ -32,6 +34,8 @@ pub enum EndpointKind {
     Csv,
     /// `source:SPEC`
     Source,
+    /// `file:PATH`
+    File,
 }
 
 impl EndpointKind {
@@ -41,6 +45,7 @@ impl EndpointKind {
             EndpointKind::Queue => "queue:NAME",
             EndpointKind::Csv => "csv:FILE",
             EndpointKind::Source => "source:SPEC",
+            EndpointKind::File => "file:PATH",
         }
     }
 }
@@ -53,6 +58,7 @@ impl Endpoint {
             Endpoint::Queue(_) => EndpointKind::Queue,
             Endpoint::Csv(_) => EndpointKind::Csv,
             Endpoint::Source(_) => EndpointKind::Source,
+            Endpoint::File(_) => EndpointKind::File,
         }
     }
 
@@ -90,8 +96,10 @@ impl FromStr for Endpoint {
             Some(("csv", path)) => Ok(Endpoint::Csv(PathBuf::from(path))),
             Some(("source", "")) => Err(empty("source spec")),
             Some(("source", spec)) => Ok(Endpoint::Source(spec.to_owned())),
+            Some(("file", "")) => Err(empty("file name")),
+            Some(("file", path)) => Ok(Endpoint::File(PathBuf::from(path))),
             _ => Err(format!(
-                "{s:?}: expected null, queue:NAME, csv:FILE or source:SPEC"
+                "{s:?}: expected null, queue:NAME, csv:FILE, file:PATH or source:SPEC"
             )),
         }
     }
@@ -104,6 +112,7 @@ impl std::fmt::Display for Endpoint {
             Endpoint::Queue(n) => write!(f, "queue:{n}"),
             Endpoint::Csv(p) => write!(f, "csv:{}", p.display()),
             Endpoint::Source(s) => write!(f, "source:{s}"),
+            Endpoint::File(p) => write!(f, "file:{}", p.display()),
         }
     }
 }

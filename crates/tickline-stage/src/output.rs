@@ -1,5 +1,8 @@
-//! Where a stage's messages go: a queue, or nowhere. Recordings to files are
-//! the stage's own business (each has its own format).
+//! Where a stage's messages go: a queue, a raw recording of them, or
+//! nowhere. Text recordings (CSV) are the stage's own business.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
 
 use tickline_schema::Traced;
 use tickline_shm::{FullPolicy, Message, Producer, Push, WaitStrategy};
@@ -12,6 +15,14 @@ pub enum Output<T: Message> {
     Null,
     /// The producing end of a queue.
     Queue(Producer<T>),
+    /// The messages' bytes, back to back, as a queue carries them (for
+    /// replaying the same stream into another implementation).
+    File {
+        /// The recording.
+        w: BufWriter<File>,
+        /// The first write error, reported at the end.
+        err: Option<std::io::Error>,
+    },
 }
 
 impl<T: Message + Traced> Output<T> {
@@ -22,6 +33,14 @@ impl<T: Message + Traced> Output<T> {
         wait: WaitStrategy,
         signals: &Signals,
     ) -> Result<Self, StageError> {
+        if let Endpoint::File(path) = ep {
+            let f = File::create(path)
+                .map_err(|e| StageError::processor(format!("creating {}: {e}", path.display())))?;
+            return Ok(Output::File {
+                w: BufWriter::with_capacity(1 << 20, f),
+                err: None,
+            });
+        }
         let Endpoint::Queue(name) = ep else {
             return Ok(Output::Null);
         };
@@ -36,8 +55,8 @@ impl<T: Message + Traced> Output<T> {
     /// Sequence number of the last message a predecessor published here.
     pub fn last_seq(&self) -> Option<u64> {
         match self {
-            Output::Null => None,
             Output::Queue(p) => p.last_published().map(|m| m.trace().seq),
+            Output::Null | Output::File { .. } => None,
         }
     }
 
@@ -50,6 +69,25 @@ impl<T: Message + Traced> Output<T> {
                 Push::Sent
             }
             Output::Queue(p) => p.push(msg),
+            Output::File { w, err } => {
+                if err.is_none() {
+                    if let Err(e) = w.write_all(bytemuck::bytes_of(msg)) {
+                        *err = Some(e);
+                    }
+                }
+                Push::Sent
+            }
+        }
+    }
+
+    /// Flushes a recording; its first write error, if any.
+    pub fn finish(&mut self) -> std::io::Result<()> {
+        match self {
+            Output::File { w, err } => match err.take() {
+                Some(e) => Err(e),
+                None => w.flush(),
+            },
+            _ => Ok(()),
         }
     }
 

@@ -293,7 +293,7 @@ impl<O: Message + Traced> Runtime<O> {
         }
         self.tel.set_errors(p.errors());
         self.tel.publish(monotonic_ns());
-        Ok(())
+        self.output.finish().map_err(StageError::processor)
     }
 
     /// Processes one batch: (messages handled, flow, stopped, end time).
