@@ -108,8 +108,13 @@ def med(xs):
 def report(results, scenarios, cases, fl):
     lines = ["Floors on this machine (`tickline-queue floors`, round trips, p50 / p99):", ""]
     for f in fl:
-        lines.append(f"- {f['floor']} (`{f['wait']}`, CPUs {f['cpus']}): "
-                     f"{f['round_trip_p50_ns'] / 1e3:.2f} / {f['round_trip_p99_ns'] / 1e3:.2f} µs")
+        if "wait" in f:
+            lines.append(f"- {f['floor']} (`{f['wait']}`, CPUs {f['cpus']}): "
+                         f"{f['round_trip_p50_ns'] / 1e3:.2f} / {f['round_trip_p99_ns'] / 1e3:.2f} µs")
+        else:
+            lines.append(f"- {f['floor']}, CPU {f['cpus'][0]}: {f['gaps_over_100us_per_s']}/s over 100 µs, "
+                         f"{f['gaps_over_1ms_per_s']}/s over 1 ms, {f['gaps_over_4ms_per_s']}/s over 4 ms, "
+                         f"longest {f['max_gap_ns'] / 1e6:.2f} ms")
     for scn in scenarios:
         lines += ["", f"**{scn}** — µs, median (range) of {len(results[scn][cases[0]])} runs", ""]
         lines.append("| case | metric | " + " | ".join(KEYS) + " | events/s |")

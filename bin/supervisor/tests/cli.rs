@@ -46,7 +46,10 @@ fn a_bad_config_is_refused_naming_the_stage_and_the_value() {
     let dir = std::env::temp_dir().join(format!("tickline-sup-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let good = std::fs::read_to_string(repo().join("config/pipeline.toml")).unwrap();
-    let bad = good.replacen("wait = \"block:200:20\"", "wait = \"nap\"", 1);
+    // The first stage's wait strategy, whatever it is, becomes "nap".
+    let at = good.find("wait = \"").expect("a wait strategy") + "wait = \"".len();
+    let end = at + good[at..].find('"').unwrap();
+    let bad = format!("{}nap{}", &good[..at], &good[end..]);
     assert_ne!(bad, good);
     let path = dir.join("bad.toml");
     std::fs::write(&path, bad).unwrap();

@@ -8,6 +8,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use tickline_schema::{Side, TimeInForce};
 
@@ -19,7 +22,9 @@ use crate::paper::Exec;
 pub enum FsyncPolicy {
     /// fdatasync after every record: survives power loss.
     Always,
-    /// fdatasync every N records.
+    /// fdatasync every N records, by a helper thread: records reach the page
+    /// cache (and survive the process) before their orders leave; the disk
+    /// flush never stalls the router.
     Every(u32),
     /// Leave it to the kernel: survives the process dying, not the machine.
     Never,
@@ -205,10 +210,92 @@ fn parse_record(line: &str) -> Option<Record> {
     })
 }
 
+/// A helper thread that runs fdatasync when asked, at idle priority.
+struct Syncer {
+    wanted: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    failure: Arc<Mutex<Option<io::Error>>>,
+    failed: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Syncer {
+    fn spawn(file: File) -> io::Result<Self> {
+        let (wanted, stop) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let failure = Arc::new(Mutex::new(None));
+        let failed = Arc::new(AtomicBool::new(false));
+        let (w, s, fl, fd) = (
+            wanted.clone(),
+            stop.clone(),
+            failure.clone(),
+            failed.clone(),
+        );
+        let thread = std::thread::Builder::new()
+            .name("journal-sync".into())
+            .spawn(move || {
+                let _ = tickline_shm::sched::demote_current_thread();
+                loop {
+                    std::thread::park_timeout(std::time::Duration::from_millis(100));
+                    let stopping = s.load(Ordering::Acquire);
+                    if w.swap(false, Ordering::AcqRel) || stopping {
+                        if let Err(e) = file.sync_data() {
+                            *fl.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                            fd.store(true, Ordering::Release);
+                        }
+                    }
+                    if stopping {
+                        return;
+                    }
+                }
+            })?;
+        Ok(Syncer {
+            wanted,
+            stop,
+            failure,
+            failed,
+            thread: Some(thread),
+        })
+    }
+
+    /// Asks for a flush; a syscall only if the thread sleeps.
+    fn request(&self) {
+        self.wanted.store(true, Ordering::Release);
+        if let Some(t) = &self.thread {
+            t.thread().unpark();
+        }
+    }
+
+    /// The error of a failed background flush, once.
+    fn take_failure(&self) -> Option<io::Error> {
+        if !self.failed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.failed.store(false, Ordering::Release);
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
 /// The append-only order log: checksummed lines, written before orders leave.
 pub struct Journal {
     file: File,
     policy: FsyncPolicy,
+    syncer: Option<Syncer>,
     unsynced: u32,
     buf: String,
     pending: Vec<u8>,
@@ -257,9 +344,14 @@ impl Journal {
             file.set_len(good as u64)?;
             file.sync_data()?;
         }
+        let syncer = match policy {
+            FsyncPolicy::Every(_) => Some(Syncer::spawn(file.try_clone()?)?),
+            _ => None,
+        };
         let j = Journal {
             file,
             policy,
+            syncer,
             unsynced: 0,
             pending: Vec::with_capacity(4096),
             pending_records: 0,
@@ -287,6 +379,9 @@ impl Journal {
     /// whole or (torn last line aside) absent, never half of one
     /// prediction's records.
     pub fn commit(&mut self) -> io::Result<()> {
+        if let Some(e) = self.syncer.as_ref().and_then(Syncer::take_failure) {
+            return Err(e);
+        }
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -294,14 +389,16 @@ impl Journal {
         self.pending.clear();
         self.unsynced += self.pending_records;
         self.pending_records = 0;
-        let sync = match self.policy {
-            FsyncPolicy::Always => true,
-            FsyncPolicy::Every(n) => self.unsynced >= n,
-            FsyncPolicy::Never => false,
-        };
-        if sync {
-            self.file.sync_data()?;
-            self.unsynced = 0;
+        match (self.policy, &self.syncer) {
+            (FsyncPolicy::Always, _) => {
+                self.file.sync_data()?;
+                self.unsynced = 0;
+            }
+            (FsyncPolicy::Every(n), Some(s)) if self.unsynced >= n => {
+                s.request();
+                self.unsynced = 0;
+            }
+            _ => {}
         }
         Ok(())
     }
