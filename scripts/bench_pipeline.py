@@ -105,6 +105,30 @@ def med(xs):
     return f"{m / 1e3:.1f} ({min(xs) / 1e3:.1f}–{max(xs) / 1e3:.1f})" if len(xs) > 1 else f"{m / 1e3:.1f}"
 
 
+def floor_line(fl, res, cases):
+    """How far p50 is above what the machine allows along the default
+    placement: two same-CPU hand-offs at the sched_yield floor and one
+    polled cross-core hop (half round trips), plus the stages' own service."""
+    rtt = {f["wait"] + str(f["cpus"]): f["round_trip_p50_ns"] for f in fl if "wait" in f}
+    hand = 2 * rtt.get("yield:0[0, 0]", 0) / 2 + rtt.get("spin[0, 1]", 0) / 2
+    gaps = [f for f in fl if "gaps_over_1ms_per_s" in f]
+    out = [f"Floor along the path: hand-offs {hand / 1e3:.2f} µs (2 same-CPU yields + 1 polled cross-core, "
+           f"p50 half round trips)"]
+    for case in cases:
+        rs = res[case]
+        if not rs[0].get("hops"):
+            continue
+        service = statistics.median(sum(v for k, v in r["hops"].items() if k.endswith("service")) for r in rs)
+        p50 = statistics.median(r["decision"].get("p50", 0) for r in rs)
+        out.append(f"{case}: + service {service / 1e3:.2f} µs (means) = {(hand + service) / 1e3:.2f} µs; "
+                   f"p50 is {(p50 - hand - service) / 1e3:.2f} µs above")
+    if gaps:
+        g = max(gaps, key=lambda f: f["gaps_over_1ms_per_s"])
+        out.append(f"tail floor with every CPU busy: {g['gaps_over_1ms_per_s']}/s gaps over 1 ms on CPU "
+                   f"{g['cpus'][0]}, longest {g['max_gap_ns'] / 1e6:.2f} ms")
+    return "; ".join(out) + "."
+
+
 def report(results, scenarios, cases, fl):
     lines = ["Floors on this machine (`tickline-queue floors`, round trips, p50 / p99):", ""]
     for f in fl:
@@ -140,6 +164,7 @@ def report(results, scenarios, cases, fl):
             mq = statistics.median(r.get("max_queue_wait", 0) for r in rs)
             lines.append(f"- {case}: {parts}; sum {total / 1e3:.2f} vs tick-to-decision mean {mean / 1e3:.2f}; "
                          f"longest queue wait {mq / 1e3:.1f} µs")
+        lines += ["", floor_line(fl, results[scn], cases)]
     return "\n".join(lines)
 
 
@@ -152,12 +177,22 @@ def main():
     ap.add_argument("--python", action="store_true", help="also run the Python peer")
     ap.add_argument("--json", help="write every run's numbers here")
     ap.add_argument("--markdown", help="write the report here")
+    ap.add_argument("--from-json", help="no runs: report the numbers of an earlier --json file")
+    ap.add_argument("--splice-doc", action="store_true",
+                    help="put the report into docs/benchmarks.md (between the pipeline-bench markers)")
     a = ap.parse_args()
     configs = a.config or ["config/pipeline.toml"]
     scenarios = a.scenarios.split(",")
     cases = [os.path.basename(c) for c in configs] + (["python peer"] if a.python else [])
-    fl = floors()
-    results = {s: {c: [] for c in cases} for s in scenarios}
+    if a.from_json:
+        saved = json.load(open(a.from_json))
+        fl, results = saved["floors"], saved["results"]
+        scenarios = list(results)
+        cases = list(results[scenarios[0]])
+        a.repeat = 0
+    else:
+        fl = floors()
+        results = {s: {c: [] for c in cases} for s in scenarios}
     with tempfile.TemporaryDirectory(prefix="tickline-bench-") as tmp:
         for rep in range(a.repeat):
             for scn in scenarios:
@@ -180,6 +215,13 @@ def main():
     if a.markdown:
         with open(a.markdown, "w") as f:
             f.write(text + "\n")
+    if a.splice_doc:
+        with tempfile.NamedTemporaryFile("w", suffix=".md", delete=False) as f:
+            f.write(f"Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+                    f"`{' '.join(sys.argv[1:])}`.\n\n{text}\n")
+        subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "splice-doc.py"),
+                        os.path.join(ROOT, "docs", "benchmarks.md"), "pipeline-bench", f.name], check=True)
+        os.unlink(f.name)
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"floors": fl, "results": results}, f, indent=1)
