@@ -18,7 +18,9 @@ use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
 use tickline_pipeline::PipelineConfig;
 use tickline_schema::telemetry::{Metric, HIST_COUNTS, N_METRICS};
-use tickline_telemetry::{bucket_value, new_histogram, percentiles, StatsReader};
+use tickline_telemetry::{
+    bucket_value, histogram_from_counts, new_histogram, percentiles, StatsReader,
+};
 
 /// Buckets read between two yields.
 const SLICE_BUCKETS: usize = 4096;
@@ -36,16 +38,6 @@ struct StageLatency {
 
 fn zeros() -> Vec<Vec<u64>> {
     vec![vec![0; HIST_COUNTS]; N_METRICS]
-}
-
-/// A histogram of counts by bucket.
-fn from_counts(counts: &[u64]) -> Histogram<u64> {
-    let mut h = new_histogram();
-    for (i, &c) in counts.iter().enumerate().filter(|(_, c)| **c > 0) {
-        h.record_n(bucket_value(i), c)
-            .expect("bucket values are in range");
-    }
-    h
 }
 
 pub struct Collector {
@@ -196,7 +188,12 @@ impl Collector {
         };
         Metric::ALL
             .iter()
-            .map(|m| (m.name(), from_counts(&s.total[*m as usize])))
+            .map(|m| {
+                (
+                    m.name(),
+                    histogram_from_counts(s.total[*m as usize].iter().copied()),
+                )
+            })
             .filter(|(_, h)| !h.is_empty())
             .map(|(name, h)| (name.to_owned(), percentiles(&h)))
             .collect::<serde_json::Map<_, _>>()

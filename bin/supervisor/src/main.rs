@@ -20,7 +20,7 @@ use tickline_schema::telemetry::{PipelineStatus, StageStats};
 use tickline_schema::{BookEvent, FeatureVector, Order, Prediction};
 use tickline_shm::{
     create_board, create_counters, create_or_reclaim, unlink, BoardReader, CountersReader, Message,
-    QueueError,
+    PeerStatus, QueueError,
 };
 
 use child::resolve_binary;
@@ -136,46 +136,56 @@ fn create_queue(kind: QueueType, name: &str, cap: usize) -> Result<Option<String
 
 /// A board, removing a leftover one unless its writer is still alive.
 fn create_board_or_reclaim<T: Message>(name: &str, log: &mut Log) -> Result<()> {
-    match create_board::<T>(name) {
-        Ok(_) => return Ok(()),
-        Err(QueueError::AlreadyExists(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
-    if let Ok(b) = BoardReader::<T>::open(name) {
-        if let Some(w) = b.writer().filter(|w| w.alive) {
-            bail!(
-                "board {name} is still written by live pid {}: is this pipeline already running?",
-                w.pid
-            );
-        }
-    }
-    unlink(name)?;
-    log.say(&format!(
-        "removed stale segment {name} of a crashed earlier run"
-    ));
-    create_board::<T>(name)?;
-    Ok(())
+    let writer = || BoardReader::<T>::open(name).ok().and_then(|b| b.writer());
+    reclaim(
+        "board",
+        name,
+        || create_board::<T>(name).map(drop),
+        writer,
+        log,
+    )
 }
 
 /// A stage's stats segment, removing a leftover one unless its writer is still alive.
 fn create_stats_or_reclaim(name: &str, log: &mut Log) -> Result<()> {
-    match create_counters::<StageStats>(name) {
-        Ok(_) => return Ok(()),
+    let writer = || {
+        CountersReader::<StageStats>::open(name)
+            .ok()
+            .and_then(|c| c.writer())
+    };
+    reclaim(
+        "stats segment",
+        name,
+        || create_counters::<StageStats>(name).map(drop),
+        writer,
+        log,
+    )
+}
+
+/// Creates a single-writer segment; a leftover of the same name is removed
+/// first unless its writer is alive (then this pipeline is already running).
+fn reclaim(
+    what: &str,
+    name: &str,
+    create: impl Fn() -> Result<(), QueueError>,
+    writer: impl Fn() -> Option<PeerStatus>,
+    log: &mut Log,
+) -> Result<()> {
+    match create() {
+        Ok(()) => return Ok(()),
         Err(QueueError::AlreadyExists(_)) => {}
         Err(e) => return Err(e.into()),
     }
-    if let Ok(c) = CountersReader::<StageStats>::open(name) {
-        if let Some(w) = c.writer().filter(|w| w.alive) {
-            bail!(
-                "stats segment {name} is still written by live pid {}: is this pipeline already running?",
-                w.pid
-            );
-        }
+    if let Some(w) = writer().filter(|w| w.alive) {
+        bail!(
+            "{what} {name} is still written by live pid {}: is this pipeline already running?",
+            w.pid
+        );
     }
     unlink(name)?;
     log.say(&format!(
         "removed stale segment {name} of a crashed earlier run"
     ));
-    create_counters::<StageStats>(name)?;
+    create()?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use crate::clock::monotonic_ns;
 use crate::error::Result;
 use crate::layout::Message;
 use crate::queue::{create, PeerStatus, QueueView};
-use crate::ring::{claim_role, process_alive, release_role, Ring};
+use crate::ring::{claim_role, release_role, writer_status, Ring};
 
 /// A snapshot board: one writer publishes whole `T` values (statistics,
 /// status) that any number of read-only readers copy out, without locks.
@@ -97,15 +97,8 @@ impl<T: Message> BoardReader<T> {
         None
     }
 
-    /// The writer's pid, liveness and last publish time.
+    /// The writer's pid, liveness and last sign of life.
     pub fn writer(&self) -> Option<PeerStatus> {
-        let h = self.ring.header();
-        let pid = h.producer.pid.load(Ordering::Acquire);
-        (pid != 0).then(|| PeerStatus {
-            pid,
-            alive: process_alive(pid),
-            heartbeat_ns: h.producer.heartbeat_ns.load(Ordering::Relaxed),
-            sleeping: false,
-        })
+        writer_status(self.ring.header())
     }
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::{QueueError, Result};
 use crate::layout::Message;
 use crate::queue::{create, PeerStatus, QueueView};
-use crate::ring::{claim_role, process_alive, release_role, Ring};
+use crate::ring::{claim_role, release_role, writer_status, Ring};
 
 /// Creates a counters segment for `T` (a struct of `u64` words), all zero, mode 0600.
 pub fn create_counters<T: Message>(name: &str) -> Result<QueueView> {
@@ -99,15 +99,8 @@ impl<T: Message> CountersReader<T> {
         }
     }
 
-    /// The writer's pid and liveness.
+    /// The writer's pid, liveness and last sign of life.
     pub fn writer(&self) -> Option<PeerStatus> {
-        let h = self.ring.header();
-        let pid = h.producer.pid.load(Ordering::Acquire);
-        (pid != 0).then(|| PeerStatus {
-            pid,
-            alive: process_alive(pid),
-            heartbeat_ns: h.producer.heartbeat_ns.load(Ordering::Relaxed),
-            sleeping: false,
-        })
+        writer_status(self.ring.header())
     }
 }

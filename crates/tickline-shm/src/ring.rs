@@ -251,3 +251,15 @@ pub fn process_alive(pid: u32) -> bool {
         Err(_) => false,
     }
 }
+
+/// The single writer of a board or counters segment (the producer role):
+/// pid, liveness and last sign of life.
+pub(crate) fn writer_status(h: &Header) -> Option<crate::queue::PeerStatus> {
+    let pid = h.producer.pid.load(Ordering::Acquire);
+    (pid != 0).then(|| crate::queue::PeerStatus {
+        pid,
+        alive: process_alive(pid),
+        heartbeat_ns: h.producer.heartbeat_ns.load(Ordering::Relaxed),
+        sleeping: false,
+    })
+}

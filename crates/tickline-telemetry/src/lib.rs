@@ -77,21 +77,25 @@ fn add(word: &AtomicU64, n: u64) {
     word.store(word.load(Ordering::Relaxed) + n, Ordering::Relaxed);
 }
 
+/// A histogram of one metric's bucket counts.
+pub fn histogram_from_counts(counts: impl IntoIterator<Item = u64>) -> Histogram<u64> {
+    let mut h = new_histogram();
+    for (i, c) in counts.into_iter().enumerate().filter(|(_, c)| *c > 0) {
+        h.record_n(bucket_value(i), c)
+            .expect("bucket values are in range");
+    }
+    h
+}
+
 /// Histograms rebuilt from the counts of each metric.
 fn histograms(counts: &[u64]) -> [Histogram<u64>; N_METRICS] {
     debug_assert_eq!(counts.len(), N_METRICS * HIST_COUNTS);
     std::array::from_fn(|m| {
-        let mut h = new_histogram();
-        for (i, &c) in counts[m * HIST_COUNTS..(m + 1) * HIST_COUNTS]
-            .iter()
-            .enumerate()
-        {
-            if c > 0 {
-                h.record_n(bucket_value(i), c)
-                    .expect("bucket values are in range");
-            }
-        }
-        h
+        histogram_from_counts(
+            counts[m * HIST_COUNTS..(m + 1) * HIST_COUNTS]
+                .iter()
+                .copied(),
+        )
     })
 }
 
@@ -175,20 +179,9 @@ impl StageTelemetry {
 
     /// The histogram of `m` so far.
     pub fn histogram(&self, m: Metric) -> Histogram<u64> {
-        let words = self.store.words();
         let base = w::COUNTS + m as usize * HIST_COUNTS;
-        let counts: Vec<u64> = words[base..base + HIST_COUNTS]
-            .iter()
-            .map(|x| x.load(Ordering::Relaxed))
-            .collect();
-        let mut h = new_histogram();
-        for (i, &c) in counts.iter().enumerate() {
-            if c > 0 {
-                h.record_n(bucket_value(i), c)
-                    .expect("bucket values are in range");
-            }
-        }
-        h
+        let words = &self.store.words()[base..base + HIST_COUNTS];
+        histogram_from_counts(words.iter().map(|x| x.load(Ordering::Relaxed)))
     }
 
     /// Marks the stage alive if the interval has passed: one store, nothing
