@@ -76,7 +76,10 @@ def run_rust(base, spec, pace, tmp, tag):
         "hops": {f"{a}.{m}": lat(a, m).get("mean", 0) for a, m in hops},
         "max_queue_wait": max(lat(a, "queue_wait").get("max", 0) for a in ("feature", "inference", "order-router")),
         "events": feed["events"],
-        "events_per_s": feed["events"] / max(feed["elapsed_s"], 1e-9),
+        # Through all four stages: the router's first input to its last,
+        # the same span as the Python peer's first decision to its last.
+        "events_per_s": st["order-router"]["stage_summary"]["messages_in"]
+        / max(st["order-router"]["stage_summary"]["active_s"], 1e-9),
         "decisions": st["order-router"]["stage_summary"]["predictions"],
         "restarts": sum(v["restarts"] for v in st.values()),
     }

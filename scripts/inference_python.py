@@ -10,14 +10,20 @@ import numpy as np
 import onnxruntime as ort
 
 
-def main(model, csv):
-    x = np.loadtxt(csv, delimiter=",", skiprows=1, dtype=np.float64, ndmin=2)[:, 3:19].astype(np.float32)
+def session(model):
+    """The model as the Rust stage runs it: one intra-op thread, no spinning,
+    every graph optimisation; shared by the pipeline peer."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    s = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+
+
+def main(model, csv):
+    x = np.loadtxt(csv, delimiter=",", skiprows=1, dtype=np.float64, ndmin=2)[:, 3:19].astype(np.float32)
+    s = session(model)
     out = {}
     for batch in (1, 32):
         chunks = [np.ascontiguousarray(x[i:i + batch]) for i in range(0, len(x) - batch + 1, batch)]

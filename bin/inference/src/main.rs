@@ -27,7 +27,7 @@ use tickline_stage::{
 };
 use tickline_telemetry::{new_histogram, percentiles};
 
-use processor::{Counters, Inference, MAX_BATCH};
+use processor::{Counters, Inference};
 use reload::Reloader;
 
 #[derive(Parser, Debug)]
@@ -61,7 +61,7 @@ fn main() -> Result<()> {
     let cfg = SessionConfig {
         intra_threads: args.intra_threads,
         spinning: args.spin,
-        max_batch: args.max_batch.clamp(1, MAX_BATCH),
+        max_batch: args.max_batch.max(1),
     };
     let signals = Signals::install()?.with_reload()?;
     let model = Model::load(&args.model, &cfg)?;
@@ -98,6 +98,7 @@ fn main() -> Result<()> {
         model,
         c: Counters::default(),
         rows: Vec::with_capacity(cfg.max_batch),
+        probs: vec![0.0; cfg.max_batch],
         pred: bytemuck::Zeroable::zeroed(),
         recording,
         run1: new_histogram(),

@@ -13,9 +13,6 @@ use tickline_stage::{Emitted, Emitter, Flow, Processor, Signals};
 
 use crate::reload::Reloader;
 
-/// Largest `--max-batch`: the probabilities of one run are copied to the stack.
-pub const MAX_BATCH: usize = 256;
-
 #[derive(Default)]
 pub struct Counters {
     pub predictions: u64,
@@ -34,6 +31,8 @@ pub struct Inference {
     pub c: Counters,
     /// Batch positions of the rows handed to the model (preallocated).
     pub rows: Vec<usize>,
+    /// The last run's probabilities (preallocated for the largest batch).
+    pub probs: Vec<f64>,
     pub pred: Prediction,
     pub recording: Option<BufWriter<File>>,
     /// Model run time at batch 1 and above, and per vector.
@@ -138,26 +137,30 @@ impl Processor for Inference {
             return Ok(Flow::Continue);
         }
         let t = monotonic_ns();
-        // The probabilities borrow the model: copy them out of its buffer
-        // into a stack array (max_batch is small) so emitting may borrow self.
-        let mut probs = [0f64; MAX_BATCH];
-        match self.model.run(n) {
-            Ok(p) => probs[..n].copy_from_slice(p),
+        // The probabilities borrow the model: copy them into our own buffer
+        // (taken out of `self` meanwhile, no allocation) so emitting may borrow self.
+        let mut probs = std::mem::take(&mut self.probs);
+        let ran = self.model.run(n).map(|p| probs[..n].copy_from_slice(p));
+        let flow = match ran {
+            Ok(()) => {
+                let done = monotonic_ns();
+                self.record_run(n, done - t);
+                if self.emit(batch, &probs[..n], done, out)? {
+                    Flow::Continue
+                } else {
+                    Flow::Stop
+                }
+            }
             Err(e) => {
                 self.c.run_errors += 1;
                 if self.c.run_errors == 1 {
                     eprintln!("inference: {e} (further ones are counted)");
                 }
-                return Ok(Flow::Continue);
+                Flow::Continue
             }
-        }
-        let done = monotonic_ns();
-        self.record_run(n, done - t);
-        Ok(if self.emit(batch, &probs[..n], done, out)? {
-            Flow::Continue
-        } else {
-            Flow::Stop
-        })
+        };
+        self.probs = probs;
+        Ok(flow)
     }
 
     fn warm_up(&mut self) -> std::io::Result<()> {

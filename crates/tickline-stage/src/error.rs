@@ -30,6 +30,15 @@ pub enum StageError {
         #[source]
         source: QueueError,
     },
+    /// A `file:` recording could not be created.
+    #[error("creating recording {path}")]
+    Create {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The stats board could not be attached.
     #[error(transparent)]
     Telemetry(#[from] TelemetryError),

@@ -113,11 +113,6 @@ impl SourceInput {
             end: false,
         }
     }
-
-    /// The reader, for its counters.
-    pub fn reader(&self) -> &EventReader {
-        &self.reader
-    }
 }
 
 impl Input<BookEvent> for SourceInput {

@@ -34,8 +34,10 @@ impl<T: Message + Traced> Output<T> {
         signals: &Signals,
     ) -> Result<Self, StageError> {
         if let Endpoint::File(path) = ep {
-            let f = File::create(path)
-                .map_err(|e| StageError::processor(format!("creating {}: {e}", path.display())))?;
+            let f = File::create(path).map_err(|source| StageError::Create {
+                path: path.clone(),
+                source,
+            })?;
             return Ok(Output::File {
                 w: BufWriter::with_capacity(1 << 20, f),
                 err: None,

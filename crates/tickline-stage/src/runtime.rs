@@ -180,6 +180,9 @@ pub struct Runtime<O: Message + Traced> {
     resume_after: Option<u64>,
     counts: Counts,
     started: Instant,
+    /// Monotonic ns of the first batch read and of the last one handled.
+    first_read_ns: u64,
+    last_done_ns: u64,
 }
 
 impl<O: Message + Traced> Runtime<O> {
@@ -206,12 +209,9 @@ impl<O: Message + Traced> Runtime<O> {
             resume_after,
             counts: Counts::default(),
             started: Instant::now(),
+            first_read_ns: 0,
+            last_done_ns: 0,
         })
-    }
-
-    /// The signal flags.
-    pub fn signals(&self) -> &Signals {
-        &self.signals
     }
 
     /// Time since the runtime was set up.
@@ -269,6 +269,9 @@ impl<O: Message + Traced> Runtime<O> {
                 Batch::End => break,
             };
             let t_read = monotonic_ns();
+            if self.first_read_ns == 0 {
+                self.first_read_ns = t_read;
+            }
             let published_before = self.counts.published;
             if let Some(up) = upstream {
                 for m in batch {
@@ -277,6 +280,7 @@ impl<O: Message + Traced> Runtime<O> {
                 }
             }
             let (done, flow, stopped, t_end) = self.process_batch(batch, t_read, p)?;
+            self.last_done_ns = t_end;
             if stopped {
                 // Not committed: a successor skips what this batch published.
                 break;
@@ -355,6 +359,11 @@ impl<O: Message + Traced> Runtime<O> {
             ("resumed_after_seq", self.resume_after.into()),
             ("dropped", c.dropped.into()),
             ("elapsed_s", elapsed.into()),
+            // First input read to last handled: the span that was busy with input.
+            (
+                "active_s",
+                (self.last_done_ns.saturating_sub(self.first_read_ns) as f64 / 1e9).into(),
+            ),
             ("stopped", self.signals.stopping().into()),
             ("latency_ns", self.tel.summary()),
         ] {
@@ -450,6 +459,6 @@ impl Runtime<BookEvent> {
         self.tel
             .set_errors(reader.stats().error_counts().map(|(_, n)| n).sum());
         self.tel.publish(monotonic_ns());
-        Ok(())
+        self.output.finish().map_err(StageError::processor)
     }
 }

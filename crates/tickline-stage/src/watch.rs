@@ -51,7 +51,11 @@ impl FileWatch {
                 }
                 let mut seen = mtime(&path);
                 while !s.load(Ordering::Relaxed) {
-                    std::thread::sleep(every);
+                    // Parked, so dropping the watch wakes it at once.
+                    std::thread::park_timeout(every);
+                    if s.load(Ordering::Relaxed) {
+                        break;
+                    }
                     let now = mtime(&path);
                     let fresh = match what {
                         Watch::Exists => now.is_some(),
@@ -82,6 +86,7 @@ impl Drop for FileWatch {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
     }
