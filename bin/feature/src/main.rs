@@ -5,15 +5,24 @@
 //! (the same code as the feed-handler) and records every vector with its
 //! label, the mid's move over the next `--horizon` events: training data
 //! computed by exactly the code that serves.
+//!
+//! With `--state PREFIX` the engine's windows live in shared memory and
+//! every event's update commits atomically, so a stage killed at any point
+//! and restarted emits exactly the vectors an uninterrupted one would.
 #![forbid(unsafe_code)]
+
+mod state;
 
 use std::fs::File;
 use std::io::BufWriter;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use state::{ShmStore, Store};
 use tickline_features::training::LabelledCsv;
-use tickline_features::{formulas, FeatureConfig, FeatureEngine, FEATURE_NAMES};
+use tickline_features::{
+    block_words, formulas, Applied, FeatureConfig, FeatureEngine, HeapStore, FEATURE_NAMES,
+};
 use tickline_feed::EventReader;
 use tickline_schema::{BookEvent, FeatureVector, Stage, FIXED_SCALE, MAX_LEVELS};
 use tickline_shm::FullPolicy;
@@ -39,12 +48,17 @@ struct Args {
     /// Input messages taken per batch.
     #[arg(long, default_value_t = 64)]
     batch: usize,
+    /// Keep the engine's state in shared memory, one segment per instrument
+    /// named PREFIX-<instrument>, so a restarted stage continues exactly
+    /// where its predecessor stopped (queue input only).
+    #[arg(long, value_name = "PREFIX")]
+    state: Option<String>,
 }
 
 /// The feature engine between book events and vectors, and the optional
 /// training-data recording.
 struct Features {
-    engine: FeatureEngine,
+    engine: FeatureEngine<Store>,
     fv: FeatureVector,
     csv: Option<LabelledCsv<BufWriter<File>>>,
     batch: usize,
@@ -53,20 +67,27 @@ struct Features {
 impl Processor for Features {
     type In = BookEvent;
     type Out = FeatureVector;
-    type Error = std::io::Error;
+    type Error = anyhow::Error;
 
     fn batch_size(&self) -> usize {
         self.batch
     }
 
     #[inline]
-    fn on_message(
-        &mut self,
-        e: &BookEvent,
-        out: &mut Emitter<'_, FeatureVector>,
-    ) -> std::io::Result<Flow> {
-        // Replayed events still pass through the engine, so its windows warm up.
-        self.engine.update(e, &mut self.fv);
+    fn on_message(&mut self, e: &BookEvent, out: &mut Emitter<'_, FeatureVector>) -> Result<Flow> {
+        // Replayed events still pass through the engine (unless its state
+        // outlived the predecessor and has them already).
+        if self.engine.try_update(e, &mut self.fv)? == Applied::Stale {
+            // Applied and passed on before the restart.
+            if !out.is_replay(e.trace.seq) {
+                bail!(
+                    "feature state is ahead of the output queue at event {}: it does not \
+                     belong with these queues",
+                    e.trace.seq
+                );
+            }
+            return Ok(Flow::Continue);
+        }
         if out.emit(&mut self.fv) == Emitted::Stopped {
             return Ok(Flow::Stop);
         }
@@ -87,8 +108,17 @@ fn main() -> Result<()> {
     }
     let tick_fixed = (args.tick * FIXED_SCALE as f64).round() as i64;
     let signals = Signals::install()?;
+    let cfg = FeatureConfig {
+        tick: tick_fixed,
+        ..Default::default()
+    };
+    let mut run = 0;
     let mut input: Box<dyn Input<BookEvent>> = match args.stage.input(&[K::Queue, K::Source])? {
-        Endpoint::Queue(name) => Box::new(queue_input(name, args.stage.wait, &signals)?),
+        Endpoint::Queue(name) => {
+            let q = queue_input(name, args.stage.wait, &signals)?;
+            run = q.0.created_unix_ns();
+            Box::new(q)
+        }
         Endpoint::Source(spec) => {
             let src = tickline_feed::open_source(spec).with_context(|| format!("source {spec}"))?;
             let reader = EventReader::new(src, args.levels, Vec::new());
@@ -107,11 +137,16 @@ fn main() -> Result<()> {
         }
         _ => None,
     };
+    let store = match &args.state {
+        Some(_) if run == 0 => bail!("--state needs a queue input"),
+        Some(prefix) => {
+            let words = block_words(cfg.time_window_capacity);
+            Store::Shm(ShmStore::open(prefix, words).with_context(|| format!("--state {prefix}"))?)
+        }
+        None => Store::Heap(HeapStore::default()),
+    };
     let mut features = Features {
-        engine: FeatureEngine::new(FeatureConfig {
-            tick: tick_fixed,
-            ..Default::default()
-        }),
+        engine: FeatureEngine::with_store(cfg, store, run),
         fv: bytemuck::Zeroable::zeroed(),
         csv,
         batch: args.batch.max(1),
@@ -121,6 +156,7 @@ fn main() -> Result<()> {
     rt.run(input.as_mut(), &mut features)?;
 
     let labels = features.csv.take().map(LabelledCsv::finish).transpose()?;
+    let digest = features.engine.digest()?;
     let stats = &features.engine.stats;
     let defaulted: serde_json::Map<_, _> = FEATURE_NAMES
         .iter()
@@ -129,6 +165,10 @@ fn main() -> Result<()> {
         .map(|(k, n)| (k.to_string(), n.into()))
         .collect();
     let events = rt.counts().handled;
+    let resumed = match features.engine.store() {
+        Store::Shm(s) => s.resumed,
+        Store::Heap(_) => 0,
+    };
     let elapsed = rt.elapsed().as_secs_f64();
     println!(
         "{}",
@@ -138,6 +178,8 @@ fn main() -> Result<()> {
             "unlabelled": labels.map_or(0, |l| l.unlabelled),
             "defaulted": defaulted,
             "window_overflows": stats.window_overflows,
+            "state_resumed_instruments": resumed,
+            "digest": format!("{digest:016x}"),
             "events_per_s": events as f64 / elapsed.max(1e-9),
         }))
     );

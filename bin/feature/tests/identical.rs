@@ -210,6 +210,82 @@ fn killed_stage_resumes_without_publishing_twice() {
     }
 }
 
+/// Runs the stage over queue `q` to the end of `n` events, killing it with
+/// SIGKILL `kills` times on the way; `state`: its --state prefix.
+fn run_with_kills(q: &Queues, n: u64, kills: u32, state: Option<&str>) {
+    let view = QueueView::open(&q.0[1]).unwrap();
+    let args = |limit: Option<u64>| {
+        let mut a = vec![
+            "--in".to_string(),
+            format!("queue:{}", q.0[0]),
+            "--out".into(),
+            format!("queue:{}", q.0[1]),
+            "--batch".into(),
+            "8".into(),
+        ];
+        if let Some(p) = state {
+            a.extend(["--state".into(), p.into()]);
+        }
+        if let Some(l) = limit {
+            a.extend(["--limit".into(), l.to_string()]);
+        }
+        a
+    };
+    for k in 0..kills {
+        let mut child = Command::new(BIN)
+            .args(args(None))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let target = n * (k as u64 + 1) / (kills as u64 + 1);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while view.status().tail < target {
+            assert!(std::time::Instant::now() < deadline, "no progress");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let left = n - view.status().tail;
+    let out = Command::new(BIN).args(args(Some(left))).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// What a vector says, stamps aside: seq, instrument, feature bits, mask.
+fn content(f: &FeatureVector) -> (u64, u32, Vec<u32>, u32) {
+    let bits = f.values[..N_FEATURES].iter().map(|x| x.to_bits()).collect();
+    (f.trace.seq, f.instrument_id, bits, f.defaulted)
+}
+
+#[test]
+fn killed_stage_with_state_emits_exactly_what_an_unkilled_one_does() {
+    let spec = "synthetic:14:60000:3";
+    let reference = Queues::new("ref", 1 << 17);
+    let n = publish(spec, &reference.0[0]);
+    run_with_kills(&reference, n, 0, None);
+    let want: Vec<_> = drain(&reference.0[1]).iter().map(content).collect();
+    assert_eq!(want.len() as u64, n);
+
+    let killed = Queues::new("killed", 1 << 17);
+    assert_eq!(publish(spec, &killed.0[0]), n);
+    let prefix = format!("/tickline-ft-{}-engine", std::process::id());
+    run_with_kills(&killed, n, 6, Some(&prefix));
+    let got: Vec<_> = drain(&killed.0[1]).iter().map(content).collect();
+    let segments = tickline_shm::list(&format!("{prefix}-")).unwrap();
+    for s in &segments {
+        tickline_shm::unlink(s).unwrap();
+    }
+    assert_eq!(got.len(), want.len(), "each event once");
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g, w, "event {} differs from the unkilled run", w.0);
+    }
+    assert_eq!(segments.len(), 3, "one state segment per instrument");
+}
+
 #[test]
 fn a_limit_mid_batch_commits_only_what_it_handled() {
     let q = Queues::new("limit", 1 << 12);

@@ -15,9 +15,11 @@ mod engine;
 pub mod formulas;
 pub mod naive;
 pub mod rolling;
+mod state;
 pub mod training;
 
-pub use engine::{FeatureConfig, FeatureEngine, FeatureStats};
+pub use engine::{Applied, FeatureConfig, FeatureEngine, FeatureStats};
+pub use state::{block_words, HeapStore, StateError, StateStore};
 
 /// Bump when a feature's meaning, order or window changes.
 pub const FEATURE_SET_VERSION: u32 = 1;

@@ -1,65 +1,56 @@
-//! Fixed windows with running sums, preallocated, O(1) per update.
+//! Fixed windows with running sums, O(1) per update, whose values live in
+//! rings the caller owns. The running state is a small `Copy` struct apart
+//! from its values, so it can be committed once per event (see `state.rs`):
+//! a ring has one slot more than its window holds, and a push writes only
+//! the slot after the newest live value, so the state from before the push
+//! still finds every value it holds.
+//!
+//! Count windows number their pushes from 0; push `k` lives in slot
+//! `k % ring_len(n)` (a division by a constant once inlined). The time
+//! window keeps slot indices instead, wrapped by comparison.
 
-/// Sum of the last `N` values. The running sum is recomputed exactly every
-/// `N` pushes, so floating-point drift is bounded by one window's rounding.
-#[derive(Clone, Debug)]
-pub struct RollingSum<const N: usize> {
-    buf: [f64; N],
-    pos: usize,
-    len: usize,
+use bytemuck::{Pod, Zeroable};
+
+/// Ring slots for a window of the last `n` values.
+pub const fn ring_len(n: usize) -> usize {
+    n + 1
+}
+
+/// Sum of the last `n` values pushed. The running sum is recomputed exactly
+/// every `n` pushes, so floating-point drift is bounded by one window's rounding.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct RollingSum {
     sum: f64,
-    since_exact: usize,
+    since_exact: u64,
     /// Non-zero values held: at zero the sum is exactly 0, not rounding residue.
-    nonzero: usize,
+    nonzero: u64,
 }
 
-impl<const N: usize> Default for RollingSum<N> {
-    fn default() -> Self {
-        RollingSum {
-            buf: [0.0; N],
-            pos: 0,
-            len: 0,
-            sum: 0.0,
-            since_exact: 0,
-            nonzero: 0,
-        }
-    }
-}
-
-impl<const N: usize> RollingSum<N> {
-    fn check(&self) {
-        debug_assert!(
-            self.pos < N && self.len <= N,
-            "pos {} len {} of {N}",
-            self.pos,
-            self.len
-        );
-        debug_assert!(self.nonzero <= self.len && self.since_exact < N);
-    }
-
-    /// Adds `x`; the value `N` pushes ago leaves.
-    pub fn push(&mut self, x: f64) {
-        self.check();
-        if self.len == N {
-            let old = self.buf[self.pos];
+impl RollingSum {
+    /// Adds `x` as push number `pushed` of a window of `n` over `ring`; the
+    /// value `n` pushes ago leaves.
+    #[inline]
+    pub fn push(&mut self, ring: &mut [f64], n: usize, pushed: u64, x: f64) {
+        debug_assert_eq!(ring.len(), ring_len(n));
+        debug_assert!(self.since_exact < n as u64 && self.nonzero <= pushed.min(n as u64));
+        let p = ring_len(n) as u64;
+        if pushed >= n as u64 {
+            let old = ring[((pushed - n as u64) % p) as usize];
             self.sum -= old;
-            self.nonzero -= (old != 0.0) as usize;
-        } else {
-            self.len += 1;
+            self.nonzero -= (old != 0.0) as u64;
         }
-        self.buf[self.pos] = x;
+        ring[(pushed % p) as usize] = x;
         self.sum += x;
-        self.nonzero += (x != 0.0) as usize;
+        self.nonzero += (x != 0.0) as u64;
         if self.nonzero == 0 {
             self.sum = 0.0;
         }
-        self.pos = (self.pos + 1) % N;
         self.since_exact += 1;
-        if self.since_exact == N {
-            self.sum = self.exact();
+        if self.since_exact == n as u64 {
+            self.sum = Self::exact(ring, n, pushed + 1);
             self.since_exact = 0;
         }
-        self.check();
     }
 
     /// The running sum of the values held.
@@ -67,152 +58,139 @@ impl<const N: usize> RollingSum<N> {
         self.sum
     }
 
-    /// Values held (up to N).
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// True before the first push.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The sum recomputed from the window, oldest first.
-    pub fn exact(&self) -> f64 {
-        let start = (self.pos + N - self.len) % N;
-        (0..self.len).map(|i| self.buf[(start + i) % N]).sum()
+    /// The sum recomputed, oldest first, of a window of `n` after `pushed` pushes.
+    pub fn exact(ring: &[f64], n: usize, pushed: u64) -> f64 {
+        let p = ring_len(n) as u64;
+        (pushed.saturating_sub(n as u64)..pushed)
+            .map(|k| ring[(k % p) as usize])
+            .sum()
     }
 }
 
-/// The last `N` values, for "value k steps ago".
-#[derive(Clone, Debug)]
-pub struct History<const N: usize> {
-    buf: [f64; N],
-    pos: usize,
-    len: usize,
-}
+/// The last values pushed, for "value k pushes ago": a ring and its push count.
+pub struct History;
 
-impl<const N: usize> Default for History<N> {
-    fn default() -> Self {
-        History {
-            buf: [0.0; N],
-            pos: 0,
-            len: 0,
-        }
+impl History {
+    /// Stores `x` as push number `pushed` of a window of `n`.
+    #[inline]
+    pub fn push(ring: &mut [f64], n: usize, pushed: u64, x: f64) {
+        debug_assert_eq!(ring.len(), ring_len(n));
+        let p = ring_len(n) as u64;
+        ring[(pushed % p) as usize] = x;
+    }
+
+    /// After `pushed` pushes, the value pushed `k` before the last one (k = 0:
+    /// the last), if a window of `n` holds it.
+    #[inline]
+    pub fn ago(ring: &[f64], n: usize, pushed: u64, k: usize) -> Option<f64> {
+        debug_assert_eq!(ring.len(), ring_len(n));
+        let p = ring_len(n) as u64;
+        (k < n && (k as u64) < pushed).then(|| ring[((pushed - 1 - k as u64) % p) as usize])
     }
 }
 
-impl<const N: usize> History<N> {
-    /// Adds `x`, forgetting the value `N` pushes ago.
-    pub fn push(&mut self, x: f64) {
-        debug_assert!(self.pos < N && self.len <= N);
-        self.buf[self.pos] = x;
-        self.pos = (self.pos + 1) % N;
-        self.len = (self.len + 1).min(N);
-        debug_assert!(self.len == N || self.pos == self.len, "fills from slot 0");
-    }
+/// Slot `i + k` of rings of length `p` (`i < p`, `k <= p`).
+fn wrap(i: u64, k: u64, p: u64) -> usize {
+    let j = i + k;
+    (if j >= p { j - p } else { j }) as usize
+}
 
-    /// The value pushed `k` pushes before the last one (k = 0: the last), if held.
-    pub fn ago(&self, k: usize) -> Option<f64> {
-        (k < self.len).then(|| self.buf[(self.pos + N - 1 - k) % N])
-    }
+/// Where a [`TimeWindow`]'s entries live: `ring_len(capacity)` slots each.
+pub struct WindowRings<'a> {
+    /// Entry times.
+    pub ts: &'a mut [u64],
+    /// Entry values, three per entry.
+    pub vals: &'a mut [[f64; 3]],
+    /// Entry levels (e.g. the mid).
+    pub level: &'a mut [f64],
 }
 
 /// Entries of the last `window_ns` of (exchange) time: running sums of three
 /// values per entry, and the level (e.g. the mid) at the window's start. A
-/// fixed ring: when more than its capacity arrive within the window, the
-/// oldest leave early and are counted in `overflowed`.
-#[derive(Clone, Debug)]
+/// fixed ring: when more than its capacity (one less than the rings'
+/// length) arrive within the window, the oldest leave early and are
+/// counted in `overflowed`. All zero is the empty window.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct TimeWindow {
-    window_ns: u64,
-    ts: Box<[u64]>,
-    vals: Box<[[f64; 3]]>,
-    level: Box<[f64]>,
-    head: usize,
-    len: usize,
+    /// Slot of the oldest live entry, and entries live.
+    head: u64,
+    len: u64,
     sums: [f64; 3],
-    nonzero: [usize; 3],
-    since_exact: usize,
+    nonzero: [u64; 3],
+    since_exact: u64,
     /// Entries that left early because the ring was full.
     pub overflowed: u64,
     /// Level of the newest entry that left the window: the value `window_ns` ago.
-    before: Option<f64>,
+    before: f64,
+    has_before: u64,
 }
 
 impl TimeWindow {
-    /// A window of `window_ns` holding at most `capacity` entries.
-    pub fn new(window_ns: u64, capacity: usize) -> Self {
-        let cap = capacity.max(2);
-        TimeWindow {
-            window_ns,
-            ts: vec![0; cap].into_boxed_slice(),
-            vals: vec![[0.0; 3]; cap].into_boxed_slice(),
-            level: vec![0.0; cap].into_boxed_slice(),
-            head: 0,
-            len: 0,
-            sums: [0.0; 3],
-            nonzero: [0; 3],
-            since_exact: 0,
-            overflowed: 0,
-            before: None,
-        }
-    }
-
-    fn cap(&self) -> usize {
-        self.ts.len()
-    }
-
-    fn check(&self) {
-        let cap = self.cap();
+    fn check(&self, r: &WindowRings<'_>) {
+        let p = r.ts.len();
+        debug_assert!(p >= 3 && r.vals.len() == p && r.level.len() == p);
         debug_assert!(
-            self.head < cap && self.len <= cap,
-            "head {} len {} of {cap}",
+            self.head < p as u64 && self.len < p as u64,
+            "head {} len {} of {}",
             self.head,
-            self.len
+            self.len,
+            p - 1
         );
         debug_assert!(self.nonzero.iter().all(|n| *n <= self.len));
     }
 
-    fn evict_one(&mut self) {
+    fn evict_one(&mut self, r: &WindowRings<'_>) {
         debug_assert!(self.len > 0, "evict from an empty window");
-        let h = self.head;
+        let h = self.head as usize;
         for c in 0..3 {
-            let v = self.vals[h][c];
+            let v = r.vals[h][c];
             self.sums[c] -= v;
-            self.nonzero[c] -= (v != 0.0) as usize;
+            self.nonzero[c] -= (v != 0.0) as u64;
         }
-        self.before = Some(self.level[h]);
-        self.head = (h + 1) % self.cap();
+        self.before = r.level[h];
+        self.has_before = 1;
+        self.head = wrap(self.head, 1, r.ts.len() as u64) as u64;
         self.len -= 1;
     }
 
     /// Adds an entry at `ts`, then drops the entries `window_ns` or more older.
-    pub fn push(&mut self, ts: u64, vals: [f64; 3], level: f64) {
-        self.check();
-        if self.len == self.cap() {
-            self.evict_one();
+    pub fn push(
+        &mut self,
+        r: &mut WindowRings<'_>,
+        window_ns: u64,
+        ts: u64,
+        vals: [f64; 3],
+        level: f64,
+    ) {
+        self.check(r);
+        let p = r.ts.len() as u64;
+        let capacity = p - 1;
+        if self.len == capacity {
+            self.evict_one(r);
             self.overflowed += 1;
         }
-        let i = (self.head + self.len) % self.cap();
-        self.ts[i] = ts;
-        self.vals[i] = vals;
-        self.level[i] = level;
+        // The slot after the newest: never a live one, as len < p.
+        let i = wrap(self.head, self.len, p);
+        r.ts[i] = ts;
+        r.vals[i] = vals;
+        r.level[i] = level;
         self.len += 1;
         for ((sum, nz), v) in self.sums.iter_mut().zip(&mut self.nonzero).zip(vals) {
             *sum += v;
-            *nz += (v != 0.0) as usize;
+            *nz += (v != 0.0) as u64;
         }
-        if let Some(cutoff) = ts.checked_sub(self.window_ns) {
-            while self.len > 0 && self.ts[self.head] <= cutoff {
-                self.evict_one();
+        if let Some(cutoff) = ts.checked_sub(window_ns) {
+            while self.len > 0 && r.ts[self.head as usize] <= cutoff {
+                self.evict_one(r);
             }
         }
         self.since_exact += 1;
-        if self.since_exact >= self.cap() {
-            self.sums = self.exact();
+        if self.since_exact >= capacity {
+            self.sums = self.exact(r);
             self.since_exact = 0;
         }
-        self.check();
+        self.check(r);
     }
 
     /// Running sums; exactly 0 for a column whose entries are all 0.
@@ -228,15 +206,15 @@ impl TimeWindow {
 
     /// The level `window_ns` before the newest entry, once known.
     pub fn level_at_start(&self) -> Option<f64> {
-        self.before
+        (self.has_before != 0).then_some(self.before)
     }
 
-    /// The sums recomputed from the entries.
-    pub fn exact(&self) -> [f64; 3] {
-        let cap = self.cap();
+    /// The sums recomputed from the entries, oldest first.
+    pub fn exact(&self, r: &WindowRings<'_>) -> [f64; 3] {
         let mut s = [0.0; 3];
+        let p = r.ts.len() as u64;
         for k in 0..self.len {
-            for (acc, v) in s.iter_mut().zip(self.vals[(self.head + k) % cap]) {
+            for (acc, v) in s.iter_mut().zip(r.vals[wrap(self.head, k, p)]) {
                 *acc += v;
             }
         }
@@ -250,21 +228,20 @@ mod tests {
 
     #[test]
     fn rolling_sum_matches_the_window_and_drift_stays_bounded() {
-        let mut r = RollingSum::<64>::default();
+        const N: usize = 64;
+        let mut r = RollingSum::default();
+        let mut ring = vec![0.0; ring_len(N)];
         let mut x = 0.123_456_789f64;
         let mut vals = Vec::new();
         // Values of very different magnitudes make naive running sums drift.
-        for i in 0..200_000 {
+        for i in 0..200_000u64 {
             x = (x * 3.999 * (1.0 - x)).clamp(1e-9, 1.0 - 1e-9);
             let v = if i % 7 == 0 { x * 1e9 } else { x * 1e-3 };
-            r.push(v);
+            r.push(&mut ring, N, i, v);
             vals.push(v);
-            let exact: f64 = vals[vals.len().saturating_sub(64)..].iter().sum();
-            let tol = 1e-12
-                * vals[vals.len().saturating_sub(64)..]
-                    .iter()
-                    .map(|v| v.abs())
-                    .sum::<f64>();
+            let held = &vals[vals.len().saturating_sub(N)..];
+            let exact: f64 = held.iter().sum();
+            let tol = 1e-12 * held.iter().map(|v| v.abs()).sum::<f64>();
             assert!(
                 (r.sum() - exact).abs() <= tol.max(1e-300),
                 "at {i}: {} vs {exact}",
@@ -274,28 +251,62 @@ mod tests {
     }
 
     #[test]
-    fn history_gives_values_k_ago() {
-        let mut h = History::<3>::default();
-        assert_eq!(h.ago(0), None);
-        for v in [1.0, 2.0, 3.0, 4.0] {
-            h.push(v);
+    fn a_push_redone_from_the_state_before_it_gives_the_same_state() {
+        // The committed-per-event contract: a push interrupted at any point
+        // is redone from the old state (a copy) over the same ring.
+        const N: usize = 5;
+        let mut ring = vec![0.0; ring_len(N)];
+        let mut r = RollingSum::default();
+        for k in 0..100u64 {
+            let (before, expect) = (r, RollingSum::exact(&ring, N, k));
+            let x = (k as f64 * 0.37).sin() * 1e3;
+            r.push(&mut ring, N, k, x);
+            assert_eq!(
+                RollingSum::exact(&ring, N, k),
+                expect,
+                "push {k} kept the old values"
+            );
+            let mut redo = before;
+            redo.push(&mut ring, N, k, x);
+            assert_eq!(redo, r, "push {k} redone");
         }
-        assert_eq!((h.ago(0), h.ago(2), h.ago(3)), (Some(4.0), Some(2.0), None));
+    }
+
+    #[test]
+    fn history_gives_values_k_ago() {
+        let mut ring = vec![0.0; ring_len(3)];
+        assert_eq!(History::ago(&ring, 3, 0, 0), None);
+        for (k, v) in [1.0, 2.0, 3.0, 4.0].into_iter().enumerate() {
+            History::push(&mut ring, 3, k as u64, v);
+        }
+        let ago = |k| History::ago(&ring, 3, 4, k);
+        assert_eq!((ago(0), ago(2), ago(3)), (Some(4.0), Some(2.0), None));
     }
 
     #[test]
     fn time_window_evicts_by_time_and_remembers_the_start_level() {
-        let mut w = TimeWindow::new(100, 8);
-        w.push(1000, [1.0, 10.0, 0.0], 5.0);
-        w.push(1050, [2.0, 20.0, 0.0], 6.0);
+        let p = ring_len(8);
+        let (mut ts, mut vals, mut level) = (vec![0; p], vec![[0.0; 3]; p], vec![0.0; p]);
+        let mut r = WindowRings {
+            ts: &mut ts,
+            vals: &mut vals,
+            level: &mut level,
+        };
+        let mut w = TimeWindow::default();
+        w.push(&mut r, 100, 1000, [1.0, 10.0, 0.0], 5.0);
+        w.push(&mut r, 100, 1050, [2.0, 20.0, 0.0], 6.0);
         assert_eq!(w.sums(), [3.0, 30.0, 0.0]);
         assert_eq!(w.level_at_start(), None);
-        w.push(1120, [4.0, 40.0, 1.0], 7.0); // 1000 leaves (<= 1020)
+        w.push(&mut r, 100, 1120, [4.0, 40.0, 1.0], 7.0); // 1000 leaves (<= 1020)
         assert_eq!(w.sums(), [6.0, 60.0, 1.0]);
         assert_eq!(w.level_at_start(), Some(5.0));
-        w.push(1400, [1.0, 1.0, 1.0], 8.0); // everything at or before 1300 leaves
+        w.push(&mut r, 100, 1400, [1.0, 1.0, 1.0], 8.0); // everything at or before 1300 leaves
         assert_eq!(w.sums(), [1.0, 1.0, 1.0]);
         assert_eq!(w.level_at_start(), Some(7.0));
         assert_eq!(w.overflowed, 0);
+        for t in 0..20 {
+            w.push(&mut r, 100, 1401 + t, [1.0, 0.0, 0.0], 9.0);
+        }
+        assert_eq!((w.overflowed, w.sums()[0]), (13, 8.0));
     }
 }

@@ -272,7 +272,14 @@ impl PipelineConfig {
         format!("/tickline-{}-status", self.name)
     }
 
-    /// Every segment the pipeline owns.
+    /// Prefix of the segments in which a stage keeps state across restarts
+    /// (`{state}` in its arguments); each is named `<prefix>-<key>`.
+    pub fn state_prefix(&self, stage: &str) -> String {
+        format!("/tickline-{}-state-{stage}", self.name)
+    }
+
+    /// Every segment the pipeline owns, but the stages' state segments
+    /// (their names are known only once written: see [`Self::state_prefix`]).
     pub fn segments(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .queues
@@ -293,7 +300,7 @@ impl PipelineConfig {
     }
 
     /// The full argument list of a stage: its queues, stats board and wait
-    /// strategy, then its own arguments with `{run_dir}` expanded.
+    /// strategy, then its own arguments with `{run_dir}` and `{state}` expanded.
     pub fn stage_args(&self, s: &StageConfig) -> Vec<String> {
         let mut a = Vec::new();
         if let Some(q) = &s.input {
@@ -315,7 +322,12 @@ impl PipelineConfig {
             a.push("yield".into());
         }
         let run_dir = self.run_dir.display().to_string();
-        a.extend(s.args.iter().map(|x| x.replace("{run_dir}", &run_dir)));
+        let state = self.state_prefix(&s.name);
+        a.extend(
+            s.args
+                .iter()
+                .map(|x| x.replace("{run_dir}", &run_dir).replace("{state}", &state)),
+        );
         a
     }
 }

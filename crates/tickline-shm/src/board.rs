@@ -8,7 +8,7 @@ use crate::clock::monotonic_ns;
 use crate::error::Result;
 use crate::layout::Message;
 use crate::queue::{create, PeerStatus, QueueView};
-use crate::ring::{claim_role, release_role, writer_status, Ring};
+use crate::ring::{claim_role, release_role, writer_status, Ring, Use};
 
 /// A snapshot board: one writer publishes whole `T` values (statistics,
 /// status) that any number of read-only readers copy out, without locks.
@@ -26,7 +26,7 @@ pub struct BoardWriter<T: Message> {
 impl<T: Message> BoardWriter<T> {
     /// Attaches as the board's one writer.
     pub fn attach(name: &str) -> Result<Self> {
-        let ring = Ring::open_as(name, true, false)?;
+        let ring = Ring::open_as(name, true, Use::Words)?;
         claim_role(&ring.header().producer.pid, name, "board writer")?;
         Ok(BoardWriter { ring })
     }
@@ -68,7 +68,7 @@ impl<T: Message> BoardReader<T> {
     /// Maps the board read-only; refuses other message types.
     pub fn open(name: &str) -> Result<Self> {
         Ok(BoardReader {
-            ring: Ring::open_as(name, false, false)?,
+            ring: Ring::open_as(name, false, Use::Words)?,
         })
     }
 

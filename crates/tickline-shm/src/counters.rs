@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::{QueueError, Result};
 use crate::layout::Message;
 use crate::queue::{create, PeerStatus, QueueView};
-use crate::ring::{claim_role, release_role, writer_status, Ring};
+use crate::ring::{claim_role, release_role, writer_status, Ring, Use};
 
 /// Creates a counters segment for `T` (a struct of `u64` words), all zero, mode 0600.
 pub fn create_counters<T: Message>(name: &str) -> Result<QueueView> {
@@ -52,7 +52,7 @@ impl<T: Message> CountersWriter<T> {
     /// Attaches as the segment's one writer.
     pub fn attach(name: &str) -> Result<Self> {
         check_words::<T>()?;
-        let ring = Ring::open_as(name, true, false)?;
+        let ring = Ring::open_as(name, true, Use::Words)?;
         claim_role(&ring.header().producer.pid, name, "counters writer")?;
         Ok(CountersWriter { ring })
     }
@@ -81,7 +81,7 @@ impl<T: Message> CountersReader<T> {
     pub fn open(name: &str) -> Result<Self> {
         check_words::<T>()?;
         Ok(CountersReader {
-            ring: Ring::open_as(name, false, false)?,
+            ring: Ring::open_as(name, false, Use::Words)?,
         })
     }
 

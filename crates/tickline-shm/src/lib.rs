@@ -27,6 +27,7 @@ mod queue;
 mod ring;
 pub mod sched;
 mod segment;
+mod state;
 mod wait;
 
 pub use board::{create_board, BoardReader, BoardWriter};
@@ -40,7 +41,8 @@ pub use queue::{
     QueueView,
 };
 pub use ring::{process_alive, SlotLayout};
-pub use segment::unlink;
+pub use segment::{list, unlink};
+pub use state::{StateSegment, StateWord};
 pub use wait::{WaitOutcome, WaitStrategy};
 
 /// Fixed-size opaque payloads for tests and benchmarks.

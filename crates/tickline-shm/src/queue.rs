@@ -321,6 +321,12 @@ impl<T: Message> Consumer<T> {
         self.ring.capacity as usize
     }
 
+    /// When the queue was created (Unix ns): names the run it belongs to,
+    /// since every run of a pipeline creates its queues anew.
+    pub fn created_unix_ns(&self) -> u64 {
+        self.ring.header().id.created_unix_ns
+    }
+
     /// Messages committed so far over the segment's life.
     pub fn committed(&self) -> u64 {
         self.head
@@ -479,7 +485,7 @@ pub struct QueueView {
 impl QueueView {
     /// Maps a segment read-only and validates its header.
     pub fn open(name: &str) -> Result<Self> {
-        let seg = Segment::open(name, false, HEADER_SIZE)?;
+        let seg = Segment::open(name, false, HEADER_SIZE, false)?;
         let layout = validate(&seg)?;
         Ok(QueueView { seg, layout })
     }

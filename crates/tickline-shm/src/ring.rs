@@ -139,6 +139,17 @@ pub(crate) fn validate(seg: &Segment) -> Result<SlotLayout> {
     })
 }
 
+/// What a mapping is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Use {
+    /// A queue: its indices are checked; every page is faulted in at attach.
+    Queue,
+    /// Words (a board, counters): every page is faulted in at attach.
+    Words,
+    /// Words mostly never touched (stage state): pages come on first use.
+    LazyWords,
+}
+
 /// A validated mapping whose slots hold `T`.
 pub(crate) struct Ring<T> {
     pub(crate) seg: Segment,
@@ -154,12 +165,12 @@ unsafe impl<T: Send> Send for Ring<T> {}
 
 impl<T: Message> Ring<T> {
     pub(crate) fn open(name: &str, writable: bool) -> Result<Self> {
-        Self::open_as(name, writable, true)
+        Self::open_as(name, writable, Use::Queue)
     }
 
-    /// `queue`: check the ring indices (a board's version word is not one).
-    pub(crate) fn open_as(name: &str, writable: bool, queue: bool) -> Result<Self> {
-        let seg = Segment::open(name, writable, HEADER_SIZE)?;
+    pub(crate) fn open_as(name: &str, writable: bool, usage: Use) -> Result<Self> {
+        let populate = usage != Use::LazyWords;
+        let seg = Segment::open(name, writable, HEADER_SIZE, populate)?;
         let found = validate(&seg)?;
         let expected = SlotLayout::of::<T>(found.capacity);
         if !found.same_type(&expected) {
@@ -172,7 +183,7 @@ impl<T: Message> Ring<T> {
         let h = header(&seg);
         let head = h.consumer.head.load(Ordering::Acquire);
         let tail = h.producer.tail.load(Ordering::Acquire);
-        if queue && (head > tail || tail - head > found.capacity) {
+        if usage == Use::Queue && (head > tail || tail - head > found.capacity) {
             return Err(QueueError::Foreign {
                 name: name.to_owned(),
                 reason: format!(

@@ -91,8 +91,9 @@ impl Segment {
         }
     }
 
-    /// Maps an existing segment whole, after checking owner and minimum size.
-    pub(crate) fn open(name: &str, writable: bool, min_len: usize) -> Result<Self> {
+    /// Maps an existing segment whole, after checking owner and minimum size;
+    /// `populate`: fault every page in now.
+    pub(crate) fn open(name: &str, writable: bool, min_len: usize, populate: bool) -> Result<Self> {
         let cname = validate_name(name)?;
         let flags = if writable {
             OFlag::O_RDWR
@@ -127,7 +128,11 @@ impl Segment {
         };
         let len_nz = NonZeroUsize::new(len).expect("len >= min_len > 0");
         // Populated at attach: the first message through a slot never faults.
-        let flags = MapFlags::MAP_SHARED | MapFlags::MAP_POPULATE;
+        let flags = if populate {
+            MapFlags::MAP_SHARED | MapFlags::MAP_POPULATE
+        } else {
+            MapFlags::MAP_SHARED
+        };
         // SAFETY: we map exactly the file's current size, so every byte of the
         // mapping is backed; the header is validated before any slot is used.
         let ptr = unsafe { mmap(None, len_nz, prot, flags, fd.as_fd(), 0) }
@@ -167,4 +172,18 @@ pub fn unlink(name: &str) -> Result<()> {
         Errno::ENOENT => QueueError::NotFound(name.to_owned()),
         e => QueueError::sys(name, "shm_unlink", e),
     })
+}
+
+/// Names of the segments in /dev/shm that start with `prefix` (a segment
+/// name, leading slash included), sorted.
+pub fn list(prefix: &str) -> std::io::Result<Vec<String>> {
+    let bare = prefix.strip_prefix('/').unwrap_or(prefix);
+    let mut names: Vec<String> = std::fs::read_dir("/dev/shm")?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with(bare))
+        .map(|n| format!("/{n}"))
+        .collect();
+    names.sort();
+    Ok(names)
 }
