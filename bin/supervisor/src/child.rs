@@ -12,6 +12,7 @@ use nix::unistd::Pid;
 use tickline_pipeline::{PipelineConfig, RestartTracker, StageConfig};
 use tickline_schema::telemetry::StageState;
 use tickline_shm::monotonic_ns;
+use tickline_stage::SUPERVISOR_PID_ENV;
 
 use crate::log::Log;
 
@@ -140,6 +141,8 @@ impl Supervised {
         };
         let child = Command::new(&self.binary)
             .args(&self.args)
+            // The stage dies with this process (it asks the kernel to).
+            .env(SUPERVISOR_PID_ENV, std::process::id().to_string())
             .stdin(Stdio::null())
             .stdout(open("out")?)
             .stderr(open("err")?)

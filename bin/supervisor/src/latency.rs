@@ -53,6 +53,8 @@ pub struct Collector {
 }
 
 impl Collector {
+    /// Interval logs start anew; a resumed run's earlier ones are kept as
+    /// `<stage>.hlog.<n>`.
     pub fn new(cfg: &PipelineConfig) -> Result<Self> {
         let base_time = SystemTime::now();
         let mut serializer = V2DeflateSerializer::new();
@@ -61,6 +63,7 @@ impl Collector {
             .iter()
             .map(|s| {
                 let path = cfg.run_dir.join(format!("{}.hlog", s.name));
+                keep_earlier(&path)?;
                 let mut file =
                     File::create(&path).with_context(|| format!("creating {}", path.display()))?;
                 // Header only; intervals are appended by `write_interval`.
@@ -272,4 +275,16 @@ fn thread_cpu() -> Duration {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
         .map(Duration::from)
         .unwrap_or_default()
+}
+
+/// Moves an existing log at `path` aside to the first free `path.<n>`.
+fn keep_earlier(path: &std::path::Path) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let aside = (1..)
+        .map(|n| std::path::PathBuf::from(format!("{}.{n}", path.display())))
+        .find(|p| !p.exists())
+        .expect("a free name");
+    std::fs::rename(path, &aside).with_context(|| format!("keeping {}", path.display()))
 }

@@ -2,6 +2,11 @@
 //! restarts what dies or hangs (backoff, restart intensity), drains and
 //! stops it cleanly on SIGINT/SIGTERM or at the end of a replay, and
 //! collects each stage's latency histograms into interval logs.
+//!
+//! Its stages die with it (see `tickline_stage::bind_to_supervisor`). A run
+//! whose supervisor died leaves its queues, stage state and journal; the
+//! next `run` of the same config resumes it exactly-once (`--fresh`
+//! discards it instead).
 #![forbid(unsafe_code)]
 
 mod child;
@@ -20,7 +25,7 @@ use tickline_schema::telemetry::{PipelineStatus, StageStats};
 use tickline_schema::{BookEvent, FeatureVector, Order, Prediction};
 use tickline_shm::{
     create_board, create_counters, create_or_reclaim, unlink, BoardReader, CountersReader, Message,
-    PeerStatus, QueueError,
+    PeerStatus, QueueError, QueueView,
 };
 
 use child::resolve_binary;
@@ -39,6 +44,10 @@ enum Cmd {
     Run {
         #[arg(long, default_value = "config/pipeline.toml")]
         config: PathBuf,
+        /// Start a new run even if an interrupted one (its supervisor
+        /// killed) left queues, state and a journal to resume: discard them.
+        #[arg(long)]
+        fresh: bool,
     },
     /// Check a config and print the commands it would run.
     Check {
@@ -57,27 +66,47 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Run { config } => {
+        Cmd::Run { config, fresh } => {
             let cfg = PipelineConfig::load(&config)?;
-            let code = run(cfg)?;
+            let code = run(cfg, fresh)?;
             std::process::exit(code);
         }
     }
 }
 
-fn run(cfg: PipelineConfig) -> Result<i32> {
-    new_run_dir(&cfg)?;
+fn run(cfg: PipelineConfig, fresh: bool) -> Result<i32> {
+    let resume = !fresh && interrupted_run(&cfg)?;
+    if resume {
+        std::fs::create_dir_all(&cfg.run_dir)?;
+    } else {
+        new_run_dir(&cfg)?;
+    }
     let mut log = Log::open(&cfg.run_dir)?;
+    if resume {
+        log.say(&format!(
+            "resuming the interrupted run of {} (its supervisor died): queues, stage state and \
+             journal as it left them; --fresh discards them",
+            cfg.name
+        ));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;
     }
-    create_segments(&cfg, &mut log)?;
+    let created = create_segments(&cfg, resume, &mut log)?;
     let result = supervise::Supervisor::new(&cfg, &mut log).and_then(|s| s.run(&stop));
-    for seg in cfg.segments() {
-        let _ = unlink(&seg);
+    if result.is_ok() {
+        remove_run_segments(&cfg, &mut log);
+    } else {
+        // A failed start removes what it created, and only that.
+        for seg in &created {
+            let _ = unlink(seg);
+        }
+        log.say(&format!(
+            "removed the {} segments this start created",
+            created.len()
+        ));
     }
-    log.say("segments removed");
     let (summary, code) = result?;
     std::fs::write(cfg.run_dir.join("summary.json"), format!("{summary:#}\n"))?;
     println!("{summary}");
@@ -105,24 +134,134 @@ fn new_run_dir(cfg: &PipelineConfig) -> Result<()> {
         .with_context(|| format!("creating run_dir {}", cfg.run_dir.display()))
 }
 
-/// Queues and boards, ours from now on. Stale ones of a crashed run are
-/// removed, unless a live process still holds them.
-fn create_segments(cfg: &PipelineConfig, log: &mut Log) -> Result<()> {
+/// Every segment of the run, the stages' state included, removed at its end.
+fn remove_run_segments(cfg: &PipelineConfig, log: &mut Log) {
+    let mut names = cfg.segments();
+    names.extend(state_segments(cfg));
+    for seg in &names {
+        let _ = unlink(seg);
+    }
+    log.say("segments removed");
+}
+
+/// The state segments the stages left (`{state}` prefixes).
+fn state_segments(cfg: &PipelineConfig) -> Vec<String> {
+    cfg.stages
+        .iter()
+        .flat_map(|s| {
+            tickline_shm::list(&format!("{}-", cfg.state_prefix(&s.name))).unwrap_or_default()
+        })
+        .collect()
+}
+
+/// True if a run of this config was interrupted (its supervisor killed):
+/// every queue is still there, of the configured type and size, and no
+/// live process holds any. A live holder means the pipeline is running.
+fn interrupted_run(cfg: &PipelineConfig) -> Result<bool> {
+    if let Some(w) = BoardReader::<PipelineStatus>::open(&cfg.status_segment())
+        .ok()
+        .and_then(|b| b.writer())
+        .filter(|w| w.alive)
+    {
+        bail!(
+            "pipeline {} is running (supervisor pid {}): stop it first",
+            cfg.name,
+            w.pid
+        );
+    }
+    let mut found = 0;
     for q in &cfg.queues {
         let seg = cfg.queue_segment(&q.name);
-        match create_queue(q.kind, &seg, q.capacity) {
-            Ok(Some(reason)) => log.say(&format!("removed {seg}: {reason}")),
-            Ok(None) => {}
-            Err(QueueError::RoleTaken { role, pid, .. }) => bail!(
-                "queue {seg} is attached as {role} by live pid {pid}: is this pipeline already running? Stop it first."
-            ),
-            Err(e) => return Err(e).context(format!("creating queue {seg}")),
+        let view = match QueueView::open(&seg) {
+            Ok(v) => v,
+            Err(QueueError::NotFound(_)) => continue,
+            Err(e) => return Err(e).context(format!("checking for an interrupted run: {seg}")),
+        };
+        let st = view.status();
+        for (role, peer) in [("producer", &st.producer), ("consumer", &st.consumer)] {
+            if let Some(p) = peer.as_ref().filter(|p| p.alive) {
+                bail!(
+                    "queue {seg} is attached as {role} by live pid {}: is this pipeline already running? Stop it first.",
+                    p.pid
+                );
+            }
+        }
+        let (kind, cap) = (queue_type_name(q.kind), q.capacity as u64);
+        if st.layout.type_name != kind || st.layout.capacity != cap {
+            bail!(
+                "queue {seg} of an interrupted run holds {} x {}, the config says {cap} x {kind}: \
+                 run with --fresh to discard that run",
+                st.layout.capacity,
+                st.layout.type_name
+            );
+        }
+        found += 1;
+    }
+    Ok(found == cfg.queues.len())
+}
+
+fn queue_type_name(kind: QueueType) -> &'static str {
+    match kind {
+        QueueType::BookEvent => BookEvent::NAME,
+        QueueType::FeatureVector => FeatureVector::NAME,
+        QueueType::Prediction => Prediction::NAME,
+        QueueType::Order => Order::NAME,
+    }
+}
+
+/// Queues and boards, ours from now on; the names it created. A resumed run
+/// keeps its queues; a fresh one removes what a crashed run left, unless a
+/// live process still holds it. On failure, removes what it had created.
+fn create_segments(cfg: &PipelineConfig, resume: bool, log: &mut Log) -> Result<Vec<String>> {
+    let mut created = Vec::new();
+    let result = create_each(cfg, resume, log, &mut created);
+    if let Err(e) = result {
+        for seg in &created {
+            let _ = unlink(seg);
+        }
+        return Err(e.context(format!(
+            "starting pipeline {} (removed the {} segments created before the failure)",
+            cfg.name,
+            created.len()
+        )));
+    }
+    Ok(created)
+}
+
+fn create_each(
+    cfg: &PipelineConfig,
+    resume: bool,
+    log: &mut Log,
+    created: &mut Vec<String>,
+) -> Result<()> {
+    if !resume {
+        for seg in state_segments(cfg) {
+            unlink(&seg)?;
+            log.say(&format!(
+                "removed stale state segment {seg} of an earlier run"
+            ));
+        }
+        for q in &cfg.queues {
+            let seg = cfg.queue_segment(&q.name);
+            match create_queue(q.kind, &seg, q.capacity) {
+                Ok(Some(reason)) => log.say(&format!("removed {seg}: {reason}")),
+                Ok(None) => {}
+                Err(QueueError::RoleTaken { role, pid, .. }) => bail!(
+                    "queue {seg} is attached as {role} by live pid {pid}: is this pipeline already running? Stop it first."
+                ),
+                Err(e) => return Err(e).context(format!("creating queue {seg}")),
+            }
+            created.push(seg);
         }
     }
     for s in &cfg.stages {
-        create_stats_or_reclaim(&cfg.stats_segment(&s.name), log)?;
+        let seg = cfg.stats_segment(&s.name);
+        create_stats_or_reclaim(&seg, log)?;
+        created.push(seg);
     }
-    create_board_or_reclaim::<PipelineStatus>(&cfg.status_segment(), log)
+    create_board_or_reclaim::<PipelineStatus>(&cfg.status_segment(), log)?;
+    created.push(cfg.status_segment());
+    Ok(())
 }
 
 fn create_queue(kind: QueueType, name: &str, cap: usize) -> Result<Option<String>, QueueError> {

@@ -51,6 +51,9 @@ pub enum StageError {
         #[source]
         source: std::io::Error,
     },
+    /// The supervisor that started this stage is gone, or cannot be tied to.
+    #[error("supervision: {0}")]
+    Supervisor(String),
     /// `--mlock` was asked for and refused (RLIMIT_MEMLOCK, privileges).
     #[error("locking memory (--mlock)")]
     Mlock(#[source] std::io::Error),

@@ -9,7 +9,8 @@
 //!   number was published by a predecessor and is not emitted again;
 //! - the batch loop: read in place, process, publish, commit, heartbeat;
 //! - latency (queue wait, service, end-to-end) and counters to the stats board;
-//! - `--limit`, and the JSON summary line.
+//! - `--limit`, and the JSON summary line;
+//! - under a supervisor, death with it ([`bind_to_supervisor`]).
 #![forbid(unsafe_code)]
 
 mod args;
@@ -18,6 +19,7 @@ mod input;
 mod output;
 mod runtime;
 mod signals;
+mod supervision;
 mod watch;
 
 pub use args::{Endpoint, EndpointKind, Handoff, StageArgs};
@@ -26,6 +28,7 @@ pub use input::{Batch, Input, QueueInput, RowsInput, SourceInput};
 pub use output::Output;
 pub use runtime::{Counts, Emitted, Emitter, Flow, Processor, Runtime};
 pub use signals::Signals;
+pub use supervision::{bind_to_supervisor, SUPERVISOR_PID_ENV};
 pub use watch::{FileWatch, Watch};
 
 use tickline_shm::{Consumer, Message, WaitStrategy};

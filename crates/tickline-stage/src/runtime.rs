@@ -186,14 +186,16 @@ pub struct Runtime<O: Message + Traced> {
 }
 
 impl<O: Message + Traced> Runtime<O> {
-    /// Attaches the output (`policy` when full) and the stats board, and
-    /// reads where a predecessor's output stopped.
+    /// Ties the process to its supervisor if it has one, attaches the
+    /// output (`policy` when full) and the stats board, and reads where a
+    /// predecessor's output stopped.
     pub fn new(
         stage: Stage,
         args: &StageArgs,
         signals: Signals,
         policy: FullPolicy,
     ) -> Result<Self, StageError> {
+        crate::bind_to_supervisor()?;
         if args.mlock {
             tickline_shm::sched::lock_all_memory().map_err(StageError::Mlock)?;
         }
