@@ -462,5 +462,9 @@ fn a_failed_start_removes_what_it_created_and_names_the_blocker() {
     );
     let left = run.segments_left();
     tickline_shm::unlink(&blocker).unwrap();
-    assert_eq!(left, vec![blocker[1..].to_string()], "only the blocker is left");
+    assert_eq!(
+        left,
+        vec![blocker[1..].to_string()],
+        "only the blocker is left"
+    );
 }

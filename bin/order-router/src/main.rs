@@ -1,9 +1,12 @@
 //! order-router: predictions in, risk-sized and risk-checked orders out to a
 //! gateway (the paper exchange), every order journaled before it leaves.
 //! Restarted on the same journal it resumes exactly where it stopped.
+//!
+//! `tickline-order-router journal verify|dump FILE` checks or prints a journal.
 #![forbid(unsafe_code)]
 
 mod args;
+mod journal_tool;
 mod processor;
 
 use std::time::Duration;
@@ -25,11 +28,13 @@ use processor::OrderRouter;
 const KILL_FILE_CHECK: Duration = Duration::from_millis(100);
 
 fn main() -> Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("journal") {
+        std::process::exit(journal_tool::main(std::env::args().skip(1))?);
+    }
     let a = Args::parse();
     let cfg = router_config(&a)?;
     let signals = Signals::install()?.with_kill_switch()?;
-    let (journal, recovered) = Journal::open(&a.journal, a.fsync)
-        .with_context(|| format!("opening journal {}", a.journal.display()))?;
+    let (journal, recovered) = Journal::open(&a.journal, a.fsync)?;
     if recovered.truncated_bytes > 0 {
         eprintln!(
             "order-router: cut {} bytes of a torn journal record",

@@ -1,7 +1,9 @@
 //! Append-only journal: every order (written before it leaves) and every
 //! execution, with the upstream sequence number that caused it. One text
-//! line per record with a checksum; a torn last line (kill -9 mid-write) is
-//! detected and cut off when the journal is reopened.
+//! line per record with a checksum. It never forgets: on reopening, an
+//! unfinished last line (a write cut short by kill -9 or power loss) is cut,
+//! and any other damage is refused with its line and byte offset, the file
+//! left untouched.
 
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
@@ -154,11 +156,17 @@ fn write_record(buf: &mut String, r: &Record) {
     let _ = writeln!(buf, "|{crc:08x}");
 }
 
-fn parse_record(line: &str) -> Option<Record> {
-    let (body, crc) = line.rsplit_once('|')?;
-    if u32::from_str_radix(crc, 16).ok()? != fnv32(body) {
-        return None;
+/// A line (without its newline) as a record, or why it is not one.
+pub fn parse_record(line: &str) -> Result<Record, &'static str> {
+    let (body, crc) = line.rsplit_once('|').ok_or("no checksum field")?;
+    let crc = u32::from_str_radix(crc, 16).map_err(|_| "checksum field is not hex")?;
+    if crc != fnv32(body) {
+        return Err("checksum mismatch");
     }
+    parse_body(body).ok_or("checksum matches but the fields do not parse")
+}
+
+fn parse_body(body: &str) -> Option<Record> {
     let f: Vec<&str> = body.split('|').collect();
     let num = |i: usize| f.get(i)?.parse::<u64>().ok();
     let int = |i: usize| f.get(i)?.parse::<i64>().ok();
@@ -306,46 +314,165 @@ pub struct Journal {
 pub struct Recovered {
     /// The records read at open.
     pub records: Vec<Record>,
-    /// Bytes of a torn or corrupt tail that were cut off.
+    /// Bytes of a torn tail (an unfinished last line) that were cut off.
     pub truncated_bytes: u64,
 }
 
+/// A record that cannot be read, where it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Corruption {
+    /// Line number, from 1.
+    pub line: u64,
+    /// Byte offset of the line's start.
+    pub offset: u64,
+    /// What is wrong with it.
+    pub reason: &'static str,
+    /// Intact records after it.
+    pub intact_after: u64,
+}
+
+/// A journal read whole: its records, where each starts, and the torn tail.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Scan {
+    /// Records in order.
+    pub records: Vec<Record>,
+    /// Byte offset of each record's line.
+    pub offsets: Vec<u64>,
+    /// Bytes up to the end of the last complete record.
+    pub good_len: u64,
+    /// Bytes after it: an unfinished last line (a write cut short).
+    pub torn_bytes: u64,
+}
+
+/// Why a journal cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// Reading or writing it failed.
+    #[error("journal {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// A complete record is damaged: the journal is not cut, since that
+    /// would forget it and every record after it.
+    #[error(
+        "journal {path} is corrupt at line {line} (byte offset {offset}): {reason}; {intact_after} \
+         intact records follow it. Refusing to start and leaving the file untouched: only an \
+         unfinished last line is ever cut. Inspect it with `tickline-order-router journal \
+         verify {path}`"
+    )]
+    Corrupt {
+        /// The file.
+        path: String,
+        /// Line number, from 1.
+        line: u64,
+        /// Byte offset of the line.
+        offset: u64,
+        /// What is wrong with it.
+        reason: &'static str,
+        /// Intact records after it.
+        intact_after: u64,
+    },
+}
+
+impl JournalError {
+    fn io(path: &Path, source: io::Error) -> Self {
+        JournalError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
+    fn corrupt(path: &Path, c: Corruption) -> Self {
+        JournalError::Corrupt {
+            path: path.display().to_string(),
+            line: c.line,
+            offset: c.offset,
+            reason: c.reason,
+            intact_after: c.intact_after,
+        }
+    }
+}
+
+/// Reads a journal's bytes. Every complete line (ending in a newline) must
+/// be an intact record; only the bytes after the last newline (a write cut
+/// short by a kill or power loss) may be unreadable, and are the torn tail.
+pub fn scan(raw: &[u8]) -> Result<Scan, Corruption> {
+    let mut scan = Scan::default();
+    let mut bad: Option<Corruption> = None;
+    let (mut offset, mut line) = (0usize, 0u64);
+    while let Some(n) = raw[offset..].iter().position(|b| *b == b'\n') {
+        line += 1;
+        let bytes = &raw[offset..offset + n];
+        match (std::str::from_utf8(bytes).ok(), &mut bad) {
+            (Some(text), None) => match parse_record(text) {
+                Ok(r) => {
+                    scan.records.push(r);
+                    scan.offsets.push(offset as u64);
+                }
+                Err(reason) => {
+                    bad = Some(Corruption {
+                        line,
+                        offset: offset as u64,
+                        reason,
+                        intact_after: 0,
+                    })
+                }
+            },
+            (None, None) => {
+                bad = Some(Corruption {
+                    line,
+                    offset: offset as u64,
+                    reason: "not UTF-8 text",
+                    intact_after: 0,
+                })
+            }
+            (text, Some(c)) => {
+                c.intact_after += text.is_some_and(|t| parse_record(t).is_ok()) as u64;
+            }
+        }
+        offset += n + 1;
+    }
+    if let Some(c) = bad {
+        return Err(c);
+    }
+    scan.good_len = offset as u64;
+    scan.torn_bytes = (raw.len() - offset) as u64;
+    Ok(scan)
+}
+
+/// Reads and checks the journal at `path`, changing nothing.
+pub fn verify(path: &Path) -> Result<Scan, JournalError> {
+    let raw = std::fs::read(path).map_err(|e| JournalError::io(path, e))?;
+    scan(&raw).map_err(|c| JournalError::corrupt(path, c))
+}
+
 impl Journal {
-    /// Opens (creating) the journal, reads back every intact record and cuts
-    /// off a torn tail, so appends continue after the last good record.
-    pub fn open(path: &Path, policy: FsyncPolicy) -> io::Result<(Journal, Recovered)> {
+    /// Opens (creating) the journal and reads back every record. A torn
+    /// tail (an unfinished last line) is cut, so appends continue after the
+    /// last record; any damaged complete record is refused, the file left
+    /// as it is.
+    pub fn open(path: &Path, policy: FsyncPolicy) -> Result<(Journal, Recovered), JournalError> {
+        let io = |e| JournalError::io(path, e);
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
-            .open(path)?;
-        let mut text = String::new();
+            .open(path)
+            .map_err(io)?;
         let mut raw = Vec::new();
-        file.read_to_end(&mut raw)?;
-        // Stop at the first invalid UTF-8 byte too: it can only be a torn tail.
-        let valid_utf8 = match std::str::from_utf8(&raw) {
-            Ok(s) => s.len(),
-            Err(e) => e.valid_up_to(),
-        };
-        text.push_str(std::str::from_utf8(&raw[..valid_utf8]).unwrap_or_default());
-        let mut records = Vec::new();
-        let mut good = 0usize;
-        for line in text.split_inclusive('\n') {
-            match line.strip_suffix('\n').and_then(parse_record) {
-                Some(r) => {
-                    records.push(r);
-                    good += line.len();
-                }
-                None => break,
-            }
-        }
-        let truncated_bytes = (raw.len() - good) as u64;
-        if truncated_bytes > 0 {
-            file.set_len(good as u64)?;
-            file.sync_data()?;
+        file.read_to_end(&mut raw).map_err(io)?;
+        let scan = scan(&raw).map_err(|c| JournalError::corrupt(path, c))?;
+        if scan.torn_bytes > 0 {
+            file.set_len(scan.good_len).map_err(io)?;
+            file.sync_data().map_err(io)?;
         }
         let syncer = match policy {
-            FsyncPolicy::Every(_) => Some(Syncer::spawn(file.try_clone()?)?),
+            FsyncPolicy::Every(_) => {
+                Some(Syncer::spawn(file.try_clone().map_err(io)?).map_err(io)?)
+            }
             _ => None,
         };
         let j = Journal {
@@ -360,8 +487,8 @@ impl Journal {
         Ok((
             j,
             Recovered {
-                records,
-                truncated_bytes,
+                records: scan.records,
+                truncated_bytes: scan.torn_bytes,
             },
         ))
     }
@@ -485,13 +612,23 @@ mod tests {
         drop(j);
         let (_, rec) = Journal::open(&path, FsyncPolicy::Never).unwrap();
         assert_eq!(rec.records.len(), 5);
-        // A corrupted byte inside a record: everything from it on is dropped.
+        // A corrupted byte inside a record followed by others: refused at
+        // its line, the file untouched.
         let mut bytes = std::fs::read(&path).unwrap();
-        let at = bytes.len() / 2;
-        bytes[at] ^= 0x01;
+        let second = bytes.iter().position(|b| *b == b'\n').unwrap() + 1;
+        bytes[second + 3] ^= 0x01;
         std::fs::write(&path, &bytes).unwrap();
-        let (_, rec) = Journal::open(&path, FsyncPolicy::Never).unwrap();
-        assert!(rec.records.len() < 5 && rec.truncated_bytes > 0);
+        match Journal::open(&path, FsyncPolicy::Never) {
+            Err(JournalError::Corrupt {
+                line,
+                offset,
+                intact_after,
+                ..
+            }) => assert_eq!((line, offset, intact_after), (2, second as u64, 3)),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("a corrupt journal was opened"),
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "left untouched");
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!("every:8".parse::<FsyncPolicy>(), Ok(FsyncPolicy::Every(8)));
         assert!("sometimes".parse::<FsyncPolicy>().is_err());

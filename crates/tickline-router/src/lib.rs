@@ -16,7 +16,7 @@ pub mod risk;
 mod router;
 pub mod sizing;
 
-pub use journal::{FsyncPolicy, Journal, Record};
+pub use journal::{FsyncPolicy, Journal, JournalError, Record};
 pub use order::{Fill, OrderError, OrderRequest};
 pub use paper::{Gateway, PaperExchange};
 pub use risk::{Reject, RiskLimits};
