@@ -172,7 +172,7 @@ fn a_thousand_corruptions_are_refused_at_their_position_or_cut_as_a_torn_tail() 
                 let n = rec.records.len();
                 assert_eq!(rec.records[..], records[..n], "{}", what("records changed"));
                 let kept = std::fs::read(&path).unwrap();
-                let last_full = spans.iter().take(n).last().map_or(0, |(_, e)| e + 1);
+                let last_full = spans[..n].last().map_or(0, |(_, e)| e + 1);
                 assert_eq!(
                     kept.len(),
                     last_full,
