@@ -95,7 +95,11 @@ fn verify_file(file: &std::path::Path) -> i32 {
 
 fn dump(file: &std::path::Path, json: bool) -> Result<i32> {
     let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    match dump_to(&raw, json, &mut std::io::BufWriter::new(std::io::stdout().lock())) {
+    match dump_to(
+        &raw,
+        json,
+        &mut std::io::BufWriter::new(std::io::stdout().lock()),
+    ) {
         // A reader that stops early (`| head`) is not an error.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
         other => Ok(other?),
@@ -151,11 +155,12 @@ fn to_json(r: &Record, line: usize, offset: usize) -> serde_json::Value {
             prob_up,
             mark,
             ts,
+            touch,
         } => {
             serde_json::json!({"type": "order", "seq": seq, "client_order_id": req.client_order_id,
             "instrument_id": req.instrument_id, "side": side(req.side), "price": units(req.price),
             "qty": units(req.qty), "tif": format!("{:?}", req.tif), "prob_up": prob_up,
-            "mark": units(mark), "exchange_ns": ts})
+            "mark": units(mark), "exchange_ns": ts, "bid": units(touch.bid), "ask": units(touch.ask)})
         }
         Record::Exec {
             seq,

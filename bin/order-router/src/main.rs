@@ -70,7 +70,7 @@ fn main() -> Result<()> {
     );
     let gw = PaperExchange::new((a.latency_ms * 1e6) as u64);
     let mut p = OrderRouter {
-        router: Router::new(cfg, gw, Some(journal), &recovered.records, a.horizon),
+        router: Router::new(cfg, gw, Some(journal), &recovered.records, a.horizon)?,
         kill_file: a
             .kill_file
             .clone()
@@ -116,6 +116,7 @@ fn summary(
         "pnl": router.pnl(),
         "hit_rate": if st.judged > 0 { st.hits as f64 / st.judged as f64 } else { f64::NAN },
         "judged_fills": st.judged,
+        "reconciled_at_start": st.reconciled,
         "journal": a.journal.display().to_string(),
     }))
 }

@@ -287,7 +287,11 @@ fn a_corrupt_journal_is_refused_untouched_and_the_tools_say_where() {
             .unwrap()
     };
     let ok = tool(&["verify"]);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert!(String::from_utf8_lossy(&ok.stdout).contains(": ok,"));
     let dump = tool(&["dump", "--json"]);
     let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&dump.stdout)
@@ -309,7 +313,10 @@ fn a_corrupt_journal_is_refused_untouched_and_the_tools_say_where() {
     assert_eq!(dump.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&dump.stdout).contains("DAMAGED: checksum mismatch"));
     let out = setup.router(&journal, &[]).wait_with_output().unwrap();
-    assert!(!out.status.success(), "a router started on a corrupt journal");
+    assert!(
+        !out.status.success(),
+        "a router started on a corrupt journal"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains(&want));
     assert_eq!(std::fs::read(&journal).unwrap(), bytes, "left untouched");
 }

@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use tickline_schema::{Side, TimeInForce};
 
 use crate::order::{Fill, OrderRequest};
-use crate::paper::Exec;
+use crate::paper::{Exec, Touch};
 
 /// When appended records are forced to disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +69,10 @@ pub enum Record {
         mark: i64,
         /// Exchange time.
         ts: u64,
+        /// The touch it was sent into: what a paper venue matches it
+        /// against on arrival, re-run by a reconcile after a restart.
+        /// Zero in journals of older builds.
+        touch: Touch,
     },
     /// What the venue did with an order.
     Exec {
@@ -114,16 +118,19 @@ fn write_record(buf: &mut String, r: &Record) {
             prob_up,
             mark,
             ts,
+            touch,
         } => write!(
             buf,
-            "O|{seq}|{}|{}|{}|{}|{}|{}|{:016x}|{mark}|{ts}",
+            "O|{seq}|{}|{}|{}|{}|{}|{}|{:016x}|{mark}|{ts}|{}|{}",
             req.client_order_id,
             req.instrument_id,
             side_char(req.side),
             req.price,
             req.qty,
             req.tif as u8,
-            prob_up.to_bits()
+            prob_up.to_bits(),
+            touch.bid,
+            touch.ask
         ),
         Record::Exec {
             seq,
@@ -189,6 +196,15 @@ fn parse_body(body: &str) -> Option<Record> {
             prob_up: f64::from_bits(u64::from_str_radix(f.get(8)?, 16).ok()?),
             mark: int(9)?,
             ts: num(10)?,
+            // Absent (older builds): unknown, zero.
+            touch: match f.len() {
+                11 => Touch::default(),
+                13 => Touch {
+                    bid: int(11)?,
+                    ask: int(12)?,
+                },
+                _ => return None,
+            },
         },
         "F" => Record::Exec {
             seq: num(1)?,
@@ -562,6 +578,10 @@ mod tests {
                 prob_up: 0.37,
                 mark: 12_340,
                 ts: 99,
+                touch: Touch {
+                    bid: 12_335,
+                    ask: 12_345,
+                },
             },
             Record::Exec {
                 seq: 11,
@@ -631,6 +651,16 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), bytes, "left untouched");
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!("every:8".parse::<FsyncPolicy>(), Ok(FsyncPolicy::Every(8)));
+        // An order line of an older build (no touch) still reads.
+        let mut new = String::new();
+        write_record(&mut new, &recs[0]);
+        let fields: Vec<&str> = new.trim_end().split('|').collect();
+        let old = fields[..11].join("|");
+        let line = format!("{old}|{:08x}", fnv32(&old));
+        match parse_record(&line) {
+            Ok(Record::Order { touch, seq: 10, .. }) => assert_eq!(touch, Touch::default()),
+            other => panic!("{other:?}"),
+        }
         assert!("sometimes".parse::<FsyncPolicy>().is_err());
     }
 }

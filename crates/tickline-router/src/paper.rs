@@ -47,10 +47,17 @@ pub trait Gateway {
     fn cancel_all(&mut self, out: &mut Vec<Exec>);
     /// Resting (or in-flight) orders of an instrument: (buy qty, sell qty).
     fn resting(&self, instrument: u32) -> (i64, i64);
-    /// Rebuilds state from the journal after a restart.
-    fn restore_order(&mut self, o: &OrderRequest, sent_at: u64);
+    /// Rebuilds an order from the journal after a restart: sent at
+    /// `sent_at` into `touch`.
+    fn restore_order(&mut self, o: &OrderRequest, sent_at: u64, touch: Touch);
     /// Rebuilds an execution from the journal after a restart.
     fn restore_exec(&mut self, e: &Exec);
+    /// After the journal is restored: what the venue did with restored
+    /// orders that the journal does not record (the router was killed
+    /// between journaling an order and journaling what came back). A live
+    /// venue answers from its own books (order status requests); the paper
+    /// exchange re-runs what it did when the order arrived.
+    fn reconcile(&mut self, out: &mut Vec<Exec>);
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -61,6 +68,8 @@ struct Working {
     active_at: u64,
     /// Met the market already (and rests).
     arrived: bool,
+    /// The touch it was sent into (zero if unknown).
+    sent_into: Touch,
 }
 
 /// Marketable orders fill at the touch in full (the predictions carry only
@@ -122,6 +131,7 @@ impl Gateway for PaperExchange {
             remaining: o.qty,
             active_at: now.saturating_add(self.latency_ns),
             arrived: false,
+            sent_into: touch,
         };
         if self.latency_ns == 0 {
             if !Self::arrive(&w, touch, out) {
@@ -176,13 +186,31 @@ impl Gateway for PaperExchange {
             })
     }
 
-    fn restore_order(&mut self, o: &OrderRequest, sent_at: u64) {
-        // With no latency the order met the market when sent; its fate follows in the journal.
+    fn restore_order(&mut self, o: &OrderRequest, sent_at: u64, touch: Touch) {
         self.working.push(Working {
             order: *o,
             remaining: o.qty,
             active_at: sent_at.saturating_add(self.latency_ns),
-            arrived: self.latency_ns == 0,
+            arrived: false,
+            sent_into: touch,
+        });
+    }
+
+    fn reconcile(&mut self, out: &mut Vec<Exec>) {
+        if self.latency_ns > 0 {
+            // Orders arrive on a later market update, which the restarted
+            // router is given again: nothing happened that it does not see.
+            return;
+        }
+        // With no latency an order met the market when sent: a fill, a
+        // death (IOC) or a silent rest, the same again now.
+        self.working.retain_mut(|w| {
+            if w.arrived {
+                return true;
+            }
+            w.arrived = true;
+            // A journal of an older build has no touch: its fate was journaled.
+            w.sent_into == Touch::default() || Self::arrive(w, w.sent_into, out)
         });
     }
 

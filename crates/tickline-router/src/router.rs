@@ -70,6 +70,8 @@ pub struct RouterStats {
     pub hits: u64,
     /// Fills judged so far.
     pub judged: u64,
+    /// Executions learnt from the venue at a restart (not in the journal).
+    pub reconciled: u64,
 }
 
 /// Turns predictions into orders for one gateway, journaling every order
@@ -104,14 +106,15 @@ pub struct Router<G: Gateway> {
 
 impl<G: Gateway> Router<G> {
     /// A router over `gw`, resuming from journaled `records` (if any):
-    /// positions, cash, open orders, order ids and the last sequence number.
+    /// positions, cash, open orders, order ids and the last sequence
+    /// number; then reconciled with the venue, whose answer is journaled.
     pub fn new(
         cfg: RouterConfig,
         gw: G,
         journal: Option<Journal>,
         records: &[Record],
         horizon: u32,
-    ) -> Self {
+    ) -> io::Result<Self> {
         let mut r = Router {
             recent: VecDeque::with_capacity(cfg.limits.max_orders_per_sec + 1),
             cfg,
@@ -134,10 +137,16 @@ impl<G: Gateway> Router<G> {
             r.last_seq = Some(rec.seq());
             r.seen_seq = r.last_seq;
             match *rec {
-                Record::Order { req, ts, mark, .. } => {
+                Record::Order {
+                    req,
+                    ts,
+                    mark,
+                    touch,
+                    ..
+                } => {
                     r.next_id = r.next_id.max(req.client_order_id + 1);
                     r.push_rate(ts);
-                    r.gw.restore_order(&req, ts);
+                    r.gw.restore_order(&req, ts, touch);
                     *Self::slot(&mut r.marks, req.instrument_id) = mark;
                     r.stats.orders += 1;
                 }
@@ -150,7 +159,39 @@ impl<G: Gateway> Router<G> {
                 }
             }
         }
-        r
+        r.reconcile(records)?;
+        Ok(r)
+    }
+
+    /// Journals and applies what the venue did with restored orders that
+    /// the journal does not record, each as its order's prediction would
+    /// have (same sequence number, mark and time): the journal ends as it
+    /// would have without the restart.
+    fn reconcile(&mut self, records: &[Record]) -> io::Result<()> {
+        let mut found = Vec::new();
+        self.gw.reconcile(&mut found);
+        for e in found {
+            let id = match e {
+                Exec::Fill(f) => f.client_order_id,
+                Exec::Done(id) | Exec::Rested(id) => id,
+            };
+            let order = records.iter().rev().find_map(|r| match *r {
+                Record::Order {
+                    seq, req, mark, ts, ..
+                } if req.client_order_id == id => Some((seq, mark, ts)),
+                _ => None,
+            });
+            let Some((seq, mark, ts)) = order else {
+                debug_assert!(false, "reconciled order {id} is not in the journal");
+                continue;
+            };
+            self.stats.reconciled += 1;
+            let now = std::mem::replace(&mut self.now, ts);
+            self.execs.push(e);
+            self.drain_execs(seq, mark)?;
+            self.now = now;
+        }
+        self.commit_journal()
     }
 
     fn slot<T: Default + Clone>(v: &mut Vec<T>, i: u32) -> &mut T {
@@ -398,6 +439,7 @@ impl<G: Gateway> Router<G> {
             prob_up: p.prob_up,
             mark: touch.mid(),
             ts: self.now,
+            touch,
         })?;
         *Self::slot(&mut self.marks, inst) = touch.mid();
         self.next_id += 1;

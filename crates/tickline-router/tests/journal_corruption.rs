@@ -60,7 +60,7 @@ fn real_journal(path: &Path) -> Vec<u8> {
     for (passive, seqs) in [(true, 0..1_500u64), (false, 1_500..3_000)] {
         let (j, rec) = Journal::open(path, FsyncPolicy::Never).unwrap();
         let gw = PaperExchange::new(1_000_000);
-        let mut router = Router::new(config(passive), gw, Some(j), &rec.records, 50);
+        let mut router = Router::new(config(passive), gw, Some(j), &rec.records, 50).unwrap();
         for seq in seqs {
             mid += (rng.below(9) as i64 - 4) * UNIT / 100;
             t += (1 + rng.below(300) as u64) * 1_000_000;
