@@ -169,6 +169,12 @@ fn interrupted_run(cfg: &PipelineConfig) -> Result<bool> {
             w.pid
         );
     }
+    // No live supervisor: stages still attached are dying with theirs (the
+    // kernel's SIGKILL at its death); give them a moment to be gone.
+    let deadline = std::time::Instant::now() + STAGE_EXIT_GRACE;
+    while live_holders(cfg) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     let mut found = 0;
     for q in &cfg.queues {
         let seg = cfg.queue_segment(&q.name);
@@ -198,6 +204,19 @@ fn interrupted_run(cfg: &PipelineConfig) -> Result<bool> {
         found += 1;
     }
     Ok(found == cfg.queues.len())
+}
+
+/// How long stages of a dead supervisor may take to exit.
+const STAGE_EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// True if a live process holds an end of any of the pipeline's queues.
+fn live_holders(cfg: &PipelineConfig) -> bool {
+    cfg.queues.iter().any(|q| {
+        QueueView::open(&cfg.queue_segment(&q.name)).is_ok_and(|v| {
+            let st = v.status();
+            [st.producer, st.consumer].iter().flatten().any(|p| p.alive)
+        })
+    })
 }
 
 fn queue_type_name(kind: QueueType) -> &'static str {

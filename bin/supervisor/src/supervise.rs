@@ -261,10 +261,12 @@ impl<'a> Supervisor<'a> {
         Ok(())
     }
 
-    /// Hangs: input waiting, no heartbeat, and not just blocked on a full output.
+    /// Hangs: warmed up, input waiting, no heartbeat, and not just blocked
+    /// on a full output.
     fn check_hangs(&mut self) {
         for (s, (input, output)) in self.stages.iter_mut().zip(&self.views) {
-            let (Some(pid), Some(input)) = (s.pid(), input) else {
+            // A stage still warming up answers to the ready timeout instead.
+            let (Some(pid), Some(input), Some(ready)) = (s.pid(), input, s.ready_ns) else {
                 continue;
             };
             let st = input.status();
@@ -273,7 +275,7 @@ impl<'a> Supervisor<'a> {
                 .as_ref()
                 .filter(|c| c.pid == pid)
                 .map_or(0, |c| c.heartbeat_ns)
-                .max(s.spawned_ns);
+                .max(ready);
             let silent_ms = monotonic_ns().saturating_sub(beat) / 1_000_000;
             let out_full = output
                 .as_ref()
@@ -413,8 +415,24 @@ impl<'a> Supervisor<'a> {
                 (s.cfg.name.clone(), v)
             })
             .collect();
+        // Counts over the whole run, earlier supervisors' included: each
+        // message published once and committed once is exactly-once.
+        let queues: serde_json::Map<_, _> = self
+            .cfg
+            .queues
+            .iter()
+            .filter_map(|q| {
+                let st = QueueView::open(&self.cfg.queue_segment(&q.name))
+                    .ok()?
+                    .status();
+                let v = serde_json::json!({"published": st.tail, "committed": st.head,
+                                           "dropped": st.dropped});
+                Some((q.name.clone(), v))
+            })
+            .collect();
         serde_json::json!({
             "pipeline": self.cfg.name,
+            "queues": queues,
             "latency_log_slice_max_us": latency.slice_max().as_micros() as u64,
             "run_dir": self.cfg.run_dir.display().to_string(),
             "elapsed_s": self.log.start.elapsed().as_secs_f64(),

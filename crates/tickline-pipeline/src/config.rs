@@ -165,7 +165,7 @@ pub struct StageConfig {
 }
 
 fn d_hb_ms() -> u64 {
-    2_000
+    500
 }
 
 impl PipelineConfig {

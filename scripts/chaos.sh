@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Chaos: a paced replay of the synthetic market through the real pipeline,
+# with N random `kill -9` spread over the four stages and the supervisor at
+# random moments (a killed supervisor takes its stages with it and is
+# started again, as an init system would, and resumes the run), plus a few
+# SIGSTOP hangs. Then the run must equal an unkilled run of the same config:
+# the order journal byte for byte, the digest of every feature vector, and
+# every queue carrying every event exactly once.
+#
+#   scripts/chaos.sh [--kills N] [--hangs H] [--events E] [--speed S] [--seed K]
+#                    [--config FILE] [--no-build]
+#
+# Defaults: 100 kills, 3 hangs, 1,000,000 events replayed at 0.2x their
+# recorded speed (about a minute), config/pipeline.toml. CI runs
+# `--kills 20 --hangs 2 --events 200000`. Exit 0 only if everything matched.
+set -euo pipefail
+
+KILLS=100 HANGS=3 EVENTS=1000000 SPEED=0.2 SEED=1 BASE=config/pipeline.toml BUILD=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --kills) KILLS=$2; shift 2 ;;
+        --hangs) HANGS=$2; shift 2 ;;
+        --events) EVENTS=$2; shift 2 ;;
+        --speed) SPEED=$2; shift 2 ;;
+        --seed) SEED=$2; shift 2 ;;
+        --config) BASE=$2; shift 2 ;;
+        --no-build) BUILD=0; shift ;;
+        *) echo "unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+
+cd "$(dirname "$0")/.."
+[ "$BUILD" = 1 ] && cargo build --release --quiet
+BIN=$PWD/target/release
+WORK=runs/chaos-work
+rm -rf "$WORK" && mkdir -p "$WORK"
+STAGES=(feed-handler feature inference order-router)
+
+# A config derived from the base: its own name and run_dir, the synthetic
+# market paced at PACE, and a restart policy that never gives up.
+make_config() { # name pace
+    sed -e "0,/^name = /s|^name = .*|name = \"$1\"|" \
+        -e "s|^run_dir = .*|run_dir = \"$WORK/$1\"|" \
+        -e "s|\"--source\", \"[^\"]*\", \"--pace\", \"[^\"]*\"|\"--source\", \"synthetic:$SEED:$EVENTS:2\", \"--pace\", \"$2\"|" \
+        -e "s|^backoff_initial_ms = .*|backoff_initial_ms = 20|" \
+        -e "s|^backoff_max_ms = .*|backoff_max_ms = 200|" \
+        -e "s|^max_restarts = .*|max_restarts = 1000000|" \
+        "$BASE" > "$WORK/$1.toml"
+    grep -q "synthetic:$SEED:$EVENTS:2" "$WORK/$1.toml" ||
+        { echo "chaos: $BASE has no feed-handler --source/--pace to replace" >&2; exit 2; }
+}
+make_config chaos-ref max
+make_config chaos "realtime:$SPEED"
+
+echo "chaos: reference run (unkilled, full speed)"
+"$BIN/tickline-supervisor" run --fresh --config "$WORK/chaos-ref.toml" \
+    > "$WORK/ref.out" 2> "$WORK/ref.err" || { tail "$WORK/ref.err"; exit 1; }
+
+SUP=
+start_supervisor() {
+    "$BIN/tickline-supervisor" run --config "$WORK/chaos.toml" >> "$WORK/chaos.out" 2>> "$WORK/chaos.err" &
+    SUP=$!
+}
+stage_pid() { # stage -> pid of its running process, if any
+    pgrep -f "$BIN/tickline-$1 .*/tickline-chaos-q-" | head -1 || true
+}
+
+RANDOM=$SEED
+# Mean gap between kills: the paced replay lasts about span/SPEED seconds
+# (the synthetic market spans ~11 s of exchange time per million events);
+# the kills and hangs take 60% of it, so they all land mid-replay.
+MEAN_MS=$(python3 -c "print(int(0.6 * 11_000 * $EVENTS / 1e6 / $SPEED / ($KILLS + $HANGS)))")
+declare -A KILLED=([supervisor]=0 [feed-handler]=0 [feature]=0 [inference]=0 [order-router]=0)
+SUPERVISOR_STARTS=1 kills=0 hangs=0 ended=0
+HANG_MS=()
+echo "chaos: $KILLS kill -9 and $HANGS hangs over ~$(( MEAN_MS * (KILLS + HANGS) / 1000 )) s, one every ~$MEAN_MS ms on average"
+"$BIN/tickline-supervisor" run --fresh --config "$WORK/chaos.toml" > "$WORK/chaos.out" 2> "$WORK/chaos.err" &
+SUP=$!
+# Every EVERY-th event is a hang (SIGSTOP), the others kills.
+EVERY=$(( (KILLS + HANGS) / (HANGS > 0 ? HANGS : 1) ))
+n=0
+while [ $kills -lt "$KILLS" ] || [ $hangs -lt "$HANGS" ]; do
+    ms=$(( RANDOM % (2 * MEAN_MS + 1) ))
+    sleep "$(printf '%d.%03d' $(( ms / 1000 )) $(( ms % 1000 )))"
+    if ! kill -0 "$SUP" 2>/dev/null; then ended=1; break; fi
+    n=$((n + 1))
+    if [ $hangs -lt "$HANGS" ] && { [ $kills -ge "$KILLS" ] || [ $(( n % EVERY )) = $(( EVERY / 2 )) ]; }; then
+        # Not the feed-handler: a stopped source looks like a quiet market.
+        stage=${STAGES[$(( 1 + RANDOM % 3 ))]}
+        pid=$(stage_pid "$stage")
+        [ -n "$pid" ] || continue
+        t0=$(date +%s%N)
+        kill -STOP "$pid" 2>/dev/null || continue
+        # Found hung and replaced: a new process for the stage.
+        while kill -0 "$SUP" 2>/dev/null; do
+            new=$(stage_pid "$stage")
+            [ -n "$new" ] && [ "$new" != "$pid" ] && break
+            sleep 0.01
+        done
+        HANG_MS+=($(( ($(date +%s%N) - t0) / 1000000 )))
+        echo "  hang of $stage (pid $pid): replaced after ${HANG_MS[-1]} ms"
+        hangs=$((hangs + 1))
+        continue
+    fi
+    [ $kills -lt "$KILLS" ] || continue
+    target=$(( RANDOM % 5 ))
+    if [ $target = 4 ]; then
+        kill -9 "$SUP" 2>/dev/null || continue
+        wait "$SUP" 2>/dev/null || true
+        KILLED[supervisor]=$(( KILLED[supervisor] + 1 ))
+        kills=$((kills + 1))
+        start_supervisor
+        SUPERVISOR_STARTS=$((SUPERVISOR_STARTS + 1))
+    else
+        stage=${STAGES[$target]}
+        pid=$(stage_pid "$stage")
+        [ -n "$pid" ] || continue
+        kill -9 "$pid" 2>/dev/null || continue
+        KILLED[$stage]=$(( KILLED[$stage] + 1 ))
+        kills=$((kills + 1))
+    fi
+done
+code=0
+wait "$SUP" || code=$?
+
+LOG=$WORK/chaos/supervisor.log
+echo "chaos: kills by process (restarts the supervisors made):"
+for p in supervisor "${STAGES[@]}"; do
+    if [ "$p" = supervisor ]; then
+        printf "  %-13s %3d kill -9 (%d supervisor starts)\n" "$p" "${KILLED[$p]}" "$SUPERVISOR_STARTS"
+    else
+        starts=$(grep -c "started stage $p " "$LOG" || true)
+        printf "  %-13s %3d kill -9, %3d restarts\n" "$p" "${KILLED[$p]}" $(( starts - SUPERVISOR_STARTS ))
+    fi
+done
+[ ${#HANG_MS[@]} -gt 0 ] && echo "  hangs found and replaced after (ms): ${HANG_MS[*]}"
+
+python3 - "$WORK" "$code" "$ended" "$kills" "$KILLS" "$hangs" "$HANGS" "${HANG_MS[@]:-}" <<'EOF'
+import json, sys
+work, code, ended, kills, want_kills, hangs, want_hangs = sys.argv[1:8]
+hang_ms = [int(x) for x in sys.argv[8:] if x]
+ref = json.load(open(f"{work}/chaos-ref/summary.json"))
+try:
+    run = json.load(open(f"{work}/chaos/summary.json"))
+except OSError as e:
+    print(f"chaos: the killed run left no summary ({e}); see {work}/chaos.err")
+    print("chaos: identical: NO")
+    sys.exit(1)
+ok = True
+def check(what, good, detail=""):
+    global ok
+    ok &= good
+    print(f"  {what}: {'yes' if good else 'NO'}{' (' + detail + ')' if detail else ''}")
+print("chaos: compared with the unkilled run")
+check("run finished cleanly", code == "0" and not run["failed"], f"exit {code}")
+check("all kills and hangs landed mid-replay", ended == "0" and int(kills) == int(want_kills)
+      and int(hangs) == int(want_hangs), f"{kills}/{want_kills} kills, {hangs}/{want_hangs} hangs")
+a = open(f"{work}/chaos-ref/orders.journal", "rb").read()
+b = open(f"{work}/chaos/orders.journal", "rb").read()
+check("order journal identical", a == b, f"{len(a.splitlines())} vs {len(b.splitlines())} records")
+fa = ref["stages"]["feature"]["stage_summary"].get("digest")
+fb = run["stages"]["feature"]["stage_summary"].get("digest")
+check("feature vectors identical (digest)", fa is not None and fa == fb, f"{fa} vs {fb}")
+for q, r in ref["queues"].items():
+    c = run["queues"].get(q, {})
+    check(f"queue {q}: every event once", r == c and r["published"] == r["committed"],
+          f"published/committed {c.get('published')}/{c.get('committed')}, unkilled {r['published']}")
+if hang_ms:
+    check("hangs found and restarted in under 1 s", max(hang_ms) < 1000, f"max {max(hang_ms)} ms")
+print(f"chaos: identical: {'yes' if ok else 'NO'}")
+sys.exit(0 if ok else 1)
+EOF
