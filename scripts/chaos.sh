@@ -95,9 +95,11 @@ while [ $kills -lt "$KILLS" ] || [ $hangs -lt "$HANGS" ]; do
     n=$((n + 1))
     if [ $hangs -lt "$HANGS" ] && { [ $kills -ge "$KILLS" ] || [ $(( n % EVERY )) = $(( EVERY / 2 )) ]; }; then
         # Not the feed-handler: a stopped source looks like a quiet market.
+        # And a stage that is warmed up: one still warming up (after a
+        # restart) answers to the ready timeout (ready_timeout_s) instead.
         stage=${STAGES[$(( 1 + RANDOM % 3 ))]}
         pid=$(stage_pid "$stage")
-        [ -n "$pid" ] || continue
+        [ -n "$pid" ] && grep -q "(pid $pid) ready after" "$WORK/$NAME/supervisor.log" || continue
         t0=$(date +%s%N)
         kill -STOP "$pid" 2>/dev/null || continue
         # Found hung and replaced: a new process for the stage.
