@@ -10,7 +10,13 @@ use tickline_e2e::{bin_dir, binary};
 
 #[test]
 fn twenty_kills_over_every_process_change_nothing() {
-    for b in ["supervisor", "feed-handler", "feature", "inference", "order-router"] {
+    for b in [
+        "supervisor",
+        "feed-handler",
+        "feature",
+        "inference",
+        "order-router",
+    ] {
         binary(&format!("tickline-{b}"));
     }
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
