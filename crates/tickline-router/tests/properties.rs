@@ -38,6 +38,24 @@ fn steps() -> impl Strategy<Value = Vec<(f64, i64, i64, u64)>> {
     prop::collection::vec((0.0f64..1.0, -4i64..=4, 1i64..=4, 1u64..400), 1..400)
 }
 
+/// `n` steps from a xorshift generator seeded with `seed`, as `steps()` draws them.
+fn random_steps(seed: u64, n: usize) -> Vec<(f64, i64, i64, u64)> {
+    let mut rng = seed;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    (0..n)
+        .map(|_| {
+            let p = (next() % 1000) as f64 / 1000.0;
+            let mv = (next() % 9) as i64 - 4;
+            (p, mv, 1 + (next() % 4) as i64, 1 + next() % 300)
+        })
+        .collect()
+}
+
 fn predictions(steps: &[(f64, i64, i64, u64)]) -> Vec<Prediction> {
     let mut mid = 100 * UNIT;
     let mut t = 34_200_000_000_000u64;
@@ -136,24 +154,7 @@ proptest! {
 /// hit several limits on a random stream.
 #[test]
 fn the_stream_exercises_orders_fills_and_rejections() {
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
-    let s: Vec<_> = (0..3_000)
-        .map(|_| {
-            let p = (next() % 1000) as f64 / 1000.0;
-            (
-                p,
-                (next() % 9) as i64 - 4,
-                1 + (next() % 4) as i64,
-                1 + next() % 300,
-            )
-        })
-        .collect();
+    let s = random_steps(0x9e37_79b9_7f4a_7c15, 3_000);
     for aggressive in [true, false] {
         let tif = if aggressive {
             TimeInForce::ImmediateOrCancel
@@ -193,24 +194,7 @@ fn the_stream_exercises_orders_fills_and_rejections() {
 /// whatever the latency.
 #[test]
 fn a_kill_between_an_order_and_its_fill_loses_nothing() {
-    let mut rng = 0x2545_f491_4f6c_dd1du64;
-    let mut next = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
-    let s: Vec<_> = (0..600)
-        .map(|_| {
-            let p = (next() % 1000) as f64 / 1000.0;
-            (
-                p,
-                (next() % 9) as i64 - 4,
-                1 + (next() % 4) as i64,
-                1 + next() % 300,
-            )
-        })
-        .collect();
+    let s = random_steps(0x2545_f491_4f6c_dd1d, 600);
     let preds = predictions(&s);
     let dir = std::env::temp_dir().join(format!("tickline-rc-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
