@@ -12,6 +12,7 @@
 mod child;
 mod latency;
 mod log;
+mod metrics;
 mod supervise;
 
 use std::path::PathBuf;
@@ -94,7 +95,9 @@ fn run(cfg: PipelineConfig, fresh: bool) -> Result<i32> {
         signal_hook::flag::register(sig, stop.clone())?;
     }
     let created = create_segments(&cfg, resume, &mut log)?;
-    let result = supervise::Supervisor::new(&cfg, &mut log).and_then(|s| s.run(&stop));
+    let result = serve_metrics(&cfg, &mut log).and_then(|_endpoint| {
+        supervise::Supervisor::new(&cfg, &mut log).and_then(|s| s.run(&stop))
+    });
     if result.is_ok() {
         remove_run_segments(&cfg, &mut log);
     } else {
@@ -132,6 +135,16 @@ fn new_run_dir(cfg: &PipelineConfig) -> Result<()> {
     }
     std::fs::create_dir_all(&cfg.run_dir)
         .with_context(|| format!("creating run_dir {}", cfg.run_dir.display()))
+}
+
+/// The Prometheus endpoint, if the config has one; it runs until dropped.
+fn serve_metrics(cfg: &PipelineConfig, log: &mut Log) -> Result<Option<metrics::MetricsServer>> {
+    let Some(m) = &cfg.metrics else {
+        return Ok(None);
+    };
+    let server = metrics::MetricsServer::spawn(cfg, &m.listen)?;
+    log.say(&format!("metrics at http://{}/metrics", server.addr));
+    Ok(Some(server))
 }
 
 /// Every segment of the run, the stages' state included, removed at its end.

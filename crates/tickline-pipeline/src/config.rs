@@ -73,6 +73,17 @@ pub struct PipelineConfig {
     /// The stages (`[[stage]]`), each one process.
     #[serde(rename = "stage")]
     pub stages: Vec<StageConfig>,
+    /// A Prometheus endpoint (`[metrics]`), if wanted.
+    #[serde(default)]
+    pub metrics: Option<MetricsConfig>,
+}
+
+/// Where the supervisor serves `/metrics`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `host:port` to listen on, e.g. `127.0.0.1:9464` (port 0: any free one).
+    pub listen: String,
 }
 
 fn d_health_ms() -> u64 {
@@ -197,6 +208,14 @@ impl PipelineConfig {
         };
         if !ok_name(&self.name) {
             bail!("name {:?}: 1..40 of [A-Za-z0-9_-]", self.name);
+        }
+        if let Some(m) = &self.metrics {
+            if m.listen.parse::<std::net::SocketAddr>().is_err() {
+                bail!(
+                    "[metrics] listen {:?}: expected host:port, e.g. 127.0.0.1:9464",
+                    m.listen
+                );
+            }
         }
         if self.stages.is_empty() || self.stages.len() > 8 {
             bail!("1 to 8 stages, not {}", self.stages.len());

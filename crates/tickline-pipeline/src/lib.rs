@@ -6,5 +6,7 @@
 mod config;
 mod restart;
 
-pub use config::{ConfigError, PipelineConfig, QueueConfig, QueueType, RestartConfig, StageConfig};
+pub use config::{
+    ConfigError, MetricsConfig, PipelineConfig, QueueConfig, QueueType, RestartConfig, StageConfig,
+};
 pub use restart::{RestartDecision, RestartTracker};
