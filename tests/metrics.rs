@@ -135,6 +135,9 @@ fn prometheus_scrapes_a_running_pipeline() {
         "# TYPE tickline_stage_latency_seconds histogram",
         "tickline_stage_latency_seconds_bucket{le=\"0.001\",stage=\"inference\",metric=\"service\"}",
         "# TYPE tickline_stage_restarts_total counter",
+        "tickline_router_orders_total{stage=\"order-router\"}",
+        "tickline_router_rejects_total{stage=\"order-router\",reason=\"rate\"}",
+        "tickline_router_pnl_currency{stage=\"order-router\"}",
     ] {
         assert!(body.contains(want), "{want} missing:\n{body}");
     }

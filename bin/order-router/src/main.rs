@@ -77,6 +77,7 @@ fn main() -> Result<()> {
             .map(|f| FileWatch::spawn(f, Watch::Exists, KILL_FILE_CHECK, || {}))
             .transpose()?,
         until_seq: a.until_seq,
+        report: None,
     };
     let mut rt = Runtime::<Order>::new(Stage::Router, &a.stage, signals, FullPolicy::Block)?;
     rt.run(input.as_mut(), &mut p)?;

@@ -2,11 +2,13 @@
 //! the journal to the gateway, the order emitted downstream; and the kill
 //! switches (SIGUSR1, a kill file) checked between batches.
 
-use tickline_router::{PaperExchange, Router, Step};
+use tickline_router::{PaperExchange, Reject, Router, Step, UNIT};
 use tickline_schema::telemetry::Metric;
 use tickline_schema::{Order, Prediction};
 use tickline_shm::monotonic_ns;
-use tickline_stage::{Emitted, Emitter, FileWatch, Flow, Processor, Signals};
+use tickline_stage::{
+    Emitted, Emitter, FileWatch, Flow, OwnKind, OwnSlot, Processor, Signals, StageTelemetry,
+};
 
 /// The router between predictions and orders, with its kill switches.
 pub struct OrderRouter {
@@ -14,6 +16,66 @@ pub struct OrderRouter {
     /// Looks for the kill file off the hot thread.
     pub kill_file: Option<FileWatch>,
     pub until_seq: Option<u64>,
+    /// Its own values in the stats segment, once declared.
+    pub report: Option<Report>,
+}
+
+/// The router's slots in its stats segment: what Prometheus and `stats` show.
+pub struct Report {
+    predictions: Option<OwnSlot>,
+    orders: Option<OwnSlot>,
+    fills: Option<OwnSlot>,
+    pnl: Option<OwnSlot>,
+    killed: Option<OwnSlot>,
+    rejects: Vec<Option<OwnSlot>>,
+    /// (instrument, slot) of positions, declared as instruments trade.
+    positions: Vec<(u32, OwnSlot)>,
+}
+
+impl Report {
+    fn declare(tel: &mut StageTelemetry) -> Self {
+        Report {
+            predictions: tel.own("router_predictions", OwnKind::Counter),
+            orders: tel.own("router_orders", OwnKind::Counter),
+            fills: tel.own("router_fills", OwnKind::Counter),
+            pnl: tel.own("router_pnl_currency", OwnKind::Gauge),
+            killed: tel.own("router_killed", OwnKind::Gauge),
+            rejects: Reject::ALL
+                .iter()
+                .map(|r| {
+                    tel.own(
+                        &format!("router_rejects{{reason=\"{}\"}}", r.name()),
+                        OwnKind::Counter,
+                    )
+                })
+                .collect(),
+            positions: Vec::new(),
+        }
+    }
+
+    fn update(&mut self, r: &Router<PaperExchange>, tel: &mut StageTelemetry) {
+        let count = |s: Option<OwnSlot>, v: u64| s.map(|s| tel.set_count(s, v));
+        count(self.predictions, r.stats.predictions);
+        count(self.orders, r.stats.orders);
+        count(self.fills, r.stats.fills);
+        for (s, n) in self.rejects.iter().zip(r.stats.rejects) {
+            count(*s, n);
+        }
+        let gauge = |s: Option<OwnSlot>, v: f64| s.map(|s| tel.set_gauge(s, v));
+        gauge(self.pnl, r.pnl());
+        gauge(self.killed, r.is_killed() as u64 as f64);
+        for (inst, _) in r.positions() {
+            if !self.positions.iter().any(|(i, _)| *i == inst) {
+                let name = format!("router_position_lots{{instrument=\"{inst}\"}}");
+                if let Some(s) = tel.own(&name, OwnKind::Gauge) {
+                    self.positions.push((inst, s));
+                }
+            }
+        }
+        for (inst, s) in &self.positions {
+            tel.set_gauge(*s, r.position(*inst) as f64 / UNIT as f64);
+        }
+    }
 }
 
 impl Processor for OrderRouter {
@@ -66,5 +128,10 @@ impl Processor for OrderRouter {
 
     fn errors(&self) -> u64 {
         self.router.stats.rejects.iter().sum()
+    }
+
+    fn report(&mut self, tel: &mut StageTelemetry) {
+        let report = self.report.get_or_insert_with(|| Report::declare(tel));
+        report.update(&self.router, tel);
     }
 }

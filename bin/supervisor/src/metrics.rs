@@ -18,9 +18,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::{Registry, Unit};
 use tickline_pipeline::PipelineConfig;
+use tickline_schema::telemetry::OwnKind;
 use tickline_schema::telemetry::{get_str, Metric, PipelineStatus, StageState};
 use tickline_shm::{BoardReader, QueueView};
-use tickline_telemetry::{bucket_value, StatsReader};
+use tickline_telemetry::{bucket_value, OwnValue, StatsReader};
 
 /// Upper bounds of the exported latency buckets, in seconds: 1 µs to 1 s.
 const BOUNDS_S: [f64; 16] = [
@@ -135,6 +136,7 @@ impl PipelineView {
         let msg_out = Family::<StageLabels, Counter>::default();
         let errors = Family::<StageLabels, Counter>::default();
         let latency = Family::<LatencyLabels, LatencyHistogram>::default();
+        let mut own = OwnFamilies::default();
         for (i, s) in self.cfg.stages.iter().enumerate() {
             let l = StageLabels {
                 stage: s.name.clone(),
@@ -162,6 +164,7 @@ impl PipelineView {
             }
             let Some(r) = reader.as_mut() else { continue };
             let Some(snap) = r.read() else { continue };
+            own.add(&s.name, &snap.own);
             msg_in.get_or_create(&l).inc_by(snap.messages_in);
             msg_out.get_or_create(&l).inc_by(snap.messages_out);
             errors.get_or_create(&l).inc_by(snap.errors);
@@ -203,6 +206,7 @@ impl PipelineView {
             "Bad input and failed work in the stage's current process",
             errors,
         );
+        own.register(registry);
         registry.register_with_unit(
             "stage_latency",
             "Latency per message since the stage's process started: service, queue_wait, end_to_end, tick_to_decision",
@@ -275,6 +279,73 @@ fn classic_text(open: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+type Labels = Vec<(String, String)>;
+
+/// Families of the stages' own values (the router's orders, fills, PnL...),
+/// by name as each stage declared it.
+#[derive(Default)]
+struct OwnFamilies {
+    counters: Vec<(String, Family<Labels, Counter>)>,
+    gauges: Vec<(String, Family<Labels, Gauge<f64, AtomicU64>>)>,
+}
+
+impl OwnFamilies {
+    fn add(&mut self, stage: &str, values: &[OwnValue]) {
+        for v in values {
+            let (base, label) = split_name(&v.name);
+            let mut labels = vec![("stage".to_owned(), stage.to_owned())];
+            labels.extend(label.map(|(k, x)| (k.to_owned(), x.to_owned())));
+            match v.kind {
+                OwnKind::Counter => family(&mut self.counters, base)
+                    .get_or_create(&labels)
+                    .inc_by(v.value as u64),
+                OwnKind::Gauge => {
+                    family(&mut self.gauges, base)
+                        .get_or_create(&labels)
+                        .set(v.value);
+                    0
+                }
+            };
+        }
+    }
+
+    fn register(self, registry: &mut Registry) {
+        let help = "A value the stage reports about its own work";
+        for (name, f) in self.counters {
+            registry.register(name, help, f);
+        }
+        for (name, f) in self.gauges {
+            registry.register(name, help, f);
+        }
+    }
+}
+
+fn family<'a, M: Default>(
+    list: &'a mut Vec<(String, Family<Labels, M>)>,
+    name: &str,
+) -> &'a Family<Labels, M> {
+    let i = match list.iter().position(|(n, _)| n == name) {
+        Some(i) => i,
+        None => {
+            list.push((name.to_owned(), Family::default()));
+            list.len() - 1
+        }
+    };
+    &list[i].1
+}
+
+/// `name{label="value"}` as (name, Some((label, value))); a bare name as (name, None).
+fn split_name(s: &str) -> (&str, Option<(&str, &str)>) {
+    let Some((base, rest)) = s.split_once('{') else {
+        return (s, None);
+    };
+    let label = rest
+        .strip_suffix('}')
+        .and_then(|r| r.split_once('='))
+        .map(|(k, v)| (k, v.trim_matches('"')));
+    (base, label)
 }
 
 const ALL_STATES: [StageState; 6] = [

@@ -68,8 +68,42 @@ pub struct StageStats {
     pub errors: u64,
     /// Padding; zero.
     pub _reserved: u64,
+    /// Per own-value slot: its [`OwnKind`] (0: unused).
+    pub own_kinds: [u64; OWN_SLOTS],
+    /// Per own-value slot: its name, UTF-8, NUL-padded, `name` or
+    /// `name{label="value"}` (one label at most).
+    pub own_names: [[u64; OWN_NAME_WORDS]; OWN_SLOTS],
+    /// Per own-value slot: a counter's count, or a gauge's f64 bits.
+    pub own_values: [u64; OWN_SLOTS],
     /// Bucket counts of one latency histogram per [`Metric`], in HdrHistogram's layout.
     pub counts: [[u64; HIST_COUNTS]; N_METRICS],
+}
+
+/// Slots for values a stage reports about its own work, beyond messages
+/// and latency (the router: orders, fills, rejects by reason, PnL).
+pub const OWN_SLOTS: usize = 32;
+/// Words of an own value's name (48 bytes).
+pub const OWN_NAME_WORDS: usize = 6;
+
+/// What an own-value slot holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum OwnKind {
+    /// A count that only grows (while the process lives).
+    Counter = 1,
+    /// A value that goes up and down, as f64 bits.
+    Gauge = 2,
+}
+
+impl OwnKind {
+    /// The kind a slot's word holds, if any.
+    pub fn from_u64(v: u64) -> Option<Self> {
+        match v {
+            1 => Some(OwnKind::Counter),
+            2 => Some(OwnKind::Gauge),
+            _ => None,
+        }
+    }
 }
 
 /// Word offsets of [`StageStats`]' fields, for in-place updates.
@@ -91,6 +125,12 @@ pub mod stats_word {
     pub const MESSAGES_OUT: usize = offset_of!(StageStats, messages_out) / 8;
     /// `errors`
     pub const ERRORS: usize = offset_of!(StageStats, errors) / 8;
+    /// First word of `own_kinds`.
+    pub const OWN_KINDS: usize = offset_of!(StageStats, own_kinds) / 8;
+    /// First word of `own_names`.
+    pub const OWN_NAMES: usize = offset_of!(StageStats, own_names) / 8;
+    /// First word of `own_values`.
+    pub const OWN_VALUES: usize = offset_of!(StageStats, own_values) / 8;
     /// First word of `counts`.
     pub const COUNTS: usize = offset_of!(StageStats, counts) / 8;
     /// Words in all.
@@ -201,7 +241,7 @@ pub fn get_str(src: &[u8]) -> &str {
 impl_message!(
     StageStats,
     name = "StageStats",
-    version = 2,
+    version = 3,
     fields = [
         pid,
         started_ns,
@@ -210,6 +250,9 @@ impl_message!(
         messages_in,
         messages_out,
         errors,
+        own_kinds,
+        own_names,
+        own_values,
         counts
     ]
 );
@@ -221,6 +264,9 @@ impl_message!(
 );
 
 const _: () = {
-    assert!(std::mem::size_of::<StageStats>() == 64 + N_METRICS * HIST_COUNTS * 8);
+    assert!(
+        std::mem::size_of::<StageStats>()
+            == 64 + OWN_SLOTS * (2 + OWN_NAME_WORDS) * 8 + N_METRICS * HIST_COUNTS * 8
+    );
     assert!(std::mem::size_of::<StageStatus>() == 248);
 };

@@ -31,6 +31,9 @@ pub use signals::Signals;
 pub use supervision::{bind_to_supervisor, SUPERVISOR_PID_ENV};
 pub use watch::{FileWatch, Watch};
 
+pub use tickline_schema::telemetry::OwnKind;
+pub use tickline_telemetry::{OwnSlot, StageTelemetry};
+
 use tickline_shm::{Consumer, Message, WaitStrategy};
 
 /// Attaches to the input queue `name` as its consumer.

@@ -78,6 +78,11 @@ pub trait Processor {
     fn errors(&self) -> u64 {
         0
     }
+
+    /// Updates the stage's own values in its stats segment (declared with
+    /// [`StageTelemetry::own`]): called whenever telemetry is published (a
+    /// few times a second, between batches) and at the end.
+    fn report(&mut self, _tel: &mut StageTelemetry) {}
 }
 
 /// What became of an emitted message.
@@ -289,7 +294,9 @@ impl<O: Message + Traced> Runtime<O> {
             }
             input.commit(done);
             input.beat();
-            self.tel.tick(t_end);
+            if self.tel.tick(t_end) {
+                p.report(&mut self.tel);
+            }
             if self.handoff == Handoff::Yield && self.counts.published > published_before {
                 std::thread::yield_now();
             }
@@ -298,6 +305,7 @@ impl<O: Message + Traced> Runtime<O> {
             }
         }
         self.tel.set_errors(p.errors());
+        p.report(&mut self.tel);
         self.tel.publish(monotonic_ns());
         self.output.finish().map_err(StageError::processor)
     }

@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use tickline_schema::telemetry::{stats_word as w, Metric, StageStats, HIST_COUNTS, N_METRICS};
+use tickline_schema::telemetry::{
+    stats_word as w, Metric, OwnKind, StageStats, HIST_COUNTS, N_METRICS, OWN_NAME_WORDS, OWN_SLOTS,
+};
 use tickline_shm::{monotonic_ns, CountersReader, CountersWriter, QueueError};
 
 pub use buckets::{bucket_of, bucket_value};
@@ -104,6 +106,22 @@ pub struct StageTelemetry {
     store: Store,
     every_ns: u64,
     last_publish: u64,
+    own_used: usize,
+}
+
+/// A declared own value of a stage (see [`StageTelemetry::own`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OwnSlot(usize);
+
+/// An own value as read back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OwnValue {
+    /// `name` or `name{label="value"}`.
+    pub name: String,
+    /// Counter or gauge.
+    pub kind: OwnKind,
+    /// Its value.
+    pub value: f64,
 }
 
 impl StageTelemetry {
@@ -133,7 +151,42 @@ impl StageTelemetry {
             store,
             every_ns: every.as_nanos() as u64,
             last_publish: now,
+            own_used: 0,
         })
+    }
+
+    /// Declares a value of the stage's own (orders, fills, PnL...), named
+    /// `name` or `name{label="value"}` (at most 48 bytes, one label), to be
+    /// set with [`Self::set_count`] or [`Self::set_gauge`]. None once every
+    /// slot is taken or if the name is too long.
+    pub fn own(&mut self, name: &str, kind: OwnKind) -> Option<OwnSlot> {
+        if self.own_used == OWN_SLOTS || name.len() > OWN_NAME_WORDS * 8 || name.is_empty() {
+            return None;
+        }
+        let i = self.own_used;
+        self.own_used += 1;
+        let words = self.store.words();
+        let mut bytes = [0u8; OWN_NAME_WORDS * 8];
+        bytes[..name.len()].copy_from_slice(name.as_bytes());
+        for (k, chunk) in bytes.chunks_exact(8).enumerate() {
+            let v = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            words[w::OWN_NAMES + i * OWN_NAME_WORDS + k].store(v, Ordering::Relaxed);
+        }
+        // The kind last: a reader that sees it sees the whole name.
+        words[w::OWN_KINDS + i].store(kind as u64, Ordering::Release);
+        Some(OwnSlot(i))
+    }
+
+    /// Sets an own counter.
+    #[inline]
+    pub fn set_count(&self, slot: OwnSlot, v: u64) {
+        self.store.words()[w::OWN_VALUES + slot.0].store(v, Ordering::Relaxed);
+    }
+
+    /// Sets an own gauge.
+    #[inline]
+    pub fn set_gauge(&self, slot: OwnSlot, v: f64) {
+        self.store.words()[w::OWN_VALUES + slot.0].store(v.to_bits(), Ordering::Relaxed);
     }
 
     /// Records one latency of metric `m`.
@@ -185,12 +238,15 @@ impl StageTelemetry {
     }
 
     /// Marks the stage alive if the interval has passed: one store, nothing
-    /// to serialise (readers read the counts where they are). Call between batches.
+    /// to serialise (readers read the counts where they are). Call between
+    /// batches. True if it did (a moment to update own values).
     #[inline]
-    pub fn tick(&mut self, now: u64) {
-        if now.saturating_sub(self.last_publish) >= self.every_ns {
+    pub fn tick(&mut self, now: u64) -> bool {
+        let due = now.saturating_sub(self.last_publish) >= self.every_ns;
+        if due {
             self.publish(now);
         }
+        due
     }
 
     /// Marks the stage alive now.
@@ -229,6 +285,29 @@ pub struct Snapshot {
     pub errors: u64,
     /// One histogram per [`Metric`].
     pub hists: [Histogram<u64>; N_METRICS],
+    /// The stage's own values, in declaration order.
+    pub own: Vec<OwnValue>,
+}
+
+/// The own values held in a copy of a stats segment's words.
+fn own_values(b: &[u64]) -> Vec<OwnValue> {
+    (0..OWN_SLOTS)
+        .map_while(|i| {
+            let kind = OwnKind::from_u64(b[w::OWN_KINDS + i])?;
+            let name_words = &b[w::OWN_NAMES + i * OWN_NAME_WORDS..][..OWN_NAME_WORDS];
+            let bytes: Vec<u8> = name_words.iter().flat_map(|x| x.to_le_bytes()).collect();
+            let len = bytes.iter().position(|c| *c == 0).unwrap_or(bytes.len());
+            let raw = b[w::OWN_VALUES + i];
+            Some(OwnValue {
+                name: String::from_utf8_lossy(&bytes[..len]).into_owned(),
+                kind,
+                value: match kind {
+                    OwnKind::Counter => raw as f64,
+                    OwnKind::Gauge => f64::from_bits(raw),
+                },
+            })
+        })
+        .collect()
 }
 
 /// Reads a stage's stats segment (read-only).
@@ -290,6 +369,7 @@ impl StatsReader {
             messages_out: b[w::MESSAGES_OUT],
             errors: b[w::ERRORS],
             hists: histograms(&b[w::COUNTS..]),
+            own: own_values(b),
         })
     }
 }
@@ -343,5 +423,33 @@ mod tests {
         assert!(r.read().unwrap().hists[0].is_empty());
         drop(t2);
         unlink(&name).unwrap();
+    }
+
+    #[test]
+    fn own_values_are_read_back_by_name_and_kind() {
+        let name = format!("/tickline-tel-own-{}", std::process::id());
+        let _ = unlink(&name);
+        create_counters::<StageStats>(&name).unwrap();
+        let mut t = StageTelemetry::new(Some(&name), Duration::ZERO).unwrap();
+        let orders = t.own("router_orders", OwnKind::Counter).unwrap();
+        let pnl = t.own("router_pnl{book=\"a\"}", OwnKind::Gauge).unwrap();
+        assert!(t.own(&"x".repeat(49), OwnKind::Gauge).is_none(), "too long");
+        t.set_count(orders, 42);
+        t.set_gauge(pnl, -1.25);
+        let mut r = StatsReader::open(&name).unwrap();
+        let own = r.read().unwrap().own;
+        let _ = unlink(&name);
+        let want = |n: &str, kind, value| OwnValue {
+            name: n.to_owned(),
+            kind,
+            value,
+        };
+        assert_eq!(
+            own,
+            vec![
+                want("router_orders", OwnKind::Counter, 42.0),
+                want("router_pnl{book=\"a\"}", OwnKind::Gauge, -1.25)
+            ]
+        );
     }
 }
