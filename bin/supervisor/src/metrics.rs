@@ -282,13 +282,14 @@ fn classic_text(open: &str) -> String {
 }
 
 type Labels = Vec<(String, String)>;
+type FloatGauge = Gauge<f64, AtomicU64>;
 
 /// Families of the stages' own values (the router's orders, fills, PnL...),
 /// by name as each stage declared it.
 #[derive(Default)]
 struct OwnFamilies {
     counters: Vec<(String, Family<Labels, Counter>)>,
-    gauges: Vec<(String, Family<Labels, Gauge<f64, AtomicU64>>)>,
+    gauges: Vec<(String, Family<Labels, FloatGauge>)>,
 }
 
 impl OwnFamilies {
