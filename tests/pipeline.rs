@@ -328,6 +328,12 @@ fn a_crash_loop_trips_the_restart_intensity_limit() {
             && err.contains("exceed the restart intensity limit (3 in 30 s)"),
         "{err}"
     );
+    // Its reason follows, from the stage's own stderr, on one line.
+    let reason = err
+        .lines()
+        .find(|l| l.contains("  inference: tickline-inference: error:"))
+        .unwrap_or_else(|| panic!("no reason in the log:\n{err}"));
+    assert!(reason.contains("missing.onnx"), "{reason}");
     assert!(started.elapsed() < Duration::from_secs(30));
     let s = summary(&out);
     assert_eq!(s["stages"]["inference"]["state"], "failed");

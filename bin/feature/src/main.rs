@@ -98,7 +98,11 @@ impl Processor for Features {
     }
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    tickline_stage::exit_code("tickline-feature", run_main())
+}
+
+fn run_main() -> Result<()> {
     let args = Args::parse();
     if args.levels == 0 || args.levels > MAX_LEVELS {
         bail!("--levels must be 1..={MAX_LEVELS}");

@@ -53,7 +53,11 @@ fn parse_pace(s: &str) -> Result<Option<f64>> {
     }
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    tickline_stage::exit_code("tickline-feed-handler", run_main())
+}
+
+fn run_main() -> Result<()> {
     let args = Args::parse();
     if args.levels == 0 || args.levels > MAX_LEVELS {
         bail!("--levels must be 1..={MAX_LEVELS}");

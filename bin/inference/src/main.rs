@@ -56,7 +56,11 @@ struct Args {
     warmup_runs: usize,
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    tickline_stage::exit_code("tickline-inference", run_main())
+}
+
+fn run_main() -> Result<()> {
     let args = Args::parse();
     let cfg = SessionConfig {
         intra_threads: args.intra_threads,

@@ -27,7 +27,11 @@ use processor::OrderRouter;
 /// How often the kill file is looked for (off the hot thread).
 const KILL_FILE_CHECK: Duration = Duration::from_millis(100);
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    tickline_stage::exit_code("tickline-order-router", run_main())
+}
+
+fn run_main() -> Result<()> {
     if std::env::args().nth(1).as_deref() == Some("journal") {
         std::process::exit(journal_tool::main(std::env::args().skip(1))?);
     }

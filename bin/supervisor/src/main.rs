@@ -57,7 +57,11 @@ enum Cmd {
     },
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    tickline_stage::exit_code("tickline-supervisor", run_main())
+}
+
+fn run_main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Check { config } => {
             let cfg = PipelineConfig::load(&config)?;

@@ -194,6 +194,10 @@ impl<'a> Supervisor<'a> {
                     s.cfg.name, within.as_secs(), r.max_restarts, r.within_s
                 );
                 self.log.say(&msg);
+                let err = self.cfg.run_dir.join(format!("{}.err", s.cfg.name));
+                for line in last_error_lines(&err, LAST_ERROR_LINES) {
+                    self.log.say(&format!("  {}: {line}", s.cfg.name));
+                }
                 self.failed = Some(msg);
             }
         }
@@ -440,6 +444,29 @@ impl<'a> Supervisor<'a> {
             "stages": stages,
         })
     }
+}
+
+/// Lines of a given-up stage's stderr shown in the log.
+const LAST_ERROR_LINES: usize = 3;
+
+/// The last `n` lines of a stage's stderr that say something (not a
+/// backtrace's frames or notes).
+fn last_error_lines(path: &std::path::Path, n: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| {
+            let t = l.trim_start();
+            !t.is_empty()
+                && !l.starts_with(' ')
+                && !t.starts_with("note: ")
+                && !t.starts_with("Stack backtrace")
+                && !t.starts_with("stack backtrace")
+        })
+        .map(str::to_owned)
+        .collect();
+    lines.drain(..lines.len().saturating_sub(n));
+    lines
 }
 
 /// The last JSON line with a "stage" key in a stage's stdout: its summary.

@@ -15,6 +15,7 @@
 
 mod args;
 mod error;
+mod exit;
 mod input;
 mod output;
 mod runtime;
@@ -24,6 +25,7 @@ mod watch;
 
 pub use args::{Endpoint, EndpointKind, Handoff, StageArgs};
 pub use error::StageError;
+pub use exit::exit_code;
 pub use input::{Batch, Input, QueueInput, RowsInput, SourceInput};
 pub use output::Output;
 pub use runtime::{Counts, Emitted, Emitter, Flow, Processor, Runtime};
