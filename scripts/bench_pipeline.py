@@ -60,7 +60,7 @@ def write_config(base, spec, pace, run_dir, tag):
 def run_rust(base, spec, pace, tmp, tag):
     run_dir = os.path.join(tmp, tag)
     cfg = write_config(base, spec, pace, run_dir, tag)
-    out = subprocess.run([os.path.join(REL, "tickline-supervisor"), "run", "--config", cfg],
+    out = subprocess.run([os.path.join(REL, "tickline-supervisor"), "run", "--fresh", "--json", "--config", cfg],
                          cwd=ROOT, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"{base} failed:\n{out.stderr[-3000:]}")

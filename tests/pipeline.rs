@@ -108,8 +108,14 @@ heartbeat_timeout_ms = 1000
     }
 
     fn start(&self) -> Child {
+        self.start_with(&["--json"])
+    }
+
+    fn start_with(&self, flags: &[&str]) -> Child {
         Command::new(binary("tickline-supervisor"))
-            .args(["run", "--config", &self.config.display().to_string()])
+            .arg("run")
+            .args(flags)
+            .args(["--config", &self.config.display().to_string()])
             .current_dir(repo())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -472,5 +478,32 @@ fn a_failed_start_removes_what_it_created_and_names_the_blocker() {
         left,
         vec![blocker[1..].to_string()],
         "only the blocker is left"
+    );
+}
+
+#[test]
+fn the_end_of_run_report_fits_a_screen() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let run = Run::new("report", 5_000, "max", "");
+    let out = run.start_with(&[]).wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() <= 25, "{} lines:\n{text}", lines.len());
+    assert!(lines[0].contains("finished"), "{text}");
+    for stage in ["feed-handler", "feature", "inference", "order-router"] {
+        let row = lines.iter().find(|l| l.starts_with(stage)).unwrap();
+        assert!(row.contains("5,000"), "{row}");
+    }
+    for want in ["tick to decision: p50 ", "orders ", "PnL ", "throughput: "] {
+        assert!(text.contains(want), "{want} missing:\n{text}");
+    }
+    // The JSON is still all there.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.dir.join("run/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        json["stages"]["order-router"]["stage_summary"]["predictions"],
+        5_000
     );
 }

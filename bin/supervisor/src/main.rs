@@ -13,6 +13,7 @@ mod child;
 mod latency;
 mod log;
 mod metrics;
+mod report;
 mod supervise;
 
 use std::path::PathBuf;
@@ -49,6 +50,9 @@ enum Cmd {
         /// killed) left queues, state and a journal to resume: discard them.
         #[arg(long)]
         fresh: bool,
+        /// Print the summary as JSON (as in summary.json), not the report.
+        #[arg(long)]
+        json: bool,
     },
     /// Check a config and print the commands it would run.
     Check {
@@ -71,15 +75,19 @@ fn run_main() -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Run { config, fresh } => {
+        Cmd::Run {
+            config,
+            fresh,
+            json,
+        } => {
             let cfg = PipelineConfig::load(&config)?;
-            let code = run(cfg, fresh)?;
+            let code = run(cfg, fresh, json)?;
             std::process::exit(code);
         }
     }
 }
 
-fn run(cfg: PipelineConfig, fresh: bool) -> Result<i32> {
+fn run(cfg: PipelineConfig, fresh: bool, json: bool) -> Result<i32> {
     let resume = !fresh && interrupted_run(&cfg)?;
     if resume {
         std::fs::create_dir_all(&cfg.run_dir)?;
@@ -116,7 +124,12 @@ fn run(cfg: PipelineConfig, fresh: bool) -> Result<i32> {
     }
     let (summary, code) = result?;
     std::fs::write(cfg.run_dir.join("summary.json"), format!("{summary:#}\n"))?;
-    println!("{summary}");
+    if json {
+        println!("{summary}");
+    } else {
+        let order: Vec<String> = cfg.stages.iter().map(|s| s.name.clone()).collect();
+        print!("{}", report::render(&summary, &order));
+    }
     log.say(&format!(
         "{}; interval logs and summary in {}",
         if code != 0 {

@@ -1,0 +1,194 @@
+//! The end-of-run report for people: a short table of what each stage did
+//! and how fast, then what the router traded. `summary.json` (and `--json`)
+//! keep everything; this keeps what one reads at a glance.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+/// Metrics shown per stage, with their column titles.
+const COLUMNS: [(&str, &str); 3] = [
+    ("service", "service p50/p99"),
+    ("queue_wait", "queue wait p50/p99"),
+    ("end_to_end", "from ingest p50/p99/p99.9"),
+];
+
+/// The report of a run's summary (as `Supervisor::summary` builds it),
+/// stages in `order` (the config's).
+pub fn render(s: &Value, order: &[String]) -> String {
+    let mut out = String::new();
+    let elapsed = s["elapsed_s"].as_f64().unwrap_or(0.0);
+    let outcome = match s["failed"].as_str() {
+        Some(why) => format!("FAILED: {why}"),
+        None => "finished".into(),
+    };
+    let _ = writeln!(
+        out,
+        "pipeline {}: {outcome} in {elapsed:.2} s ({})",
+        s["pipeline"].as_str().unwrap_or("?"),
+        s["run_dir"].as_str().unwrap_or("?")
+    );
+    let _ = writeln!(
+        out,
+        "{:<14} {:<8} {:>8} {:>11}  {:<18} {:<20} {}",
+        "stage", "state", "restarts", "events", COLUMNS[0].1, COLUMNS[1].1, COLUMNS[2].1
+    );
+    let by_name = s["stages"].as_object().cloned().unwrap_or_default();
+    let stages: Vec<(&String, &Value)> = order
+        .iter()
+        .filter_map(|n| Some((n, by_name.get(n)?)))
+        .collect();
+    for (name, st) in &stages {
+        let lat = &st["latency_ns"];
+        let cell = |m: &str, ps: &[&str]| -> String {
+            if lat[m]["count"].as_u64().unwrap_or(0) == 0 {
+                return "-".into();
+            }
+            let vals: Vec<String> = ps.iter().map(|p| duration(lat[m][*p].as_f64())).collect();
+            vals.join(" / ")
+        };
+        let _ = writeln!(
+            out,
+            "{:<14} {:<8} {:>8} {:>11}  {:<18} {:<20} {}",
+            name,
+            st["state"].as_str().unwrap_or("?"),
+            st["restarts"].as_u64().unwrap_or(0),
+            thousands(st["stage_summary"]["messages_in"].as_u64().unwrap_or(0)),
+            cell("service", &["p50", "p99"]),
+            cell("queue_wait", &["p50", "p99"]),
+            cell("end_to_end", &["p50", "p99", "p99.9"]),
+        );
+    }
+    if let Some((_, router)) = stages
+        .iter()
+        .find(|(_, st)| !st["latency_ns"]["tick_to_decision"].is_null())
+    {
+        let t = &router["latency_ns"]["tick_to_decision"];
+        let _ = writeln!(
+            out,
+            "tick to decision: p50 {}, p99 {}, p99.9 {}, max {} over {} decisions",
+            duration(t["p50"].as_f64()),
+            duration(t["p99"].as_f64()),
+            duration(t["p99.9"].as_f64()),
+            duration(t["max"].as_f64()),
+            thousands(t["count"].as_u64().unwrap_or(0))
+        );
+        trading(&mut out, &router["stage_summary"]);
+        let decided = router["stage_summary"]["predictions"].as_u64().unwrap_or(0);
+        if elapsed > 0.0 {
+            let _ = writeln!(
+                out,
+                "throughput: {} decisions in {elapsed:.2} s of run = {}/s (start-up and drain included)",
+                thousands(decided),
+                thousands((decided as f64 / elapsed) as u64)
+            );
+        }
+    }
+    if let Some(queues) = s["queues"].as_object() {
+        let parts: Vec<String> = queues
+            .iter()
+            .map(|(q, v)| {
+                format!(
+                    "{q} {}/{}",
+                    thousands(v["published"].as_u64().unwrap_or(0)),
+                    thousands(v["committed"].as_u64().unwrap_or(0))
+                )
+            })
+            .collect();
+        let _ = writeln!(out, "queues (published/committed): {}", parts.join(", "));
+    }
+    let _ = writeln!(
+        out,
+        "everything else: {}/summary.json (or --json)",
+        s["run_dir"].as_str().unwrap_or(".")
+    );
+    out
+}
+
+/// Orders, fills, rejects, PnL and positions from the router's summary.
+fn trading(out: &mut String, r: &Value) {
+    if r["orders"].is_null() {
+        return;
+    }
+    let rejects: Vec<String> = r["rejects"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {}", thousands(v.as_u64().unwrap_or(0))))
+                .collect()
+        })
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "orders {}, fills {} ({} filled); rejects: {}",
+        thousands(r["orders"].as_u64().unwrap_or(0)),
+        thousands(r["fills"].as_u64().unwrap_or(0)),
+        r["filled_qty"].as_f64().unwrap_or(0.0),
+        if rejects.is_empty() {
+            "none".into()
+        } else {
+            rejects.join(", ")
+        }
+    );
+    let positions: Vec<String> = r["positions"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| format!("{k}: {v}")).collect())
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "PnL {:.2}; positions {}; hit rate {} over {} judged fills{}",
+        r["pnl"].as_f64().unwrap_or(f64::NAN),
+        if positions.is_empty() {
+            "flat".into()
+        } else {
+            positions.join(", ")
+        },
+        r["hit_rate"]
+            .as_f64()
+            .map_or("-".into(), |h| format!("{h:.2}")),
+        r["judged_fills"].as_u64().unwrap_or(0),
+        if r["killed"].as_bool() == Some(true) {
+            "; KILL SWITCH ON"
+        } else {
+            ""
+        }
+    );
+}
+
+/// Nanoseconds as a short duration.
+fn duration(ns: Option<f64>) -> String {
+    match ns {
+        None => "-".into(),
+        Some(ns) if ns < 1e3 => format!("{ns:.0} ns"),
+        Some(ns) if ns < 1e6 => format!("{:.1} µs", ns / 1e3),
+        Some(ns) if ns < 1e9 => format!("{:.1} ms", ns / 1e6),
+        Some(ns) => format!("{:.2} s", ns / 1e9),
+    }
+}
+
+/// 1234567 as "1,234,567".
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_numbers_and_durations() {
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(12), "12");
+        assert_eq!(duration(Some(121.0)), "121 ns");
+        assert_eq!(duration(Some(10_671.0)), "10.7 µs");
+        assert_eq!(duration(Some(62_324_735.0)), "62.3 ms");
+    }
+}
