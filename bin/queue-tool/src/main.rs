@@ -8,6 +8,7 @@ mod bench;
 mod bench_iceoryx2;
 mod floors;
 mod roles;
+mod tail;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -47,7 +48,9 @@ enum Cmd {
         json: bool,
     },
     /// Remove a queue segment's name.
-    Unlink { name: String },
+    Unlink {
+        name: String,
+    },
     /// Publish messages numbered START.. (resuming after the last published with --resume).
     Produce {
         name: String,
@@ -87,6 +90,8 @@ enum Cmd {
         common: roles::RoleArgs,
     },
     /// Benchmark: one-way latency and throughput between two processes, with peers.
+    /// The newest messages, decoded, without disturbing the consumer.
+    Tail(tail::TailArgs),
     Bench(bench::BenchArgs),
     /// Hand-off floors of this machine: round trips polled, yielding and
     /// futex-woken, on one core and across cores (JSON lines).
@@ -111,6 +116,7 @@ fn main() -> Result<()> {
             println!("created {} holding {}", view.name(), view.layout());
         }
         Cmd::Inspect { name, json } => inspect(&name, json)?,
+        Cmd::Tail(a) => tail::run(&a)?,
         Cmd::Unlink { name } => tickline_shm::unlink(&name)?,
         Cmd::Produce {
             name,

@@ -500,6 +500,52 @@ impl QueueView {
         &self.layout
     }
 
+    /// A copy of message number `index` (counted from the first ever
+    /// published), read without a role: the consumer is not disturbed and
+    /// nothing is committed. Refuses a `T` other than the segment's type.
+    ///
+    /// None if it is not published yet, or if its slot may have been
+    /// reused. A slot is reused only after the consumer committed it, by a
+    /// producer at most one batch ahead of its published count; so a copy
+    /// is certain if the message was still uncommitted after the copy, or
+    /// within the newest half of the ring (for producers whose batches are
+    /// under half a ring, as every stage's are: they publish one by one).
+    pub fn peek<T: Message>(&self, index: u64) -> Result<Option<T>> {
+        let expected = SlotLayout::of::<T>(self.layout.capacity);
+        if !self.layout.same_type(&expected) {
+            return Err(QueueError::TypeMismatch {
+                name: self.seg.name().to_owned(),
+                found: self.layout.to_string(),
+                expected: expected.to_string(),
+            });
+        }
+        let h = header(&self.seg);
+        let cap = self.layout.capacity;
+        let intact =
+            |head: u64, tail: u64| index < tail && (index >= head || index + cap / 2 > tail);
+        let now = || {
+            let head = h.consumer.head.load(Ordering::Acquire);
+            (head, h.producer.tail.load(Ordering::Acquire))
+        };
+        let (head, tail) = now();
+        if !intact(head, tail) {
+            return Ok(None);
+        }
+        let offset = ring_offset(align_of::<T>()) + (index % cap) as usize * size_of::<T>();
+        debug_assert!(offset + size_of::<T>() <= self.seg.len());
+        // SAFETY: validate() checked at open that the segment holds the
+        // header and `capacity` slots of this layout, and `offset` addresses
+        // slot `index % cap` of it, aligned for T (page-aligned base, aligned
+        // ring offset, slot size a multiple of the alignment). T is Pod, so
+        // any bytes are a valid T; a copy torn by a producer reusing the slot
+        // is detected below and thrown away.
+        let msg = unsafe { std::ptr::read_volatile(self.seg.as_ptr().add(offset) as *const T) };
+        std::sync::atomic::fence(Ordering::Acquire);
+        // Its slot was not reused while it was copied.
+        let (head, tail) = now();
+        Ok(intact(head, tail).then_some(msg))
+    }
+
     /// Indices, drops and both ends, read now.
     pub fn status(&self) -> QueueStatus {
         let h = header(&self.seg);
