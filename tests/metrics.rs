@@ -3,8 +3,8 @@
 //! and a real Prometheus server scrapes them.
 //!
 //! `promtool` and `prometheus` come from Debian's `prometheus` package
-//! (`.ci/run` installs it and sets TICKLINE_REQUIRE_PROMETHEUS=1). Without
-//! them, and without that variable, those two checks are skipped with a note.
+//! (`.ci/run` installs it and sets TICKLINE_REQUIRE_TOOLS=1). Without them,
+//! and without that variable, those two checks are skipped with a note.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -48,8 +48,8 @@ fn tool(name: &str) -> Option<PathBuf> {
         return Some(PathBuf::from(path));
     }
     assert!(
-        std::env::var_os("TICKLINE_REQUIRE_PROMETHEUS").is_none(),
-        "{name} is required here (TICKLINE_REQUIRE_PROMETHEUS) but not installed"
+        std::env::var_os("TICKLINE_REQUIRE_TOOLS").is_none(),
+        "{name} is required here (TICKLINE_REQUIRE_TOOLS) but not installed"
     );
     eprintln!("note: {name} not installed (Debian package prometheus); its check is skipped");
     None

@@ -506,4 +506,42 @@ fn the_end_of_run_report_fits_a_screen() {
         json["stages"]["order-router"]["stage_summary"]["predictions"],
         5_000
     );
+
+    // Its interval logs plot, as PNG and SVG (PNG labels need a system font).
+    let font = Path::new("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf").exists();
+    if !font && std::env::var_os("TICKLINE_REQUIRE_TOOLS").is_none() {
+        eprintln!("note: no DejaVu font (Debian fonts-dejavu-core): plots not checked");
+        return;
+    }
+    let (png, svg, over) = (
+        run.dir.join("p.png"),
+        run.dir.join("p.svg"),
+        run.dir.join("t.png"),
+    );
+    let out = Command::new(binary("tickline-stats"))
+        .arg("logs")
+        .arg(run.dir.join("run"))
+        .arg("--png")
+        .arg(&png)
+        .arg("--svg")
+        .arg(&svg)
+        .arg("--over-time")
+        .arg(&over)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for p in [&png, &over] {
+        let bytes = std::fs::read(p).unwrap();
+        assert!(
+            bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000,
+            "{}",
+            p.display()
+        );
+    }
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.contains("<svg") && text.contains("inference.service"));
 }

@@ -28,7 +28,11 @@ fn tail_of<T: Message>(tag: &str, n: u64, make: impl Fn(u64) -> T) -> Vec<serde_
         .unwrap();
     let head = QueueView::open(&name).unwrap().status().head;
     let _ = tickline_shm::unlink(&name);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(head, n / 2, "tail committed nothing");
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -37,7 +41,9 @@ fn tail_of<T: Message>(tag: &str, n: u64, make: impl Fn(u64) -> T) -> Vec<serde_
 }
 
 fn seqs(rows: &[serde_json::Value]) -> Vec<u64> {
-    rows.iter().map(|r| r["message"]["seq"].as_u64().unwrap()).collect()
+    rows.iter()
+        .map(|r| r["message"]["seq"].as_u64().unwrap())
+        .collect()
 }
 
 #[test]

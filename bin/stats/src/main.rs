@@ -3,6 +3,8 @@
 //! percentiles; or reads a finished run's interval logs and plots them.
 #![forbid(unsafe_code)]
 
+mod plot;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -43,16 +45,34 @@ enum Cmd {
     /// Percentiles from a finished run's interval logs (`<run_dir>/*.hlog`).
     Logs {
         run_dir: PathBuf,
-        /// Also draw a latency-by-percentile plot to this SVG file.
+        /// Also draw latency by percentile (whole run) to this PNG file.
+        #[arg(long)]
+        png: Option<PathBuf>,
+        /// Also draw latency by percentile (whole run) to this SVG file.
         #[arg(long)]
         svg: Option<PathBuf>,
+        /// Also draw latency over time (p50, p99, max per interval, per
+        /// stage and metric, restarts marked) to this .png or .svg file.
+        #[arg(long)]
+        over_time: Option<PathBuf>,
     },
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    if let Some(Cmd::Logs { run_dir, svg }) = &cli.cmd {
-        return logs(run_dir, svg.as_deref(), cli.json);
+    if let Some(Cmd::Logs {
+        run_dir,
+        png,
+        svg,
+        over_time,
+    }) = &cli.cmd
+    {
+        let plots = Plots {
+            png: png.as_deref(),
+            svg: svg.as_deref(),
+            over_time: over_time.as_deref(),
+        };
+        return logs(run_dir, &plots, cli.json);
     }
     let cfg = PipelineConfig::load(&cli.config)?;
     let status = BoardReader::<PipelineStatus>::open(&cfg.status_segment()).with_context(|| {
@@ -224,9 +244,9 @@ fn print_table(snap: &serde_json::Value) {
     }
 }
 
-/// Merges every interval of every `*.hlog` in `dir`, by stage and tag.
-fn read_logs(dir: &Path) -> Result<BTreeMap<(String, String), Histogram<u64>>> {
-    let mut out = BTreeMap::new();
+/// Every interval of every `*.hlog` in `dir`, by stage and tag, in time order.
+fn read_logs(dir: &Path) -> Result<plot::Series> {
+    let mut out = plot::Series::new();
     let mut d = Deserializer::new();
     let mut found = 0;
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
@@ -251,21 +271,58 @@ fn read_logs(dir: &Path) -> Result<BTreeMap<(String, String), Histogram<u64>>> {
                 let hist: Histogram<u64> = d
                     .deserialize(&mut &raw[..])
                     .map_err(|e| anyhow::anyhow!("{}: {e:?}", path.display()))?;
+                let start_s = h.start_timestamp().as_secs_f64();
                 out.entry((stage.clone(), tag))
-                    .or_insert_with(new_histogram)
-                    .add(&hist)
-                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                    .or_default()
+                    .push(plot::Interval { start_s, hist });
             }
         }
     }
     if found == 0 {
         bail!("no *.hlog interval logs in {}", dir.display());
     }
+    for v in out.values_mut() {
+        v.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    }
     Ok(out)
 }
 
-fn logs(dir: &Path, svg: Option<&Path>, json: bool) -> Result<()> {
-    let hists = read_logs(dir)?;
+/// The restarts in `dir/supervisor.log` of the supervisor that wrote the
+/// current interval logs (after the last resume, if any), by time.
+fn read_restarts(dir: &Path) -> Vec<plot::Restart> {
+    let log = std::fs::read_to_string(dir.join("supervisor.log")).unwrap_or_default();
+    let last_run = log
+        .rfind("resuming the interrupted run")
+        .map_or(&log[..], |i| {
+            &log[log[..i].rfind('\n').map_or(0, |j| j + 1)..]
+        });
+    last_run
+        .lines()
+        .filter(|l| l.contains("; restart ") || l.contains(") hung: "))
+        .filter_map(|l| {
+            let at_s = l.split_once(" +")?.1.split_once("s]")?.0.parse().ok()?;
+            let stage = l.split_once("] stage ")?.1.split_once(' ')?.0.to_owned();
+            Some(plot::Restart { at_s, stage })
+        })
+        .collect()
+}
+
+/// The plots `logs` was asked for.
+struct Plots<'a> {
+    png: Option<&'a Path>,
+    svg: Option<&'a Path>,
+    over_time: Option<&'a Path>,
+}
+
+fn logs(dir: &Path, plots: &Plots, json: bool) -> Result<()> {
+    let series = read_logs(dir)?;
+    let mut hists = BTreeMap::new();
+    for (k, v) in &series {
+        let h = hists.entry(k.clone()).or_insert_with(new_histogram);
+        for i in v {
+            h.add(&i.hist).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        }
+    }
     if json {
         let m: serde_json::Map<_, _> = hists
             .iter()
@@ -291,90 +348,13 @@ fn logs(dir: &Path, svg: Option<&Path>, json: bool) -> Result<()> {
             );
         }
     }
-    if let Some(path) = svg {
-        std::fs::write(path, plot_svg(&hists))?;
+    for path in [plots.png, plots.svg].into_iter().flatten() {
+        plot::percentiles(&hists, path)?;
+        eprintln!("plot written to {}", path.display());
+    }
+    if let Some(path) = plots.over_time {
+        plot::over_time(&series, &read_restarts(dir), path)?;
         eprintln!("plot written to {}", path.display());
     }
     Ok(())
-}
-
-/// Latency by percentile, HdrHistogram style: x is 1/(1-q) on a log scale
-/// (50%, 90%, 99%, ...), y is latency on a log scale.
-fn plot_svg(hists: &BTreeMap<(String, String), Histogram<u64>>) -> String {
-    let (w, h, l, r, t, b) = (900.0, 540.0, 80.0, 240.0, 30.0, 50.0);
-    let nines = 5.0; // up to 99.999%
-    let qs: Vec<f64> = (0..=100)
-        .map(|i| 1.0 - 10f64.powf(-(i as f64) * nines / 100.0))
-        .collect();
-    let (mut ymin, mut ymax) = (f64::MAX, 1.0f64);
-    for hist in hists.values().filter(|h| !h.is_empty()) {
-        ymin = ymin.min(hist.value_at_quantile(0.0).max(1) as f64);
-        ymax = ymax.max(hist.max() as f64);
-    }
-    if ymin > ymax {
-        ymin = 1.0;
-    }
-    let (ly0, ly1) = (
-        ymin.log10().floor(),
-        ymax.log10().ceil().max(ymin.log10().floor() + 1.0),
-    );
-    let x = |q: f64| l + (-(1.0 - q).max(1e-12).log10() / nines).min(1.0) * (w - l - r);
-    let y = |v: f64| h - b - (v.max(1.0).log10() - ly0) / (ly1 - ly0) * (h - t - b);
-    let colors = [
-        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-        "#bcbd22", "#17becf",
-    ];
-    let mut s = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>"#
-    );
-    for k in 0..=nines as usize {
-        let q = 1.0 - 10f64.powi(-(k as i32));
-        let label = if k == 0 {
-            "0%".to_string()
-        } else {
-            format!("{}%", 100.0 * q)
-        };
-        s += &format!(
-            r##"<line x1="{0}" y1="{t}" x2="{0}" y2="{1}" stroke="#ddd"/><text x="{0}" y="{2}" text-anchor="middle">{label}</text>"##,
-            x(q),
-            h - b,
-            h - b + 18.0
-        );
-    }
-    for e in ly0 as i32..=ly1 as i32 {
-        let v = 10f64.powi(e);
-        s += &format!(
-            r##"<line x1="{l}" y1="{0}" x2="{1}" y2="{0}" stroke="#ddd"/><text x="{2}" y="{3}" text-anchor="end">{4}</text>"##,
-            y(v),
-            w - r,
-            l - 6.0,
-            y(v) + 4.0,
-            fmt_ns(&serde_json::json!(v as u64))
-        );
-    }
-    s += &format!(
-        r#"<text x="{}" y="{}" text-anchor="middle">percentile</text>"#,
-        (l + w - r) / 2.0,
-        h - 10.0
-    );
-    for (i, ((stage, tag), hist)) in hists.iter().filter(|(_, h)| !h.is_empty()).enumerate() {
-        let c = colors[i % colors.len()];
-        let pts: Vec<String> = qs
-            .iter()
-            .map(|q| format!("{:.1},{:.1}", x(*q), y(hist.value_at_quantile(*q) as f64)))
-            .collect();
-        s += &format!(
-            r#"<polyline fill="none" stroke="{c}" stroke-width="1.5" points="{}"/>"#,
-            pts.join(" ")
-        );
-        s += &format!(
-            r#"<rect x="{}" y="{}" width="12" height="3" fill="{c}"/><text x="{}" y="{}">{stage}.{tag}</text>"#,
-            w - r + 12.0,
-            t + 16.0 * i as f64 + 6.0,
-            w - r + 30.0,
-            t + 16.0 * i as f64 + 10.0
-        );
-    }
-    s += "</svg>\n";
-    s
 }
