@@ -545,3 +545,62 @@ fn the_end_of_run_report_fits_a_screen() {
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.contains("<svg") && text.contains("inference.service"));
 }
+
+#[test]
+fn stats_live_in_a_terminal_shows_state_colours_and_p99_history() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let has_tmux = Command::new("tmux").arg("-V").output().is_ok();
+    if !has_tmux {
+        assert!(
+            std::env::var_os("TICKLINE_REQUIRE_TOOLS").is_none(),
+            "tmux is required here but not installed"
+        );
+        eprintln!("note: tmux not installed: the terminal view is not checked");
+        return;
+    }
+    let run = Run::new("live", 10_000_000, "realtime:0.2", "");
+    let child = run.start();
+    run.pid_of("order-router");
+    while run.routed() < 2_000 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let session = format!("tickline-{}", run.name);
+    let view = format!(
+        "{} --config {} --refresh-ms 200",
+        binary("tickline-stats").display(),
+        run.config.display()
+    );
+    let tmux = |args: &[&str]| Command::new("tmux").args(args).output().unwrap();
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "220",
+        "-y",
+        "30",
+        &view,
+    ]);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(2_500));
+    let screen = tmux(&["capture-pane", "-p", "-e", "-t", &session]);
+    tmux(&["kill-session", "-t", &session]);
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    finish(child);
+    let text = String::from_utf8_lossy(&screen.stdout);
+    assert!(
+        text.contains("\x1b[32mrunning"),
+        "no green running state:\n{text}"
+    );
+    let router = text
+        .lines()
+        .find(|l| l.starts_with("order-router"))
+        .unwrap_or_else(|| panic!("no router row:\n{text}"));
+    let bars = router.chars().filter(|c| ('▁'..='█').contains(c)).count();
+    assert!(bars >= 5, "p99 history of 5+ windows: {router}");
+}

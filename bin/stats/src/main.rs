@@ -3,9 +3,11 @@
 //! percentiles; or reads a finished run's interval logs and plots them.
 #![forbid(unsafe_code)]
 
+mod live;
 mod plot;
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -85,19 +87,24 @@ fn main() -> Result<()> {
     let window = Duration::from_millis(cli.refresh_ms.max(50));
     let mut before = read_all(&status)?;
     let mut at = Instant::now();
+    let mut history = live::History::default();
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     loop {
         std::thread::sleep(window);
         let now = read_all(&status)?;
         let dt = at.elapsed().as_secs_f64();
         at = Instant::now();
-        let snapshot = render(&before, &now, dt)?;
+        for (b, n) in before.iter().zip(&now) {
+            history.push(&n.name, b.stats.as_ref(), n.stats.as_ref());
+        }
+        let snapshot = render(&before, &now, dt, &history)?;
         if cli.json {
             println!("{snapshot}");
         } else {
             if !cli.once {
                 print!("\x1b[2J\x1b[H");
             }
-            print_table(&snapshot);
+            print_table(&snapshot, colour);
         }
         if cli.once {
             return Ok(());
@@ -142,7 +149,12 @@ fn read_all(status: &BoardReader<PipelineStatus>) -> Result<Vec<StageView>> {
     Ok(out)
 }
 
-fn render(before: &[StageView], now: &[StageView], dt: f64) -> Result<serde_json::Value> {
+fn render(
+    before: &[StageView],
+    now: &[StageView],
+    dt: f64,
+    history: &live::History,
+) -> Result<serde_json::Value> {
     let mut stages = Vec::new();
     for (b, n) in before.iter().zip(now) {
         let rate = |f: fn(&Snapshot) -> u64| match (&b.stats, &n.stats) {
@@ -172,6 +184,7 @@ fn render(before: &[StageView], now: &[StageView], dt: f64) -> Result<serde_json
             "queue_depth": n.input.as_ref().map(|q| q.depth()),
             "queue_drops": n.input.as_ref().map(|q| q.dropped),
             "latency_ns": latency,
+            "p99_history_ns": history.of(&n.name),
         }));
     }
     Ok(serde_json::json!({ "stages": stages }))
@@ -186,23 +199,11 @@ fn fmt_ns(v: &serde_json::Value) -> String {
     }
 }
 
-fn print_table(snap: &serde_json::Value) {
+fn print_table(snap: &serde_json::Value, colour: bool) {
     println!(
-        "{:<14} {:<9} {:>7} {:>4} {:>10} {:>10} {:>7} {:>6}  {:<11} {:>8} {:>8} {:>8} {:>8} {:>8}",
-        "stage",
-        "state",
-        "pid",
-        "rst",
-        "in/s",
-        "out/s",
-        "depth",
-        "drops",
-        "latency",
-        "p50",
-        "p90",
-        "p99",
-        "p99.9",
-        "max"
+        "{:<14} {:<9} {:>7} {:>4} {:>10} {:>10} {:>7} {:>6}  {:<16} {:>8} {:>8} {:>8} {:>8} {:>8}  p99 per window, last {}",
+        "stage", "state", "pid", "rst", "in/s", "out/s", "depth", "drops", "latency", "p50", "p90",
+        "p99", "p99.9", "max", live::HISTORY
     );
     for s in snap["stages"].as_array().into_iter().flatten() {
         let num = |k: &str| {
@@ -210,38 +211,50 @@ fn print_table(snap: &serde_json::Value) {
                 .filter(|x| x.is_finite())
                 .map_or("-".into(), |x| format!("{x:.0}"))
         };
+        let state = s["state"].as_str().unwrap_or("?");
+        let state = match (colour, state_named(state)) {
+            (true, Some(st)) => live::colour(st, state, 9),
+            _ => format!("{state:<9}"),
+        };
         let head = format!(
-            "{:<14} {:<9} {:>7} {:>4} {:>10} {:>10} {:>7} {:>6}",
+            "{:<14} {state} {:>7} {:>4} {:>10} {:>10} {:>7} {:>6}",
             s["stage"].as_str().unwrap_or("?"),
-            s["state"].as_str().unwrap_or("?"),
-            s["pid"],
-            s["restarts"],
+            num("pid"),
+            num("restarts"),
             num("in_per_s"),
             num("out_per_s"),
             num("queue_depth"),
             num("queue_drops"),
         );
+        let blank = " ".repeat(14 + 1 + 9 + 1 + 7 + 1 + 4 + 1 + 10 + 1 + 10 + 1 + 7 + 1 + 6);
+        let history: Vec<u64> = s["p99_history_ns"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
+            .unwrap_or_default();
+        let spark = live::sparkline(&history);
         let lat = s["latency_ns"].as_object().cloned().unwrap_or_default();
         if lat.is_empty() {
             println!("{head}");
         }
         for (i, (m, p)) in lat.iter().enumerate() {
             println!(
-                "{}  {:<11} {:>8} {:>8} {:>8} {:>8} {:>8}",
-                if i == 0 {
-                    head.clone()
-                } else {
-                    " ".repeat(head.len())
-                },
+                "{}  {:<16} {:>8} {:>8} {:>8} {:>8} {:>8}  {}",
+                if i == 0 { &head } else { &blank },
                 m,
                 fmt_ns(&p["p50"]),
                 fmt_ns(&p["p90"]),
                 fmt_ns(&p["p99"]),
                 fmt_ns(&p["p99.9"]),
-                fmt_ns(&p["max"])
+                fmt_ns(&p["max"]),
+                if i == 0 { spark.as_str() } else { "" }
             );
         }
     }
+}
+
+/// The state a summary names.
+fn state_named(name: &str) -> Option<StageState> {
+    (0..=5).map(StageState::from_u32).find(|s| s.name() == name)
 }
 
 /// Every interval of every `*.hlog` in `dir`, by stage and tag, in time order.
