@@ -130,6 +130,7 @@ fn prometheus_scrapes_a_running_pipeline() {
     };
     for want in [
         "tickline_stage_up{stage=\"inference\"} 1",
+        "tickline_stage_pid{stage=\"feature\"} ",
         "tickline_stage_state{stage=\"feature\",state=\"running\"} 1",
         "tickline_stage_restarts_total{stage=\"feed-handler\"} 0",
         "tickline_queue_capacity{queue=\"book\"} 16384",

@@ -129,6 +129,7 @@ impl PipelineView {
         }
         let status = self.status.as_ref().and_then(|b| b.read()).map(|(_, s)| s);
         let up = Family::<StageLabels, Gauge>::default();
+        let pid = Family::<StageLabels, Gauge>::default();
         let state = Family::<StateLabels, Gauge>::default();
         let restarts = Family::<StageLabels, Counter>::default();
         let hangs = Family::<StageLabels, Counter>::default();
@@ -148,6 +149,7 @@ impl PipelineView {
             }) {
                 let now = StageState::from_u32(st.state);
                 up.get_or_create(&l).set((st.pid != 0) as i64);
+                pid.get_or_create(&l).set(st.pid as i64);
                 for k in ALL_STATES {
                     let sl = StateLabels {
                         stage: s.name.clone(),
@@ -180,6 +182,7 @@ impl PipelineView {
             }
         }
         registry.register("stage_up", "1 while the stage's process runs", up);
+        registry.register("stage_pid", "The stage's running process (0: none)", pid);
         registry.register(
             "stage_state",
             "1 for the stage's current state as the supervisor sees it",
