@@ -299,13 +299,7 @@ fn price_of(p: u32) -> Option<i64> {
 }
 
 fn book_error(stats: &mut FeedStats, e: BookError, order: u64) {
-    let kind = match e {
-        BookError::UnknownOrder => FeedError::UnknownOrder,
-        BookError::DuplicateOrder => FeedError::DuplicateOrder,
-        BookError::Overfill => FeedError::Overfill,
-        BookError::BadValue | BookError::Level(_) => FeedError::BadValue,
-    };
-    stats.error(kind, format_args!("order {order}: {e:?}"));
+    stats.error(FeedError::from(e), format_args!("order {order}: {e:?}"));
 }
 
 /// Bad input that has been counted in [`FeedStats`]: the message is skipped.

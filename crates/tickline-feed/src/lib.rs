@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod binance;
+pub mod databento;
 pub mod itch;
 pub mod lobster;
 pub mod moldudp64;

@@ -1,5 +1,5 @@
 //! Sources named by a spec string, as configs and command lines give them:
-//! `itch:FILE`, `lobster:MESSAGES[,ORDERBOOK]`, `binance:FILE[.gz]`,
+//! `itch:FILE`, `lobster:MESSAGES[,ORDERBOOK]`, `binance:FILE[.gz]`, `dbn:FILE[.zst]`,
 //! `moldudp64:ADDR`, `synthetic[:SEED[:EVENTS[:INSTRUMENTS[:RATE[:BURST[:STEP_AT]]]]]]` (calm rate per second, burst factor, 1 for a steady Poisson rate, and an event count at which the burst rate starts for good).
 
 use std::fs::File;
@@ -9,6 +9,7 @@ use std::time::Duration;
 use tickline_schema::MAX_LEVELS;
 
 use crate::binance::BinanceSource;
+use crate::databento::DbnSource;
 use crate::itch::ItchSource;
 use crate::lobster::LobsterSource;
 use crate::moldudp64::MoldUdpSource;
@@ -16,7 +17,7 @@ use crate::synthetic::{SyntheticConfig, SyntheticSource};
 use crate::Source;
 
 /// The spec syntax, for help texts and errors.
-pub const SPEC_HELP: &str = "itch:FILE, lobster:MESSAGES[,ORDERBOOK], binance:FILE[.gz], moldudp64:ADDR or synthetic[:SEED[:EVENTS[:INSTRUMENTS[:RATE[:BURST[:STEP_AT]]]]]]";
+pub const SPEC_HELP: &str = "itch:FILE, lobster:MESSAGES[,ORDERBOOK], binance:FILE[.gz], dbn:FILE[.zst], moldudp64:ADDR or synthetic[:SEED[:EVENTS[:INSTRUMENTS[:RATE[:BURST[:STEP_AT]]]]]]";
 
 /// Why a source spec could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +107,11 @@ pub fn open_source(spec: &str) -> Result<Box<dyn Source>, SourceError> {
                 None => Box::new(src),
             }
         }
+        "dbn" => Box::new(DbnSource::open(rest).map_err(|e| SourceError::File {
+            what: "Databento DBN file",
+            path: rest.to_owned(),
+            source: std::io::Error::other(e.to_string()),
+        })?),
         "binance" => {
             let f = open_file(rest, "Binance capture")?;
             let r: Box<dyn BufRead + Send> = if rest.ends_with(".gz") {

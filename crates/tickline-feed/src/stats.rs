@@ -94,6 +94,18 @@ impl Default for FeedStats {
     }
 }
 
+impl From<tickline_book::BookError> for FeedError {
+    fn from(e: tickline_book::BookError) -> Self {
+        use tickline_book::BookError as B;
+        match e {
+            B::UnknownOrder => FeedError::UnknownOrder,
+            B::DuplicateOrder => FeedError::DuplicateOrder,
+            B::Overfill => FeedError::Overfill,
+            B::BadValue | B::Level(_) => FeedError::BadValue,
+        }
+    }
+}
+
 impl FeedStats {
     /// Counts without logging: for benchmarks and bulk tools.
     pub fn quiet() -> Self {

@@ -1,0 +1,212 @@
+//! Databento MBO (market by order) files, DBN of any version, plain or
+//! zstd, decoded by Databento's own `dbn` crate.
+//!
+//! Actions: Add, Cancel (of `size`), Modify (new price and size), cleaR
+//! (the instrument's book), Trade (the aggressor's print; the book is not
+//! changed), Fill and None (no change). A publisher's event may be several
+//! records; the book is valid only after the one flagged `F_LAST`, so a
+//! book event is emitted there, for an instrument whose book changed. A
+//! trade is emitted at its record. Snapshot records (`F_SNAPSHOT`) are
+//! applied like any other. Databento's instrument ids are mapped to dense
+//! ids in order of first appearance; symbols come from the file's metadata.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufReader;
+
+use dbn::decode::{DbnMetadata, DecodeRecordRef, DynDecoder};
+use dbn::{MboMsg, VersionUpgradePolicy, UNDEF_PRICE};
+use tickline_book::Side;
+use tickline_schema::EventKind;
+
+use crate::stats::{FeedError, FeedStats};
+use crate::{Books, FeedEvent, Source, Step, MAX_INSTRUMENTS, UNIT};
+
+/// DBN prices are in 1e-9; ours are in 1e-8.
+const PRICE_DIV: i64 = 1_000_000_000 / UNIT;
+
+/// A Databento MBO file as a source.
+pub struct DbnSource {
+    decoder: DynDecoder<'static, BufReader<File>>,
+    /// Databento instrument id to ours, in order of appearance.
+    ids: HashMap<u32, u32>,
+    /// Ours to Databento's.
+    databento_ids: Vec<u32>,
+    /// Databento instrument id to symbol, from the metadata.
+    names: HashMap<u32, String>,
+    /// Our symbol per instrument.
+    symbols: Vec<String>,
+    /// Per instrument of ours: the book changed since its last `F_LAST`.
+    dirty: Vec<bool>,
+    /// Records per (Databento instrument id, action).
+    actions: HashMap<(u32, u8), u64>,
+    ended: bool,
+}
+
+impl DbnSource {
+    /// Opens a DBN file (plain or zstd, any DBN version).
+    pub fn open(path: &str) -> Result<Self, dbn::Error> {
+        let decoder = DynDecoder::from_file(path, VersionUpgradePolicy::UpgradeToV3)?;
+        let mut names = HashMap::new();
+        for m in &decoder.metadata().mappings {
+            for iv in &m.intervals {
+                if let Ok(id) = iv.symbol.parse::<u32>() {
+                    names.insert(id, m.raw_symbol.clone());
+                }
+            }
+        }
+        Ok(DbnSource {
+            decoder,
+            ids: HashMap::new(),
+            databento_ids: Vec::new(),
+            names,
+            symbols: Vec::new(),
+            dirty: Vec::new(),
+            actions: HashMap::new(),
+            ended: false,
+        })
+    }
+
+    /// Records read per (Databento instrument id, action character).
+    pub fn action_counts(&self) -> &HashMap<(u32, u8), u64> {
+        &self.actions
+    }
+
+    /// Databento's instrument id of one of ours.
+    pub fn databento_id(&self, instrument: u32) -> Option<u32> {
+        self.databento_ids.get(instrument as usize).copied()
+    }
+
+    /// Our id for a Databento instrument id, assigned at first sight.
+    fn instrument(&mut self, databento: u32) -> Option<u32> {
+        if let Some(i) = self.ids.get(&databento) {
+            return Some(*i);
+        }
+        let i = self.databento_ids.len() as u32;
+        if i >= MAX_INSTRUMENTS {
+            return None;
+        }
+        self.ids.insert(databento, i);
+        self.databento_ids.push(databento);
+        let name = self.names.get(&databento).cloned();
+        self.symbols
+            .push(name.unwrap_or_else(|| databento.to_string()));
+        self.dirty.push(false);
+        Some(i)
+    }
+
+    /// The next MBO record, skipping other record types (counted).
+    fn record(&mut self, stats: &mut FeedStats) -> Option<MboMsg> {
+        loop {
+            match self.decoder.decode_record_ref() {
+                Ok(Some(r)) => match r.get::<MboMsg>() {
+                    Some(m) => return Some(m.clone()),
+                    None => stats.error(FeedError::UnknownType, format_args!("not an MBO record")),
+                },
+                Ok(None) => return None,
+                Err(e) => {
+                    stats.error(FeedError::Truncated, format_args!("DBN: {e}"));
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Applies one record to `inst`'s book; the error of a bad one.
+    fn apply(&mut self, m: &MboMsg, inst: u32, books: &mut Books) -> Result<(), FeedError> {
+        let book = books.book_mut(inst);
+        let side = || match m.side as u8 {
+            b'B' => Ok(Side::Buy),
+            b'A' => Ok(Side::Sell),
+            _ => Err(FeedError::BadSide),
+        };
+        let price = || price(m.price).ok_or(FeedError::BadValue);
+        let qty = m.size as i64 * UNIT;
+        match m.action as u8 {
+            b'A' => book
+                .add(m.order_id, side()?, price()?, qty)
+                .map_err(FeedError::from)?,
+            b'C' => {
+                book.reduce(m.order_id, qty).map_err(FeedError::from)?;
+            }
+            b'M' => {
+                book.replace(m.order_id, m.order_id, price()?, qty)
+                    .map_err(FeedError::from)?;
+            }
+            b'R' => book.clear(),
+            _ => return Ok(()),
+        }
+        self.dirty[inst as usize] = true;
+        Ok(())
+    }
+}
+
+/// A DBN price in our fixed point, if defined and representable exactly.
+fn price(p: i64) -> Option<i64> {
+    (p != UNDEF_PRICE && p > 0 && p % PRICE_DIV == 0).then_some(p / PRICE_DIV)
+}
+
+impl Source for DbnSource {
+    fn next(&mut self, books: &mut Books, stats: &mut FeedStats) -> Step {
+        if self.ended {
+            return Step::End;
+        }
+        let Some(m) = self.record(stats) else {
+            self.ended = true;
+            return Step::End;
+        };
+        stats.messages += 1;
+        let action = m.action as u8;
+        *self
+            .actions
+            .entry((m.hd.instrument_id, action))
+            .or_default() += 1;
+        let Some(inst) = self.instrument(m.hd.instrument_id) else {
+            stats.error(
+                FeedError::BadValue,
+                format_args!("more than {MAX_INSTRUMENTS} instruments"),
+            );
+            return Step::Skip;
+        };
+        if let Err(e) = self.apply(&m, inst, books) {
+            stats.error(
+                e,
+                format_args!(
+                    "instrument {} action {} order {}",
+                    m.hd.instrument_id, action as char, m.order_id
+                ),
+            );
+        }
+        let ts = m.hd.ts_event;
+        if action == b'T' {
+            let Some(px) = price(m.price) else {
+                stats.error(FeedError::BadValue, format_args!("trade without a price"));
+                return Step::Skip;
+            };
+            // At F_LAST the book it carries is final: no quote event follows.
+            if m.flags.is_last() {
+                self.dirty[inst as usize] = false;
+            }
+            return Step::Event(FeedEvent {
+                instrument: inst,
+                kind: EventKind::Trade,
+                exchange_ns: ts,
+                trade_side: match m.side as u8 {
+                    b'B' => 1,
+                    b'A' => -1,
+                    _ => 0,
+                },
+                trade_price: px,
+                trade_qty: m.size as i64 * UNIT,
+            });
+        }
+        if m.flags.is_last() && std::mem::take(&mut self.dirty[inst as usize]) {
+            return Step::Event(FeedEvent::quote(inst, ts));
+        }
+        Step::Skip
+    }
+
+    fn symbol(&self, instrument: u32) -> Option<&str> {
+        self.symbols.get(instrument as usize).map(String::as_str)
+    }
+}

@@ -1,0 +1,118 @@
+//! The `dbn:` source on Databento's real CME MBO files, against an
+//! independent reading (scripts/dbn_reference.py: Databento's Python
+//! decoder and a book of its own): the same records per instrument and
+//! action, and the same top 10 levels after every event.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use tickline_feed::databento::DbnSource;
+use tickline_feed::{Books, FeedError, FeedStats, Source, Step, UNIT};
+use tickline_schema::{BookEvent, EventKind};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The reference's output: its counts line, then one line per event.
+fn reference(file: &std::path::Path) -> (serde_json::Value, Vec<String>) {
+    let python = repo().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup-python.sh",
+        python.display()
+    );
+    let out = Command::new(python)
+        .arg(repo().join("scripts/dbn_reference.py"))
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let counts = serde_json::from_str(lines.next().unwrap()).unwrap();
+    (counts, lines.map(str::to_owned).collect())
+}
+
+/// One side's top 10 as the reference prints it (price in 1e-9, size).
+fn side(levels: &[tickline_schema::Level], depth: usize) -> String {
+    let shown: Vec<String> = levels[..depth]
+        .iter()
+        .filter(|l| l.qty > 0)
+        .map(|l| format!("{}:{}", l.price * 10, l.qty / UNIT))
+        .collect();
+    if shown.is_empty() {
+        "-".into()
+    } else {
+        shown.join(",")
+    }
+}
+
+#[test]
+fn dbn_books_equal_an_independent_book_after_every_event() {
+    for name in [
+        "esh4-glbx-mdp3-20231225.mbo.dbn.zst",
+        "esh4-glbx-mdp3-20231224.mbo.dbn.zst",
+    ] {
+        let file = common::data_file(&format!("databento/{name}"));
+        let (want_counts, want) = reference(&file);
+        let mut src = DbnSource::open(file.to_str().unwrap()).unwrap();
+        let (mut books, mut stats) = (Books::default(), FeedStats::quiet());
+        let mut got = Vec::new();
+        let mut e: BookEvent = bytemuck::Zeroable::zeroed();
+        loop {
+            match src.next(&mut books, &mut stats) {
+                Step::Event(ev) => {
+                    books.fill_event(&ev, 10, &mut e);
+                    let kind = if ev.kind == EventKind::Trade {
+                        "T"
+                    } else {
+                        "Q"
+                    };
+                    let d = e.depth as usize;
+                    got.push(format!(
+                        "{kind} {} {} {} {}",
+                        src.databento_id(ev.instrument).unwrap(),
+                        ev.exchange_ns,
+                        side(&e.bids, d),
+                        side(&e.asks, d)
+                    ));
+                }
+                Step::End => break,
+                Step::Skip | Step::Idle => {}
+            }
+        }
+        let counts: serde_json::Map<String, serde_json::Value> = src
+            .action_counts()
+            .iter()
+            .map(|((i, a), n)| (format!("{i}:{}", *a as char), (*n).into()))
+            .collect();
+        assert_eq!(
+            serde_json::Value::Object(counts),
+            want_counts,
+            "{name}: records per action"
+        );
+        assert_eq!(got.len(), want.len(), "{name}: events");
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g, w, "{name}: event {i}");
+        }
+        let errors: u64 = FeedError::ALL.iter().map(|k| stats.count(*k)).sum();
+        assert_eq!(
+            errors,
+            0,
+            "{name}: {:?}",
+            stats.error_counts().collect::<Vec<_>>()
+        );
+        assert_eq!(
+            src.symbol(0),
+            Some("ESH4"),
+            "{name}: symbol from the metadata"
+        );
+    }
+}
