@@ -90,6 +90,16 @@ fn run_main() -> Result<()> {
         .error_counts()
         .map(|(k, n)| (k.to_owned(), n.into()))
         .collect();
+    let instruments: serde_json::Map<_, _> = reader
+        .instruments()
+        .into_iter()
+        .map(|(i, s)| (i.to_string(), s.into()))
+        .collect();
+    let checks: serde_json::Map<_, _> = reader
+        .checks()
+        .into_iter()
+        .map(|(k, n)| (k, n.into()))
+        .collect();
     let elapsed = rt.elapsed().as_secs_f64();
     let events = reader.events();
     println!(
@@ -101,6 +111,8 @@ fn run_main() -> Result<()> {
             "events": events,
             "filtered": reader.filtered(),
             "errors": errors,
+            "instruments": instruments,
+            "checks": checks,
             "events_per_s": events as f64 / elapsed.max(1e-9),
             "ns_per_event": elapsed * 1e9 / events.max(1) as f64,
         }))

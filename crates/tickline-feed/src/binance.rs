@@ -1,6 +1,9 @@
 //! Binance depth streams as captured to text: one message a line,
-//! `<receive ns> <json>`: a REST depth snapshot, `depthUpdate` diffs,
-//! `bookTicker` and `trade` (gzip handled by the caller).
+//! `<receive ns> <json>`: REST depth snapshots, and combined-stream
+//! messages of one or many symbols: `depthUpdate` diffs, `bookTicker`,
+//! `trade` and `aggTrade` (gzip handled by the caller). Each symbol has its
+//! own book, instrument id, snapshot, diff chain and gap state. Other
+//! streams are counted by type and skipped.
 //!
 //! The book follows Binance's documented procedure: diffs seen before the
 //! snapshot are buffered; after it, diffs wholly older than the snapshot are
@@ -116,8 +119,8 @@ pub enum Market {
     Futures,
 }
 
-/// Counts specific to this source, for tests and summaries.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Counts specific to this source, for tests and summaries (all symbols).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BinanceCounts {
     /// Depth snapshots taken.
     pub snapshots: u64,
@@ -131,14 +134,16 @@ pub struct BinanceCounts {
     pub tickers_compared: u64,
     /// Of those, the ones that differed.
     pub tickers_mismatched: u64,
-    /// Trades seen.
+    /// Trades seen (`trade` and `aggTrade`).
     pub trades: u64,
+    /// Messages of streams this source does not read, by stream type
+    /// (e.g. `markPrice`): skipped, not errors.
+    pub skipped_streams: std::collections::BTreeMap<String, u64>,
 }
 
-/// A Binance depth capture (one JSON message a line, optionally gzipped).
-pub struct BinanceSource<R: BufRead> {
-    input: R,
-    line: String,
+/// One symbol's book state: its own snapshot, diff chain and gap state.
+#[derive(Default)]
+struct SymbolBook {
     instrument: u32,
     market: Option<Market>,
     /// Update id the book is at; None while invalid (before a snapshot or after a gap).
@@ -148,11 +153,27 @@ pub struct BinanceSource<R: BufRead> {
     /// Diffs received before the first snapshot, replayed after it.
     early: Vec<String>,
     replaying: usize,
-    /// Counters, for tests and summaries.
-    pub counts: BinanceCounts,
-    symbol: String,
+    snapshots: u64,
+    /// The last diff's final update id, to tell which symbol a snapshot
+    /// without a symbol belongs to.
+    last_u: Option<u64>,
     /// Tickers ahead of the book (they often arrive before their diff).
     ahead: Vec<Ticker>,
+}
+
+/// A Binance capture (one JSON message a line, optionally gzipped), of one
+/// symbol or many (a combined stream): a book per symbol, each with its own
+/// instrument id, assigned in order of appearance from the first one given.
+pub struct BinanceSource<R: BufRead> {
+    input: R,
+    line: String,
+    next_instrument: u32,
+    /// Book state per symbol, in order of appearance.
+    symbols: Vec<(String, SymbolBook)>,
+    /// A snapshot that came before any symbol did: the first symbol's.
+    orphan: Option<String>,
+    /// Counters, for tests and summaries.
+    pub counts: BinanceCounts,
 }
 
 /// Best levels as a bookTicker gave them, at update id `u`.
@@ -170,21 +191,60 @@ const AHEAD_MAX: usize = 64;
 const EARLY_MAX: usize = 10_000;
 
 impl<R: BufRead> BinanceSource<R> {
-    /// Reads `input`, giving its book instrument id `instrument`.
-    pub fn new(input: R, instrument: u32) -> Self {
+    /// Reads `input`; the first symbol seen gets instrument id
+    /// `first_instrument`, the next ones the ids after it.
+    pub fn new(input: R, first_instrument: u32) -> Self {
         BinanceSource {
             input,
             line: String::with_capacity(1 << 16),
-            instrument,
-            market: None,
-            book_u: None,
-            pending_snapshot: None,
-            early: Vec::new(),
-            replaying: 0,
+            next_instrument: first_instrument,
+            symbols: Vec::new(),
+            orphan: None,
             counts: BinanceCounts::default(),
-            symbol: String::new(),
-            ahead: Vec::with_capacity(AHEAD_MAX),
         }
+    }
+
+    /// Symbols and their instrument ids, in order of appearance.
+    pub fn instruments(&self) -> impl Iterator<Item = (&str, u32)> + '_ {
+        self.symbols.iter().map(|(s, b)| (s.as_str(), b.instrument))
+    }
+
+    /// The index of `symbol`'s book, made at its first message.
+    fn book_of(&mut self, symbol: &str) -> usize {
+        if let Some(k) = self.symbols.iter().position(|(s, _)| s == symbol) {
+            return k;
+        }
+        let book = SymbolBook {
+            instrument: self.next_instrument,
+            ahead: Vec::with_capacity(AHEAD_MAX),
+            ..Default::default()
+        };
+        self.next_instrument += 1;
+        self.symbols.push((symbol.to_owned(), book));
+        self.symbols.len() - 1
+    }
+
+    /// Which book a snapshot belongs to: the symbol it names; else (a
+    /// futures REST snapshot names none) the one whose diffs' update ids
+    /// are nearest its `lastUpdateId` (each symbol has its own sequence).
+    fn snapshot_owner(&mut self, json: &str, id: u64) -> Option<usize> {
+        if let Some(s) = str_value(json, "symbol") {
+            return Some(self.book_of(s));
+        }
+        let near = |b: &SymbolBook| b.last_u.map(|u| u.abs_diff(id));
+        let with_ids = self
+            .symbols
+            .iter()
+            .enumerate()
+            .filter_map(|(k, (_, b))| Some((k, near(b)?)));
+        with_ids
+            .min_by_key(|(_, d)| *d)
+            .map(|(k, _)| k)
+            .or(if self.symbols.len() == 1 {
+                Some(0)
+            } else {
+                None
+            })
     }
 
     fn snapshot(&mut self, json: &str, books: &mut Books, stats: &mut FeedStats) -> Step {
@@ -195,7 +255,19 @@ impl<R: BufRead> BinanceSource<R> {
             );
             return Step::Skip;
         };
-        let book = books.book_mut(self.instrument);
+        let Some(k) = self.snapshot_owner(json, id) else {
+            if self.symbols.is_empty() {
+                self.orphan = Some(json.to_owned());
+            } else {
+                stats.error(
+                    FeedError::BadRecord,
+                    format_args!("snapshot {id} names no symbol and matches none"),
+                );
+            }
+            return Step::Skip;
+        };
+        let sb = &mut self.symbols[k].1;
+        let book = books.book_mut(sb.instrument);
         book.clear();
         for (key, side) in [("bids", Side::Buy), ("asks", Side::Sell)] {
             let Some(it) = levels(json, key) else {
@@ -212,16 +284,17 @@ impl<R: BufRead> BinanceSource<R> {
             }
         }
         self.counts.snapshots += 1;
-        self.pending_snapshot = Some(id);
-        self.book_u = Some(id);
+        sb.snapshots += 1;
+        sb.pending_snapshot = Some(id);
+        sb.book_u = Some(id);
         // Diffs that arrived before the snapshot are applied now, in order.
-        self.replaying = self.early.len();
-        let mut ev = FeedEvent::quote(self.instrument, exchange_ns(json, "E"));
+        sb.replaying = sb.early.len();
+        let mut ev = FeedEvent::quote(sb.instrument, exchange_ns(json, "E"));
         ev.kind = EventKind::Snapshot;
         Step::Event(ev)
     }
 
-    fn diff(&mut self, data: &str, books: &mut Books, stats: &mut FeedStats) -> Step {
+    fn diff(&mut self, k: usize, data: &str, books: &mut Books, stats: &mut FeedStats) -> Step {
         let (Some(first), Some(last)) = (u64_value(data, "U"), u64_value(data, "u")) else {
             stats.error(
                 FeedError::BadRecord,
@@ -230,20 +303,22 @@ impl<R: BufRead> BinanceSource<R> {
             return Step::Skip;
         };
         let prev = u64_value(data, "pu");
-        let market = *self.market.get_or_insert(if prev.is_some() {
+        let sb = &mut self.symbols[k].1;
+        sb.last_u = Some(last);
+        let market = *sb.market.get_or_insert(if prev.is_some() {
             Market::Futures
         } else {
             Market::Spot
         });
-        let Some(book_u) = self.book_u else {
-            if self.counts.snapshots == 0 && self.early.len() < EARLY_MAX {
-                self.early.push(data.to_owned());
+        let Some(book_u) = sb.book_u else {
+            if sb.snapshots == 0 && sb.early.len() < EARLY_MAX {
+                sb.early.push(data.to_owned());
             } else {
                 self.counts.diffs_while_invalid += 1;
             }
             return Step::Skip;
         };
-        if let Some(snap) = self.pending_snapshot {
+        if let Some(snap) = sb.pending_snapshot {
             let stale = match market {
                 Market::Futures => last < snap,
                 Market::Spot => last <= snap,
@@ -258,11 +333,12 @@ impl<R: BufRead> BinanceSource<R> {
             };
             if !straddles {
                 return self.gap(
+                    k,
                     stats,
                     format_args!("first diff [{first}, {last}] does not straddle snapshot {snap}"),
                 );
             }
-            self.pending_snapshot = None;
+            sb.pending_snapshot = None;
         } else {
             let chained = match (market, prev) {
                 (Market::Futures, Some(pu)) => pu == book_u,
@@ -271,12 +347,13 @@ impl<R: BufRead> BinanceSource<R> {
             };
             if !chained {
                 return self.gap(
+                    k,
                     stats,
                     format_args!("diff [{first}, {last}] pu {prev:?} after {book_u}"),
                 );
             }
         }
-        let book = books.book_mut(self.instrument);
+        let book = books.book_mut(sb.instrument);
         for (key, side) in [("b", Side::Buy), ("a", Side::Sell)] {
             let Some(it) = levels(data, key) else {
                 stats.error(
@@ -294,24 +371,26 @@ impl<R: BufRead> BinanceSource<R> {
                 }
             }
         }
-        self.book_u = Some(last);
+        sb.book_u = Some(last);
         self.counts.diffs_applied += 1;
         if book.is_crossed() {
             stats.error(FeedError::Crossed, format_args!("after diff {last}"));
         }
-        self.check_ahead(books);
-        Step::Event(FeedEvent::quote(self.instrument, exchange_ns(data, "E")))
+        let instrument = sb.instrument;
+        self.check_ahead(k, books);
+        Step::Event(FeedEvent::quote(instrument, exchange_ns(data, "E")))
     }
 
-    fn gap(&mut self, stats: &mut FeedStats, detail: std::fmt::Arguments<'_>) -> Step {
+    fn gap(&mut self, k: usize, stats: &mut FeedStats, detail: std::fmt::Arguments<'_>) -> Step {
         stats.error(FeedError::Gap, detail);
-        self.book_u = None;
-        self.pending_snapshot = None;
+        let sb = &mut self.symbols[k].1;
+        sb.book_u = None;
+        sb.pending_snapshot = None;
         Step::Skip
     }
 
-    fn ticker(&mut self, data: &str, books: &mut Books) -> Step {
-        let parse = |k| str_value(data, k).and_then(parse_fixed);
+    fn ticker(&mut self, k: usize, data: &str, books: &mut Books) -> Step {
+        let parse = |key| str_value(data, key).and_then(parse_fixed);
         let (Some(u), Some(b), Some(bq), Some(a), Some(aq)) = (
             u64_value(data, "u"),
             parse("b"),
@@ -326,15 +405,16 @@ impl<R: BufRead> BinanceSource<R> {
             bid: (b, bq),
             ask: (a, aq),
         };
-        match self.book_u {
-            Some(book_u) if u == book_u && self.pending_snapshot.is_none() => {
-                self.compare(&t, books)
+        let sb = &mut self.symbols[k].1;
+        match sb.book_u {
+            Some(book_u) if u == book_u && sb.pending_snapshot.is_none() => {
+                self.compare(k, &t, books)
             }
             Some(book_u) if u > book_u => {
-                if self.ahead.len() == AHEAD_MAX {
-                    self.ahead.remove(0);
+                if sb.ahead.len() == AHEAD_MAX {
+                    sb.ahead.remove(0);
                 }
-                self.ahead.push(t);
+                sb.ahead.push(t);
             }
             _ => {}
         }
@@ -342,24 +422,26 @@ impl<R: BufRead> BinanceSource<R> {
     }
 
     /// After a diff: compare tickers that carry the book's new id; forget older ones.
-    fn check_ahead(&mut self, books: &mut Books) {
-        let Some(book_u) = self.book_u else { return };
+    fn check_ahead(&mut self, k: usize, books: &mut Books) {
+        let Some(book_u) = self.symbols[k].1.book_u else {
+            return;
+        };
         let mut i = 0;
-        while i < self.ahead.len() {
-            let t = self.ahead[i];
+        while i < self.symbols[k].1.ahead.len() {
+            let t = self.symbols[k].1.ahead[i];
             if t.u <= book_u {
                 if t.u == book_u {
-                    self.compare(&t, books);
+                    self.compare(k, &t, books);
                 }
-                self.ahead.remove(i);
+                self.symbols[k].1.ahead.remove(i);
             } else {
                 i += 1;
             }
         }
     }
 
-    fn compare(&mut self, t: &Ticker, books: &mut Books) {
-        let book = books.book_mut(self.instrument);
+    fn compare(&mut self, k: usize, t: &Ticker, books: &mut Books) {
+        let book = books.book_mut(self.symbols[k].1.instrument);
         self.counts.tickers_compared += 1;
         let same = matches!((book.best_bid(), book.best_ask()), (Some(b), Some(a))
             if (b.price, b.qty) == t.bid && (a.price, a.qty) == t.ask);
@@ -368,7 +450,8 @@ impl<R: BufRead> BinanceSource<R> {
         }
     }
 
-    fn trade(&mut self, data: &str, stats: &mut FeedStats) -> Step {
+    /// A `trade` or `aggTrade`: price, quantity, and the aggressor from `m`.
+    fn trade(&mut self, k: usize, data: &str, stats: &mut FeedStats) -> Step {
         let (Some(p), Some(q)) = (
             str_value(data, "p").and_then(parse_fixed),
             str_value(data, "q").and_then(parse_fixed),
@@ -377,7 +460,7 @@ impl<R: BufRead> BinanceSource<R> {
             return Step::Skip;
         };
         self.counts.trades += 1;
-        let mut ev = FeedEvent::quote(self.instrument, exchange_ns(data, "T"));
+        let mut ev = FeedEvent::quote(self.symbols[k].1.instrument, exchange_ns(data, "T"));
         ev.kind = EventKind::Trade;
         // m: the buyer was the maker, so the seller took liquidity.
         ev.trade_side = match bool_value(data, "m") {
@@ -389,18 +472,67 @@ impl<R: BufRead> BinanceSource<R> {
         ev.trade_qty = q;
         Step::Event(ev)
     }
+
+    /// The next early diff to replay after a snapshot, if any.
+    fn replay(&mut self, books: &mut Books, stats: &mut FeedStats) -> Option<Step> {
+        let k = self.symbols.iter().position(|(_, b)| b.replaying > 0)?;
+        let sb = &mut self.symbols[k].1;
+        let i = sb.early.len() - sb.replaying;
+        sb.replaying -= 1;
+        let data = std::mem::take(&mut sb.early[i]);
+        let step = self.diff(k, &data, books, stats);
+        let sb = &mut self.symbols[k].1;
+        if sb.replaying == 0 {
+            sb.early = Vec::new();
+        }
+        Some(step)
+    }
+
+    /// One message of a combined stream: `{"stream":..,"data":{..}}`.
+    fn stream_message(&mut self, json: &str, books: &mut Books, stats: &mut FeedStats) -> Step {
+        let Some(data) = value(json, "data") else {
+            stats.error(FeedError::UnknownType, format_args!("message without data"));
+            return Step::Skip;
+        };
+        let stream = str_value(json, "stream").unwrap_or("");
+        let kind = stream.split('@').nth(1).unwrap_or("");
+        let read = matches!(kind, "depth" | "bookTicker" | "trade" | "aggTrade");
+        if !read {
+            *self
+                .counts
+                .skipped_streams
+                .entry(kind.to_owned())
+                .or_default() += 1;
+            return Step::Skip;
+        }
+        let Some(symbol) = str_value(data, "s") else {
+            stats.error(FeedError::BadRecord, format_args!("{stream} without s"));
+            return Step::Skip;
+        };
+        let k = self.book_of(symbol);
+        if let Some(snapshot) = self.orphan.take() {
+            let _ = self.snapshot(&snapshot, books, stats);
+        }
+        match kind {
+            "depth" => {
+                stats.by_type[b'D' as usize] += 1;
+                self.diff(k, data, books, stats)
+            }
+            "bookTicker" => {
+                stats.by_type[b'B' as usize] += 1;
+                self.ticker(k, data, books)
+            }
+            _ => {
+                stats.by_type[b'T' as usize] += 1;
+                self.trade(k, data, stats)
+            }
+        }
+    }
 }
 
 impl<R: BufRead> Source for BinanceSource<R> {
     fn next(&mut self, books: &mut Books, stats: &mut FeedStats) -> Step {
-        if self.replaying > 0 {
-            let i = self.early.len() - self.replaying;
-            self.replaying -= 1;
-            let data = std::mem::take(&mut self.early[i]);
-            let step = self.diff(&data, books, stats);
-            if self.replaying == 0 {
-                self.early = Vec::new();
-            }
+        if let Some(step) = self.replay(books, stats) {
             return step;
         }
         self.line.clear();
@@ -419,29 +551,8 @@ impl<R: BufRead> Source for BinanceSource<R> {
                 if json.starts_with("{\"lastUpdateId\"") {
                     stats.by_type[b'S' as usize] += 1;
                     self.snapshot(json, books, stats)
-                } else if let Some(data) = value(json, "data") {
-                    if self.symbol.is_empty() {
-                        if let Some(s) = str_value(data, "s") {
-                            self.symbol = s.to_owned();
-                        }
-                    }
-                    let stream = str_value(json, "stream").unwrap_or("");
-                    if stream.contains("@depth") {
-                        stats.by_type[b'D' as usize] += 1;
-                        self.diff(data, books, stats)
-                    } else if stream.ends_with("@bookTicker") {
-                        stats.by_type[b'B' as usize] += 1;
-                        self.ticker(data, books)
-                    } else if stream.ends_with("@trade") {
-                        stats.by_type[b'T' as usize] += 1;
-                        self.trade(data, stats)
-                    } else {
-                        stats.error(FeedError::UnknownType, format_args!("stream {stream:?}"));
-                        Step::Skip
-                    }
                 } else {
-                    stats.error(FeedError::UnknownType, format_args!("message without data"));
-                    Step::Skip
+                    self.stream_message(json, books, stats)
                 }
             }
             _ => {
@@ -456,8 +567,34 @@ impl<R: BufRead> Source for BinanceSource<R> {
         step
     }
 
-    fn symbol(&self, _instrument: u32) -> Option<&str> {
-        (!self.symbol.is_empty()).then_some(self.symbol.as_str())
+    fn symbol(&self, instrument: u32) -> Option<&str> {
+        let found = self
+            .symbols
+            .iter()
+            .find(|(_, b)| b.instrument == instrument);
+        found.map(|(s, _)| s.as_str())
+    }
+
+    fn checks(&self) -> Vec<(String, u64)> {
+        let c = &self.counts;
+        let mut v: Vec<(String, u64)> = [
+            ("snapshots", c.snapshots),
+            ("diffs_applied", c.diffs_applied),
+            ("diffs_stale", c.diffs_stale),
+            ("diffs_while_invalid", c.diffs_while_invalid),
+            ("book_tickers_compared", c.tickers_compared),
+            ("book_tickers_mismatched", c.tickers_mismatched),
+            ("trades", c.trades),
+        ]
+        .into_iter()
+        .map(|(k, n)| (k.to_owned(), n))
+        .collect();
+        v.extend(
+            c.skipped_streams
+                .iter()
+                .map(|(k, n)| (format!("skipped_stream_{k}"), *n)),
+        );
+        v
     }
 }
 
@@ -482,7 +619,7 @@ mod tests {
 
     fn diff(first: u64, last: u64, prev: u64, bid: &str) -> String {
         format!(
-            r#"1 {{"stream":"x@depth@0ms","data":{{"e":"depthUpdate","E":1,"U":{first},"u":{last},"pu":{prev},"b":[["{bid}","1"]],"a":[]}}}}"#
+            r#"1 {{"stream":"x@depth@0ms","data":{{"e":"depthUpdate","E":1,"s":"X","U":{first},"u":{last},"pu":{prev},"b":[["{bid}","1"]],"a":[]}}}}"#
         )
     }
 
@@ -532,9 +669,11 @@ mod tests {
         let lines = [
             format!(r#"1 {{"lastUpdateId":{max},"E":{max},"bids":[],"asks":[]}}"#),
             format!(
-                r#"1 {{"stream":"x@depth@100ms","data":{{"E":{max},"U":{max},"u":{max},"b":[],"a":[]}}}}"#
+                r#"1 {{"stream":"x@depth@100ms","data":{{"E":{max},"s":"X","U":{max},"u":{max},"b":[],"a":[]}}}}"#
             ),
-            format!(r#"1 {{"stream":"x@trade","data":{{"T":{max},"p":"1","q":"1","m":true}}}}"#),
+            format!(
+                r#"1 {{"stream":"x@trade","data":{{"T":{max},"s":"X","p":"1","q":"1","m":true}}}}"#
+            ),
         ];
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         let (steps, _, c, _) = run(&refs);
@@ -547,15 +686,17 @@ mod tests {
     #[test]
     fn garbage_lines_are_counted_not_fatal() {
         let good = diff(1, 2, 0, "1");
-        let (_, stats, _, _) = run(&[
+        let (_, stats, c, _) = run(&[
             "",
             "nonsense",
-            "1 {\"stream\":\"x@kline\",\"data\":{}}",
+            "1 {\"stream\":\"x@kline_1m\",\"data\":{}}",
             "1 {\"a\":1}",
             &good,
         ]);
         assert_eq!(stats.count(FeedError::BadRecord), 2);
-        assert_eq!(stats.count(FeedError::UnknownType), 2);
+        // A stream it does not read is skipped and counted, not an error.
+        assert_eq!(stats.count(FeedError::UnknownType), 1);
+        assert_eq!(c.skipped_streams.get("kline_1m"), Some(&1));
     }
 
     #[test]

@@ -209,4 +209,14 @@ impl Source for DbnSource {
     fn symbol(&self, instrument: u32) -> Option<&str> {
         self.symbols.get(instrument as usize).map(String::as_str)
     }
+
+    fn checks(&self) -> Vec<(String, u64)> {
+        let mut by_action = std::collections::BTreeMap::new();
+        for ((_, a), n) in &self.actions {
+            *by_action
+                .entry(format!("records_{}", *a as char))
+                .or_default() += *n;
+        }
+        by_action.into_iter().collect()
+    }
 }

@@ -86,6 +86,12 @@ pub trait Source {
     fn lost_messages(&self) -> u64 {
         0
     }
+
+    /// The source's own checks and counts, by name, for the summary
+    /// (e.g. Binance's bookTicker comparisons, skipped stream types).
+    fn checks(&self) -> Vec<(String, u64)> {
+        Vec::new()
+    }
 }
 
 /// Books by instrument id, created on first use with reserved capacity.

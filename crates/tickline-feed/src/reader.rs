@@ -95,4 +95,15 @@ impl EventReader {
     pub fn lost_messages(&self) -> u64 {
         self.source.lost_messages()
     }
+
+    /// Instruments with a book, and their symbols where the source knows them.
+    pub fn instruments(&self) -> Vec<(u32, Option<&str>)> {
+        let ids = self.books.instruments();
+        ids.map(|i| (i, self.source.symbol(i))).collect()
+    }
+
+    /// The source's own checks and counts.
+    pub fn checks(&self) -> Vec<(String, u64)> {
+        self.source.checks()
+    }
 }

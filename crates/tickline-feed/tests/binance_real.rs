@@ -1,13 +1,23 @@
 //! Binance captures (USD-M futures, spot, COIN-M): the book kept from the
-//! snapshot and diffs agrees with every bookTicker at the same update id.
+//! snapshot and diffs agrees with every bookTicker at the same update id;
+//! also when two symbols' captures are merged into one combined stream, and
+//! trades come as `aggTrade`.
 
 mod common;
 
-use std::io::BufReader;
+use std::io::{BufRead, BufReader};
 
 use flate2::read::GzDecoder;
 use tickline_feed::binance::{BinanceCounts, BinanceSource};
 use tickline_feed::{FeedError, FeedStats, Source};
+
+fn lines(rel: &str) -> Vec<String> {
+    let f = std::fs::File::open(common::data_file(rel)).unwrap();
+    BufReader::new(GzDecoder::new(f))
+        .lines()
+        .map(Result::unwrap)
+        .collect()
+}
 
 fn replay(rel: &str) -> (BinanceCounts, FeedStats, u64, String) {
     let f = std::fs::File::open(common::data_file(rel)).unwrap();
@@ -74,4 +84,59 @@ fn books_agree_with_every_book_ticker_at_the_same_update_id() {
         assert_eq!(c.tickers_mismatched, 0, "{rel}");
         assert_eq!(events, 1 + c.diffs_applied + c.trades);
     }
+}
+
+/// `trade` messages rewritten as `aggTrade`, as futures collectors record them.
+fn as_agg_trades(lines: Vec<String>) -> Vec<String> {
+    lines
+        .into_iter()
+        .map(|l| {
+            l.replace("@trade\"", "@aggTrade\"")
+                .replace("\"e\":\"trade\",", "\"e\":\"aggTrade\",")
+        })
+        .collect()
+}
+
+#[test]
+fn a_combined_capture_of_two_symbols_keeps_an_exact_book_each() {
+    let (usdm, cm) = (
+        "binance/usdm_btcusdt_20240808.gz",
+        "binance/cm_btcusd_perp_20240808.gz",
+    );
+    // One websocket, two symbols: both captures merged by receive time,
+    // USD-M trades as aggTrade, plus a stream this source does not read.
+    let mut merged = as_agg_trades(lines(usdm));
+    merged.extend(lines(cm));
+    merged.push(
+        r#"1723161600000000000 {"stream":"btcusdt@markPrice","data":{"s":"BTCUSDT"}}"#.into(),
+    );
+    merged.sort_by_key(|l| l.split(' ').next().unwrap().parse::<u64>().unwrap());
+    let text = merged.join("\n");
+    let mut src = BinanceSource::new(text.as_bytes(), 1);
+    let (books, stats, events) = common::drain(&mut src);
+    let c = src.counts.clone();
+    let (a, _, events_a, _) = replay(usdm);
+    let (b, _, events_b, _) = replay(cm);
+    assert!(
+        stats.error_counts().next().is_none(),
+        "{:?}",
+        stats.error_counts().collect::<Vec<_>>()
+    );
+    let ids: Vec<(&str, u32)> = src.instruments().collect();
+    assert_eq!(
+        ids,
+        [("BTCUSDT", 1), ("BTCUSD_PERP", 2)],
+        "ids by first appearance"
+    );
+    assert_eq!(c.snapshots, 2, "each symbol's snapshot found its book");
+    assert_eq!(c.diffs_applied, a.diffs_applied + b.diffs_applied);
+    assert_eq!(c.diffs_while_invalid, 0);
+    assert_eq!(c.trades, a.trades + b.trades, "aggTrade read as trades");
+    assert_eq!(c.tickers_compared, a.tickers_compared + b.tickers_compared);
+    assert_eq!(c.tickers_mismatched, 0);
+    assert_eq!(c.skipped_streams.get("markPrice"), Some(&1));
+    assert_eq!(events, events_a + events_b);
+    assert!(
+        books.book(1).unwrap().best_bid().is_some() && books.book(2).unwrap().best_bid().is_some()
+    );
 }
