@@ -139,6 +139,160 @@ pub struct BinanceCounts {
     /// Messages of streams this source does not read, by stream type
     /// (e.g. `markPrice`): skipped, not errors.
     pub skipped_streams: std::collections::BTreeMap<String, u64>,
+    /// Capture lines that are not market data (cryptofeed's configuration,
+    /// connect and subscribe lines).
+    pub other_lines: u64,
+}
+
+/// One line of a capture, in either format:
+/// - hftbacktest: `<receive ns> <json>`;
+/// - cryptofeed's raw files: `<receive s>: <json>` for websocket messages,
+///   `<url> -> <s>: <json>` for REST replies (the URL names the symbol),
+///   and `configuration: ..`, `<url> <-> <s>` (connect) and
+///   `<url> <- <s>: ..` (sent) lines, which carry no market data.
+enum Line<'a> {
+    /// A websocket message.
+    Message(&'a str),
+    /// A REST depth snapshot, with the symbol its URL named.
+    Snapshot(&'a str, Option<&'a str>),
+    /// A line without market data.
+    Other,
+    /// Not a capture line.
+    Bad,
+}
+
+impl<'a> Line<'a> {
+    fn parse(line: &'a str) -> Self {
+        if line.is_empty() || line.starts_with("configuration: ") {
+            return Line::Other;
+        }
+        if let Some((url, rest)) = line.split_once(" -> ") {
+            let Some((_, json)) = rest.split_once(": ") else {
+                return Line::Bad;
+            };
+            let symbol = url
+                .split(['?', '&'])
+                .find_map(|kv| kv.strip_prefix("symbol="));
+            return if json.starts_with("{\"lastUpdateId\"") {
+                Line::Snapshot(json, symbol)
+            } else {
+                Line::Other
+            };
+        }
+        if line.contains(" <-> ") || line.contains(" <- ") {
+            return Line::Other;
+        }
+        let (ts, json) = match line.split_once(": ") {
+            Some((ts, json)) if !ts.contains(' ') => (ts, json),
+            _ => match line.split_once(' ') {
+                Some(parts) => parts,
+                None => return Line::Bad,
+            },
+        };
+        let numeric = !ts.is_empty() && ts.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        match (numeric, json.starts_with("{\"lastUpdateId\"")) {
+            (false, _) => Line::Bad,
+            (true, true) => Line::Snapshot(json, None),
+            (true, false) if json.starts_with('{') => Line::Message(json),
+            (true, false) => Line::Bad,
+        }
+    }
+
+    /// When the line was received, in ns (0 if it says not): what merges
+    /// two capture files into one stream.
+    pub fn receive_ns(line: &str) -> u64 {
+        let ts = if let Some((_, rest)) = line.split_once(" -> ") {
+            rest.split_once(": ").map_or("", |(t, _)| t)
+        } else if let Some((_, t)) = line.split_once(" <-> ") {
+            t.trim()
+        } else if let Some((t, _)) = line.split_once(": ").filter(|(t, _)| !t.contains(' ')) {
+            t
+        } else {
+            line.split_once(' ').map_or("", |(t, _)| t)
+        };
+        if ts.contains('.') {
+            ts.parse::<f64>().map_or(0, |s| (s * 1e9) as u64)
+        } else if ts.len() > 12 {
+            ts.parse().unwrap_or(0)
+        } else {
+            ts.parse::<u64>()
+                .map_or(0, |s| s.saturating_mul(1_000_000_000))
+        }
+    }
+}
+
+/// Lines of several capture files merged in receive-time order (e.g. a
+/// cryptofeed capture's websocket file and its REST file), as one input.
+pub struct MergedLines {
+    inputs: Vec<Box<dyn BufRead + Send>>,
+    /// Each input's next line and its receive time.
+    heads: Vec<Option<(u64, String)>>,
+    current: Vec<u8>,
+    pos: usize,
+}
+
+impl MergedLines {
+    /// Merges `inputs`; lines of one input keep their order.
+    pub fn new(inputs: Vec<Box<dyn BufRead + Send>>) -> Self {
+        let heads = inputs.iter().map(|_| None).collect();
+        MergedLines {
+            inputs,
+            heads,
+            current: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    fn refill(&mut self) -> std::io::Result<()> {
+        for (input, head) in self.inputs.iter_mut().zip(&mut self.heads) {
+            if head.is_none() {
+                let mut l = String::new();
+                if input.read_line(&mut l)? > 0 {
+                    if !l.ends_with('\n') {
+                        l.push('\n');
+                    }
+                    *head = Some((Line::receive_ns(l.trim_end()), l));
+                }
+            }
+        }
+        let next = self
+            .heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.as_ref().map(|(t, _)| (*t, i)))
+            .min();
+        if let Some((_, i)) = next {
+            let (_, l) = self.heads[i].take().expect("a head");
+            self.current = l.into_bytes();
+            self.pos = 0;
+        }
+        Ok(())
+    }
+}
+
+impl std::io::Read for MergedLines {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for MergedLines {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.pos >= self.current.len() {
+            self.current.clear();
+            self.pos = 0;
+            self.refill()?;
+        }
+        Ok(&self.current[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos += n;
+    }
 }
 
 /// One symbol's book state: its own snapshot, diff chain and gap state.
@@ -248,6 +402,17 @@ impl<R: BufRead> BinanceSource<R> {
     }
 
     fn snapshot(&mut self, json: &str, books: &mut Books, stats: &mut FeedStats) -> Step {
+        self.snapshot_of(json, None, books, stats)
+    }
+
+    /// A REST depth snapshot; `url_symbol`: the symbol its request named.
+    fn snapshot_of(
+        &mut self,
+        json: &str,
+        url_symbol: Option<&str>,
+        books: &mut Books,
+        stats: &mut FeedStats,
+    ) -> Step {
         let Some(id) = u64_value(json, "lastUpdateId") else {
             stats.error(
                 FeedError::BadRecord,
@@ -255,7 +420,11 @@ impl<R: BufRead> BinanceSource<R> {
             );
             return Step::Skip;
         };
-        let Some(k) = self.snapshot_owner(json, id) else {
+        let owner = match url_symbol {
+            Some(sym) => Some(self.book_of(&sym.to_ascii_uppercase())),
+            None => self.snapshot_owner(json, id),
+        };
+        let Some(k) = owner else {
             if self.symbols.is_empty() {
                 self.orphan = Some(json.to_owned());
             } else {
@@ -546,19 +715,20 @@ impl<R: BufRead> Source for BinanceSource<R> {
         }
         stats.messages += 1;
         let line = std::mem::take(&mut self.line);
-        let step = match line.split_once(' ') {
-            Some((_recv, json)) if json.starts_with('{') => {
-                if json.starts_with("{\"lastUpdateId\"") {
-                    stats.by_type[b'S' as usize] += 1;
-                    self.snapshot(json, books, stats)
-                } else {
-                    self.stream_message(json, books, stats)
-                }
+        let step = match Line::parse(line.trim_end()) {
+            Line::Message(json) => self.stream_message(json, books, stats),
+            Line::Snapshot(json, url_symbol) => {
+                stats.by_type[b'S' as usize] += 1;
+                self.snapshot_of(json, url_symbol, books, stats)
             }
-            _ => {
+            Line::Other => {
+                self.counts.other_lines += 1;
+                Step::Skip
+            }
+            Line::Bad => {
                 stats.error(
                     FeedError::BadRecord,
-                    format_args!("line is not '<ns> <json>'"),
+                    format_args!("not a capture line ('<ns> <json>' or cryptofeed's)"),
                 );
                 Step::Skip
             }
@@ -585,6 +755,7 @@ impl<R: BufRead> Source for BinanceSource<R> {
             ("book_tickers_compared", c.tickers_compared),
             ("book_tickers_mismatched", c.tickers_mismatched),
             ("trades", c.trades),
+            ("other_lines", c.other_lines),
         ]
         .into_iter()
         .map(|(k, n)| (k.to_owned(), n))
@@ -693,7 +864,9 @@ mod tests {
             "1 {\"a\":1}",
             &good,
         ]);
-        assert_eq!(stats.count(FeedError::BadRecord), 2);
+        // An empty line carries nothing (counted), "nonsense" is bad.
+        assert_eq!(stats.count(FeedError::BadRecord), 1);
+        assert_eq!(c.other_lines, 1);
         // A stream it does not read is skipped and counted, not an error.
         assert_eq!(stats.count(FeedError::UnknownType), 1);
         assert_eq!(c.skipped_streams.get("kline_1m"), Some(&1));

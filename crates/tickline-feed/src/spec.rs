@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tickline_schema::MAX_LEVELS;
 
-use crate::binance::BinanceSource;
+use crate::binance::{BinanceSource, MergedLines};
 use crate::databento::DbnSource;
 use crate::itch::ItchSource;
 use crate::lobster::LobsterSource;
@@ -17,7 +17,7 @@ use crate::synthetic::{SyntheticConfig, SyntheticSource};
 use crate::Source;
 
 /// The spec syntax, for help texts and errors.
-pub const SPEC_HELP: &str = "itch:FILE, lobster:MESSAGES[,ORDERBOOK], binance:FILE[.gz], dbn:FILE[.zst], moldudp64:ADDR or synthetic[:SEED[:EVENTS[:INSTRUMENTS[:RATE[:BURST[:STEP_AT]]]]]]";
+pub const SPEC_HELP: &str = "itch:FILE, lobster:MESSAGES[,ORDERBOOK], binance:FILE[.gz][,FILE...], dbn:FILE[.zst], moldudp64:ADDR or synthetic[:SEED[:EVENTS[:INSTRUMENTS[:RATE[:BURST[:STEP_AT]]]]]]";
 
 /// Why a source spec could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -113,13 +113,22 @@ pub fn open_source(spec: &str) -> Result<Box<dyn Source>, SourceError> {
             source: std::io::Error::other(e.to_string()),
         })?),
         "binance" => {
-            let f = open_file(rest, "Binance capture")?;
-            let r: Box<dyn BufRead + Send> = if rest.ends_with(".gz") {
-                Box::new(BufReader::new(flate2::read::GzDecoder::new(f)))
-            } else {
-                Box::new(BufReader::new(f))
-            };
-            Box::new(BinanceSource::new(r, 1))
+            // One capture file, or several (a cryptofeed capture's
+            // websocket and REST files) merged by receive time.
+            let mut inputs = Vec::new();
+            for path in rest.split(',') {
+                let f = open_file(path, "Binance capture")?;
+                let r: Box<dyn BufRead + Send> = if path.ends_with(".gz") {
+                    Box::new(BufReader::new(flate2::read::GzDecoder::new(f)))
+                } else {
+                    Box::new(BufReader::new(f))
+                };
+                inputs.push(r);
+            }
+            match inputs.len() {
+                1 => Box::new(BinanceSource::new(inputs.pop().expect("one"), 1)),
+                _ => Box::new(BinanceSource::new(MergedLines::new(inputs), 1)),
+            }
         }
         "moldudp64" => {
             let addr: std::net::SocketAddr = rest

@@ -6,6 +6,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 
 use flate2::read::GzDecoder;
 use tickline_feed::binance::{BinanceCounts, BinanceSource};
@@ -138,5 +139,68 @@ fn a_combined_capture_of_two_symbols_keeps_an_exact_book_each() {
     assert_eq!(events, events_a + events_b);
     assert!(
         books.book(1).unwrap().best_bid().is_some() && books.book(2).unwrap().best_bid().is_some()
+    );
+}
+
+/// The USD-M capture rewritten as cryptofeed records raw data: a websocket
+/// file (`<s>: <json>` after configuration, connect and subscribe lines)
+/// and a REST file (`<url> -> <s>: <json>`, the URL naming the symbol).
+fn as_cryptofeed(lines: &[String], dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    let secs = |l: &str| l.split(' ').next().unwrap().parse::<u64>().unwrap() as f64 / 1e9;
+    let (mut ws, mut http) = (
+        vec![r#"configuration: {"exchange": "BINANCE_FUTURES"}"#.to_string()],
+        vec![r#"configuration: {"exchange": "BINANCE_FUTURES"}"#.to_string()],
+    );
+    let url = "wss://fstream.binance.com/stream?streams=btcusdt@depth@0ms/btcusdt@bookTicker/btcusdt@trade";
+    ws.push(format!("{url} <-> {:.6}", secs(&lines[0]) - 1.0));
+    ws.push(format!(
+        r#"{url} <- {:.6}: {{"method": "SUBSCRIBE"}}"#,
+        secs(&lines[0]) - 1.0
+    ));
+    for l in lines {
+        let (_, json) = l.split_once(' ').unwrap();
+        if json.starts_with(r#"{"lastUpdateId""#) {
+            let rest = "https://fapi.binance.com/fapi/v1/depth?symbol=BTCUSDT&limit=1000";
+            http.push(format!("{rest} -> {:.6}: {json}", secs(l)));
+        } else {
+            ws.push(format!("{:.6}: {json}", secs(l)));
+        }
+    }
+    let (a, b) = (dir.join("ws.0"), dir.join("http.0"));
+    std::fs::write(&a, ws.join("\n")).unwrap();
+    std::fs::write(&b, http.join("\n")).unwrap();
+    (a, b)
+}
+
+#[test]
+fn a_cryptofeed_capture_in_two_files_reads_as_the_same_market() {
+    let rel = "binance/usdm_btcusdt_20240808.gz";
+    let dir = std::env::temp_dir().join(format!("tickline-cf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ws, http) = as_cryptofeed(&lines(rel), &dir);
+    let spec = format!("binance:{},{}", ws.display(), http.display());
+    let mut src = tickline_feed::open_source(&spec).unwrap();
+    let (_, stats, events) = common::drain(src.as_mut());
+    let checks: std::collections::BTreeMap<String, u64> = src.checks().into_iter().collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    let (want, _, want_events, _) = replay(rel);
+    assert!(
+        stats.error_counts().next().is_none(),
+        "{:?}",
+        stats.error_counts().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        checks["snapshots"], 1,
+        "the REST file's snapshot, by its URL's symbol"
+    );
+    assert_eq!(checks["diffs_applied"], want.diffs_applied);
+    assert_eq!(checks["book_tickers_compared"], want.tickers_compared);
+    assert_eq!(checks["book_tickers_mismatched"], 0);
+    assert_eq!(checks["trades"], want.trades);
+    assert_eq!(events, want_events);
+    assert_eq!(src.symbol(1), Some("BTCUSDT"));
+    assert_eq!(
+        checks["other_lines"], 4,
+        "configuration x2, connect, subscribe"
     );
 }
