@@ -162,39 +162,54 @@ enum Line<'a> {
 }
 
 impl<'a> Line<'a> {
+    /// Decided by the first token alone, so a message line is scanned once
+    /// (by the JSON reader), not here.
     fn parse(line: &'a str) -> Self {
-        if line.is_empty() || line.starts_with("configuration: ") {
-            return Line::Other;
-        }
-        if let Some((url, rest)) = line.split_once(" -> ") {
-            let Some((_, json)) = rest.split_once(": ") else {
-                return Line::Bad;
-            };
-            let symbol = url
-                .split(['?', '&'])
-                .find_map(|kv| kv.strip_prefix("symbol="));
-            return if json.starts_with("{\"lastUpdateId\"") {
-                Line::Snapshot(json, symbol)
-            } else {
+        let Some((first, rest)) = line.split_once(' ') else {
+            return if line.is_empty() {
                 Line::Other
+            } else {
+                Line::Bad
+            };
+        };
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        if let Some(ts) = first.strip_suffix(':') {
+            // cryptofeed: `<s>: <json>`, or its `configuration: ..` header.
+            return match (digits(ts), first) {
+                (true, _) => Self::json(rest, None),
+                (false, "configuration:") => Line::Other,
+                _ => Line::Bad,
             };
         }
-        if line.contains(" <-> ") || line.contains(" <- ") {
-            return Line::Other;
+        if digits(first) {
+            return Self::json(rest, None); // hftbacktest: `<ns> <json>`
         }
-        let (ts, json) = match line.split_once(": ") {
-            Some((ts, json)) if !ts.contains(' ') => (ts, json),
-            _ => match line.split_once(' ') {
-                Some(parts) => parts,
-                None => return Line::Bad,
-            },
-        };
-        let numeric = !ts.is_empty() && ts.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-        match (numeric, json.starts_with("{\"lastUpdateId\"")) {
-            (false, _) => Line::Bad,
-            (true, true) => Line::Snapshot(json, None),
-            (true, false) if json.starts_with('{') => Line::Message(json),
-            (true, false) => Line::Bad,
+        if !first.contains("://") {
+            return Line::Bad;
+        }
+        // cryptofeed: `<url> -> <s>: <json>` (REST), `<url> <-> <s>`,
+        // `<url> <- <s>: ..`.
+        match rest.strip_prefix("-> ").and_then(|r| r.split_once(": ")) {
+            Some((_, json)) => {
+                let symbol = first
+                    .split(['?', '&'])
+                    .find_map(|kv| kv.strip_prefix("symbol="));
+                match Self::json(json, symbol) {
+                    snapshot @ Line::Snapshot(..) => snapshot,
+                    _ => Line::Other,
+                }
+            }
+            None => Line::Other,
+        }
+    }
+
+    fn json(json: &'a str, symbol: Option<&'a str>) -> Self {
+        if json.starts_with("{\"lastUpdateId\"") {
+            Line::Snapshot(json, symbol)
+        } else if json.starts_with('{') {
+            Line::Message(json)
+        } else {
+            Line::Bad
         }
     }
 
@@ -326,6 +341,8 @@ pub struct BinanceSource<R: BufRead> {
     symbols: Vec<(String, SymbolBook)>,
     /// A snapshot that came before any symbol did: the first symbol's.
     orphan: Option<String>,
+    /// The last message's stream symbol (e.g. `btcusdt`) and its book.
+    last_stream: Option<(String, usize)>,
     /// Counters, for tests and summaries.
     pub counts: BinanceCounts,
 }
@@ -354,6 +371,7 @@ impl<R: BufRead> BinanceSource<R> {
             next_instrument: first_instrument,
             symbols: Vec::new(),
             orphan: None,
+            last_stream: None,
             counts: BinanceCounts::default(),
         }
     }
@@ -674,11 +692,21 @@ impl<R: BufRead> BinanceSource<R> {
                 .or_default() += 1;
             return Step::Skip;
         }
-        let Some(symbol) = str_value(data, "s") else {
-            stats.error(FeedError::BadRecord, format_args!("{stream} without s"));
-            return Step::Skip;
+        // The stream's name starts with its symbol: the book of the last
+        // message's stream is the usual answer, with no scan of the data.
+        let key = stream.split('@').next().unwrap_or("");
+        let k = match self.last_stream.as_ref().filter(|(s, _)| s == key) {
+            Some((_, k)) => *k,
+            None => {
+                let Some(symbol) = str_value(data, "s") else {
+                    stats.error(FeedError::BadRecord, format_args!("{stream} without s"));
+                    return Step::Skip;
+                };
+                let k = self.book_of(symbol);
+                self.last_stream = Some((key.to_owned(), k));
+                k
+            }
         };
-        let k = self.book_of(symbol);
         if let Some(snapshot) = self.orphan.take() {
             let _ = self.snapshot(&snapshot, books, stats);
         }
