@@ -6,19 +6,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use tickline_e2e::{bin_dir, binary};
+use tickline_e2e::{bin_dir, pipeline_binaries};
 
 #[test]
 fn twenty_kills_over_every_process_change_nothing() {
-    for b in [
-        "supervisor",
-        "feed-handler",
-        "feature",
-        "inference",
-        "order-router",
-    ] {
-        binary(&format!("tickline-{b}"));
-    }
+    pipeline_binaries();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let work = std::env::temp_dir().join(format!("tickline-chaos-{}", std::process::id()));
     let out = Command::new("bash")

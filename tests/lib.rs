@@ -23,3 +23,16 @@ pub fn binary(name: &str) -> PathBuf {
     );
     p
 }
+
+/// Asserts that the supervisor and the four stages are built.
+pub fn pipeline_binaries() {
+    for b in [
+        "supervisor",
+        "feed-handler",
+        "feature",
+        "inference",
+        "order-router",
+    ] {
+        binary(&format!("tickline-{b}"));
+    }
+}

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tickline_e2e::binary;
+use tickline_e2e::{binary, pipeline_binaries};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -69,15 +69,7 @@ impl Drop for Stop {
 
 #[test]
 fn prometheus_scrapes_a_running_pipeline() {
-    for b in [
-        "supervisor",
-        "feed-handler",
-        "feature",
-        "inference",
-        "order-router",
-    ] {
-        binary(&format!("tickline-{b}"));
-    }
+    pipeline_binaries();
     let name = format!("t{}-metrics", std::process::id());
     let dir = std::env::temp_dir().join(format!("tickline-{name}"));
     std::fs::create_dir_all(&dir).unwrap();

@@ -14,7 +14,7 @@ use nix::unistd::Pid;
 use tickline_schema::telemetry::{get_str, PipelineStatus, StageStats};
 use tickline_shm::BoardReader;
 
-use tickline_e2e::binary;
+use tickline_e2e::{binary, pipeline_binaries};
 
 /// Two cores: one pipeline at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -32,9 +32,7 @@ struct Run {
 impl Run {
     /// A pipeline named after the test, over `events` synthetic events.
     fn new(tag: &str, events: u64, pace: &str, extra: &str) -> Run {
-        for b in ["feed-handler", "feature", "inference", "order-router"] {
-            binary(&format!("tickline-{b}"));
-        }
+        pipeline_binaries();
         let name = format!("t{}-{tag}", std::process::id());
         let dir = std::env::temp_dir().join(format!("tickline-sup-{name}"));
         let _ = std::fs::remove_dir_all(&dir);
