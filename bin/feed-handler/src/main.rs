@@ -17,7 +17,7 @@ use tickline_stage::{Endpoint, EndpointKind, Runtime, Signals, StageArgs};
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// itch:FILE | lobster:MESSAGES[,ORDERBOOK] | binance:FILE[.gz] | dbn:FILE[.zst] (Databento MBO) | moldudp64:ADDR (live ITCH) | synthetic[:SEED[:EVENTS[:INSTRUMENTS[:RATE[:BURST[:STEP_AT]]]]]]
+    /// itch:FILE | lobster:MESSAGES[,ORDERBOOK] | binance:FILE[.gz][,FILE...] (hftbacktest or cryptofeed captures, one symbol or many) | dbn:FILE[.zst] (Databento MBO) | moldudp64:ADDR (live ITCH) | synthetic[:SEED[:EVENTS[:INSTRUMENTS[:RATE[:BURST[:STEP_AT]]]]]]
     /// (the same as `--in source:SPEC`)
     #[arg(long)]
     source: Option<String>,
