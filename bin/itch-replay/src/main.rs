@@ -1,6 +1,8 @@
 //! itch-replay: sends an ITCH 5.0 file as MoldUDP64 packets to a UDP address
 //! (loopback, for tests and profiling), at the recorded pace, N times faster,
-//! or as fast as possible; optionally losing every Kth packet on purpose.
+//! or as fast as possible. It can lose, duplicate and reorder packets on
+//! purpose, and answer MoldUDP64 retransmission requests from its history
+//! (`--request-server`), as an exchange's request server does.
 #![forbid(unsafe_code)]
 
 use std::net::{SocketAddr, UdpSocket};
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use tickline_feed::itch::{frames, timestamp};
-use tickline_feed::moldudp64::PacketWriter;
+use tickline_feed::moldudp64::{parse_header, PacketWriter};
 
 #[derive(Parser)]
 #[command(version, about)]
@@ -35,6 +37,73 @@ struct Args {
     /// Lose every Kth packet (0 = none): to test gap handling.
     #[arg(long, default_value_t = 0)]
     drop_every: u64,
+    /// Lose each packet with this probability.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Send each packet twice with this probability.
+    #[arg(long, default_value_t = 0.0)]
+    duplicate: f64,
+    /// Send each packet after the next one with this probability.
+    #[arg(long, default_value_t = 0.0)]
+    reorder: f64,
+    /// Seed of the loss, duplication and reordering draws.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Answer retransmission requests (session, sequence number, count) on
+    /// this UDP address, from the file's messages, until `--linger-ms` after
+    /// the end of the session.
+    #[arg(long)]
+    request_server: Option<SocketAddr>,
+    /// How long the request server stays up after the end of session.
+    #[arg(long, default_value_t = 2000)]
+    linger_ms: u64,
+}
+
+/// A xorshift draw in [0, 1).
+fn draw(state: &mut u64) -> f64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    (*state >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Answers retransmission requests with the messages asked for, packed
+/// into as many packets as they need, until `stop`.
+fn serve_requests(
+    socket: UdpSocket,
+    session: [u8; 10],
+    messages: Vec<Vec<u8>>,
+    max_packet: usize,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> u64 {
+    socket
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .ok();
+    let mut buf = [0u8; 64];
+    let mut answered = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let Ok((n, from)) = socket.recv_from(&mut buf) else {
+            continue;
+        };
+        let Some(h) = parse_header(&buf[..n]).filter(|h| h.session == session && h.seq > 0) else {
+            continue;
+        };
+        // Sequence numbers start at 1.
+        let first = (h.seq - 1) as usize;
+        let last = (first + h.count as usize).min(messages.len());
+        let mut w = PacketWriter::new(session, h.seq, max_packet);
+        for m in messages.get(first..last).unwrap_or_default() {
+            if !w.push(m) {
+                let _ = socket.send_to(&w.finish(), from);
+                w.push(m);
+            }
+        }
+        if !w.is_empty() {
+            let _ = socket.send_to(&w.finish(), from);
+        }
+        answered += 1;
+    }
+    answered
 }
 
 fn main() -> Result<()> {
@@ -64,7 +133,21 @@ fn main() -> Result<()> {
         "[::]:0"
     })?;
 
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = match args.request_server {
+        Some(addr) => {
+            let s = UdpSocket::bind(addr).with_context(|| format!("--request-server {addr}"))?;
+            let messages: Vec<Vec<u8>> = frames(&bytes).map(<[u8]>::to_vec).collect();
+            let (stop, max) = (stop.clone(), args.max_packet);
+            Some(std::thread::spawn(move || {
+                serve_requests(s, session, messages, max, stop)
+            }))
+        }
+        None => None,
+    };
     let mut writer = PacketWriter::new(session, 1, args.max_packet);
+    let mut rng = args.seed.max(1);
+    let mut held: Option<Vec<u8>> = None;
     let started = Instant::now();
     let gap =
         (args.packets_per_s > 0).then(|| Duration::from_secs_f64(1.0 / args.packets_per_s as f64));
@@ -83,8 +166,27 @@ fn main() -> Result<()> {
             lost += 1;
             return Ok(());
         }
+        if numbered && draw(&mut rng) < args.loss {
+            lost += 1;
+            return Ok(());
+        }
+        if numbered && held.is_none() && draw(&mut rng) < args.reorder {
+            held = Some(packet.to_vec()); // sent after the next one
+            sent += 1;
+            return Ok(());
+        }
+        let copies = if numbered && draw(&mut rng) < args.duplicate {
+            2
+        } else {
+            1
+        };
         // Loopback drops when the receiver's buffer is full; the receiver counts that as a gap.
-        socket.send_to(packet, args.to)?;
+        for _ in 0..copies {
+            socket.send_to(packet, args.to)?;
+        }
+        if let Some(p) = held.take() {
+            socket.send_to(&p, args.to)?;
+        }
         if numbered {
             sent += 1;
         }
@@ -126,10 +228,16 @@ fn main() -> Result<()> {
         send(&writer.control(true), false)?;
         std::thread::sleep(Duration::from_millis(5));
     }
+    let elapsed = started.elapsed().as_secs_f64();
+    let answered = server.map(|t| {
+        std::thread::sleep(Duration::from_millis(args.linger_ms));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        t.join().unwrap_or(0)
+    });
     println!(
         "{}",
         serde_json::json!({"messages": messages, "packets_sent": sent, "packets_lost_on_purpose": lost,
-                           "elapsed_s": started.elapsed().as_secs_f64()})
+                           "requests_answered": answered, "elapsed_s": elapsed})
     );
     Ok(())
 }

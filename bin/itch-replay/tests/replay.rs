@@ -79,3 +79,98 @@ fn packets_carry_the_file_in_order_with_sequence_numbers() {
     );
     assert!(got < expected.len());
 }
+
+/// Every event of a source, as text: instrument, kind and top 5 levels.
+fn events_of(
+    src: &mut dyn tickline_feed::Source,
+    deadline: std::time::Instant,
+) -> Option<Vec<String>> {
+    use tickline_feed::{Books, FeedStats, Step};
+    let (mut books, mut stats) = (Books::default(), FeedStats::quiet());
+    let mut e: tickline_schema::BookEvent = bytemuck::Zeroable::zeroed();
+    let mut out = Vec::new();
+    loop {
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        match src.next(&mut books, &mut stats) {
+            Step::Event(ev) => {
+                books.fill_event(&ev, 5, &mut e);
+                out.push(format!(
+                    "{} {} {:?} {:?}",
+                    e.instrument_id, e.kind, e.bids, e.asks
+                ));
+            }
+            Step::End => return Some(out),
+            Step::Skip | Step::Idle => {}
+        }
+    }
+}
+
+#[test]
+fn with_loss_duplicates_and_reordering_the_request_server_fills_every_gap() {
+    use tickline_feed::itch::ItchSource;
+    use tickline_feed::moldudp64::MoldUdpSource;
+    let file = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/itch/ex20101224.ITCH_50.framed");
+    let bytes = std::fs::read(&file).unwrap();
+    let far = std::time::Instant::now() + Duration::from_secs(60);
+    let want = events_of(&mut ItchSource::new(&bytes[..]), far).unwrap();
+
+    let server = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut src = MoldUdpSource::bind("127.0.0.1:0".parse().unwrap(), Duration::from_millis(1))
+        .unwrap()
+        .with_request_server(server)
+        .unwrap();
+    let to = src.local_addr().unwrap().to_string();
+    let replay = std::thread::spawn(move || {
+        Command::new(env!("CARGO_BIN_EXE_tickline-itch-replay"))
+            .arg(&file)
+            .args(["--to", &to, "--request-server", &server.to_string()])
+            .args(["--loss", "0.02", "--duplicate", "0.02", "--reorder", "0.02"])
+            .args([
+                "--seed",
+                "7",
+                "--packets-per-s",
+                "20000",
+                "--linger-ms",
+                "500",
+            ])
+            .output()
+            .unwrap()
+    });
+    let near = std::time::Instant::now() + Duration::from_secs(20);
+    let got = events_of(&mut src, near);
+    let out = replay.join().unwrap();
+    let got = got.unwrap_or_else(|| {
+        panic!(
+            "no end of session: {:?}\n{}",
+            src.counts,
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c = src.counts;
+    eprintln!("{c:?}");
+    assert!(
+        c.gaps > 5 && c.requests >= c.gaps,
+        "the losses made gaps: {c:?}"
+    );
+    assert_eq!(c.gaps_recovered, c.gaps, "every gap filled: {c:?}");
+    assert!(c.recovered_messages > 0 && c.duplicates > 0, "{c:?}");
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "every event, none from a book with a hole"
+    );
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, w, "event {i}");
+    }
+}

@@ -3,13 +3,17 @@
 //! count) followed by length-prefixed messages. Count 0 is a heartbeat,
 //! 0xFFFF ends the session.
 //!
-//! [`MoldUdpSource`] receives packets, checks sequence numbers (a jump is a
-//! gap, counted per missed message; an old packet is a duplicate and skipped)
-//! and applies the ITCH messages. Retransmission requests are not sent: a gap
-//! is counted and the book carries on.
+//! [`MoldUdpSource`] receives packets, checks sequence numbers (an old
+//! packet is a duplicate and skipped) and applies the ITCH messages in
+//! order. Given a request server, a jump is a gap to recover: the messages
+//! after it are held, a retransmission request (session, first missing
+//! sequence number, count) goes to the server and is repeated until the
+//! missing messages arrive, and only then does the book move on, so it never
+//! skips a message. Without one, a gap is counted and the book carries on.
 
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::itch::{message_len, ItchHandler};
 use crate::{Books, FeedError, FeedStats, Source, Step};
@@ -128,6 +132,45 @@ pub struct MoldCounts {
     pub duplicates: u64,
     /// Times the session id changed.
     pub session_changes: u64,
+    /// Retransmission requests sent.
+    pub requests: u64,
+    /// Messages of gaps recovered from the request server.
+    pub recovered_messages: u64,
+    /// Gaps closed by recovered messages.
+    pub gaps_recovered: u64,
+    /// The longest time from a gap's first sight to its last message, ns.
+    pub recovery_max_ns: u64,
+    /// All gaps' times to recovery, summed, ns.
+    pub recovery_total_ns: u64,
+}
+
+/// A MoldUDP64 retransmission request: session, first sequence number, count.
+pub fn request(session: &[u8; 10], seq: u64, count: u16) -> [u8; HEADER_LEN] {
+    let mut r = [0u8; HEADER_LEN];
+    r[..10].copy_from_slice(session);
+    r[10..18].copy_from_slice(&seq.to_be_bytes());
+    r[18..].copy_from_slice(&count.to_be_bytes());
+    r
+}
+
+/// How long a gap's request waits for an answer before it is sent again.
+const REQUEST_RETRY: Duration = Duration::from_millis(3);
+
+/// Gap recovery through a request server.
+struct Recovery {
+    server: SocketAddr,
+    /// Messages received past the open gap, by sequence number.
+    ahead: BTreeMap<u64, Vec<u8>>,
+    open: Option<Gap>,
+}
+
+/// Messages `from..until` are missing.
+#[derive(Clone, Copy)]
+struct Gap {
+    from: u64,
+    until: u64,
+    opened: Instant,
+    asked: Instant,
 }
 
 /// Counters fed by sender-controlled numbers saturate instead of overflowing.
@@ -148,6 +191,9 @@ pub struct MoldUdpSource {
     /// Next sequence number we expect.
     expected: Option<u64>,
     ended: bool,
+    /// Sequence number at which the session ends, once announced.
+    session_end: Option<u64>,
+    recovery: Option<Recovery>,
     handler: ItchHandler,
     /// Transport counters.
     pub counts: MoldCounts,
@@ -169,9 +215,24 @@ impl MoldUdpSource {
             session: None,
             expected: None,
             ended: false,
+            session_end: None,
+            recovery: None,
             handler: ItchHandler::default(),
             counts: MoldCounts::default(),
         })
+    }
+
+    /// Recovers gaps from the request server at `server`.
+    pub fn with_request_server(mut self, server: SocketAddr) -> std::io::Result<Self> {
+        // Receives wake often enough to repeat an unanswered request.
+        self.socket
+            .set_read_timeout(Some(Duration::from_millis(1)))?;
+        self.recovery = Some(Recovery {
+            server,
+            ahead: BTreeMap::new(),
+            open: None,
+        });
+        Ok(self)
     }
 
     /// The bound address.
@@ -195,7 +256,18 @@ impl MoldUdpSource {
             self.expected = None;
         }
         self.session = Some(h.session);
-        let expected = *self.expected.get_or_insert(h.seq);
+        // With a request server the session is read from its first message
+        // (sequence numbers start at 1), even if the first packets were lost.
+        let first = if self.recovery.is_some() { 1 } else { h.seq };
+        let expected = *self.expected.get_or_insert(first);
+        if h.seq > expected && self.recovery.is_some() {
+            return Some(self.hold(h, expected));
+        }
+        if h.count == END_OF_SESSION && self.recovery.is_some() {
+            // The session ends at h.seq: after every message before it.
+            self.session_end = Some(h.seq);
+            return Some(Step::Skip);
+        }
         if h.seq > expected {
             self.counts.gaps += 1;
             self.counts.missed_messages =
@@ -231,12 +303,147 @@ impl MoldUdpSource {
     }
 }
 
+impl MoldUdpSource {
+    /// A packet past a gap: its messages are held, the gap requested.
+    fn hold(&mut self, h: PacketHeader, expected: u64) -> Step {
+        let rec = self.recovery.as_mut().expect("recovery on");
+        let now = Instant::now();
+        let first_open = rec.open.is_none();
+        let gap = rec.open.get_or_insert(Gap {
+            from: expected,
+            until: h.seq,
+            opened: now,
+            asked: now,
+        });
+        debug_assert!(gap.from < gap.until || !first_open);
+        if first_open {
+            self.counts.gaps += 1;
+        }
+        match h.count {
+            END_OF_SESSION => self.session_end = Some(h.seq),
+            0 => self.counts.heartbeats += 1,
+            n => {
+                let mut pos = HEADER_LEN;
+                let p = &self.packet[..self.len];
+                for k in 0..n as u64 {
+                    let Some(len) = p
+                        .get(pos..pos + 2)
+                        .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
+                    else {
+                        break;
+                    };
+                    let Some(msg) = p.get(pos + 2..pos + 2 + len).filter(|m| !m.is_empty()) else {
+                        break;
+                    };
+                    rec.ahead.entry(h.seq + k).or_insert_with(|| msg.to_vec());
+                    pos += 2 + len;
+                }
+            }
+        }
+        if first_open {
+            self.ask(expected);
+        }
+        Step::Skip
+    }
+
+    /// Requests the open gap's missing messages from `from` on.
+    fn ask(&mut self, from: u64) {
+        let (Some(rec), Some(session)) = (self.recovery.as_mut(), self.session) else {
+            return;
+        };
+        let Some(gap) = rec.open.as_mut() else { return };
+        let count = gap.until.saturating_sub(from).clamp(1, u16::MAX as u64 - 1) as u16;
+        let _ = self
+            .socket
+            .send_to(&request(&session, from, count), rec.server);
+        gap.asked = Instant::now();
+        self.counts.requests += 1;
+    }
+
+    /// The next held message, once every one before it has been applied.
+    /// Closes the open gap when its last missing message has arrived, and
+    /// repeats its request when unanswered.
+    fn drain(&mut self, books: &mut Books, stats: &mut FeedStats) -> Option<Step> {
+        let expected = self.expected?;
+        let gap = self.recovery.as_ref()?.open;
+        if let Some(g) = gap {
+            if expected < g.until {
+                if g.asked.elapsed() >= REQUEST_RETRY {
+                    self.ask(expected);
+                }
+                return None;
+            }
+            let ns = g.opened.elapsed().as_nanos() as u64;
+            self.counts.gaps_recovered += 1;
+            add(&mut self.counts.recovered_messages, g.until - g.from);
+            self.counts.recovery_max_ns = self.counts.recovery_max_ns.max(ns);
+            add(&mut self.counts.recovery_total_ns, ns);
+            self.recovery.as_mut()?.open = None;
+        }
+        let rec = self.recovery.as_mut()?;
+        while rec
+            .ahead
+            .first_key_value()
+            .is_some_and(|(s, _)| *s < expected)
+        {
+            rec.ahead.pop_first(); // it came again meanwhile
+            add(&mut self.counts.duplicates, 1);
+        }
+        // The next message we hold, or else the end of the session.
+        let first = rec
+            .ahead
+            .first_key_value()
+            .map(|(s, _)| *s)
+            .or(self.session_end)?;
+        if first > expected {
+            // Held messages (or the session's end) past another hole: a new gap.
+            let now = Instant::now();
+            rec.open = Some(Gap {
+                from: expected,
+                until: first,
+                opened: now,
+                asked: now,
+            });
+            self.counts.gaps += 1;
+            self.ask(expected);
+            return None;
+        }
+        let (_, msg) = rec.ahead.pop_first()?;
+        self.expected = Some(expected + 1);
+        stats.messages += 1;
+        stats.by_type[msg[0] as usize] += 1;
+        if message_len(msg[0]) != msg.len() {
+            stats.error(
+                FeedError::BadLength,
+                format_args!("held type {:#04x}", msg[0]),
+            );
+            return Some(Step::Skip);
+        }
+        Some(self.handler.handle(&msg, books, stats))
+    }
+}
+
 impl Source for MoldUdpSource {
     fn next(&mut self, books: &mut Books, stats: &mut FeedStats) -> Step {
         if self.ended {
             return Step::End;
         }
         if self.left == 0 {
+            if let Some(step) = self.drain(books, stats) {
+                return step;
+            }
+            let open = self
+                .recovery
+                .as_ref()
+                .is_some_and(|r| r.open.is_some() || !r.ahead.is_empty());
+            if !open
+                && self
+                    .session_end
+                    .is_some_and(|e| self.expected.is_none_or(|x| x >= e))
+            {
+                self.ended = true;
+                return Step::End;
+            }
             match self.socket.recv(&mut self.packet) {
                 Ok(n) => self.len = n,
                 Err(e)

@@ -1,6 +1,6 @@
 //! Sources named by a spec string, as configs and command lines give them:
 //! `itch:FILE`, `lobster:MESSAGES[,ORDERBOOK]`, `binance:FILE[.gz]`, `dbn:FILE[.zst]`,
-//! `moldudp64:ADDR`, `synthetic[:SEED[:EVENTS[:INSTRUMENTS[:RATE[:BURST[:STEP_AT]]]]]]` (calm rate per second, burst factor, 1 for a steady Poisson rate, and an event count at which the burst rate starts for good).
+//! `moldudp64:ADDR[,request=SERVER]`, `synthetic[:SEED[:EVENTS[:INSTRUMENTS[:RATE[:BURST[:STEP_AT]]]]]]` (calm rate per second, burst factor, 1 for a steady Poisson rate, and an event count at which the burst rate starts for good).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -17,7 +17,7 @@ use crate::synthetic::{SyntheticConfig, SyntheticSource};
 use crate::Source;
 
 /// The spec syntax, for help texts and errors.
-pub const SPEC_HELP: &str = "itch:FILE, lobster:MESSAGES[,ORDERBOOK], binance:FILE[.gz][,FILE...], dbn:FILE[.zst], moldudp64:ADDR or synthetic[:SEED[:EVENTS[:INSTRUMENTS[:RATE[:BURST[:STEP_AT]]]]]]";
+pub const SPEC_HELP: &str = "itch:FILE, lobster:MESSAGES[,ORDERBOOK], binance:FILE[.gz][,FILE...], dbn:FILE[.zst], moldudp64:ADDR[,request=SERVER] or synthetic[:SEED[:EVENTS[:INSTRUMENTS[:RATE[:BURST[:STEP_AT]]]]]]";
 
 /// Why a source spec could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -131,14 +131,28 @@ pub fn open_source(spec: &str) -> Result<Box<dyn Source>, SourceError> {
             }
         }
         "moldudp64" => {
-            let addr: std::net::SocketAddr = rest
+            // LISTEN[,request=SERVER]
+            let (listen, server) = match rest.split_once(",request=") {
+                Some((l, r)) => (l, Some(r)),
+                None => (rest, None),
+            };
+            let addr: std::net::SocketAddr = listen
                 .parse()
-                .map_err(|_| SourceError::Address(rest.to_owned()))?;
+                .map_err(|_| SourceError::Address(listen.to_owned()))?;
             // Receives block at most 1 ms so shutdown is noticed promptly.
-            Box::new(
-                MoldUdpSource::bind(addr, Duration::from_millis(1))
-                    .map_err(|source| SourceError::Bind { addr, source })?,
-            )
+            let src = MoldUdpSource::bind(addr, Duration::from_millis(1))
+                .map_err(|source| SourceError::Bind { addr, source })?;
+            match server {
+                None => Box::new(src),
+                Some(r) => {
+                    let server: std::net::SocketAddr =
+                        r.parse().map_err(|_| SourceError::Address(r.to_owned()))?;
+                    Box::new(
+                        src.with_request_server(server)
+                            .map_err(|source| SourceError::Bind { addr, source })?,
+                    )
+                }
+            }
         }
         "synthetic" => {
             let mut f = rest.split(':').filter(|s| !s.is_empty());
