@@ -77,13 +77,14 @@ pub fn new_hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
 }
 
-pub fn pin(cpu: Option<usize>) {
-    if let Some(cpu) = cpu {
-        let mut set = nix::sched::CpuSet::new();
-        if set.set(cpu).is_ok() {
-            let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set);
-        }
-    }
+/// Pins this process to `cpu`. A benchmark that asked for pinning and
+/// did not get it would measure something else: that is an error.
+pub fn pin(cpu: Option<usize>) -> Result<()> {
+    let Some(cpu) = cpu else { return Ok(()) };
+    let mut set = nix::sched::CpuSet::new();
+    set.set(cpu)
+        .and_then(|_| nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set))
+        .with_context(|| format!("pinning to CPU {cpu} (use --no-pin to run unpinned)"))
 }
 
 pub fn spawn_child(args: &[String]) -> Result<Child> {
@@ -110,7 +111,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     } else {
         (Some(0), Some(1))
     };
-    pin(parent_cpu);
+    pin(parent_cpu)?;
     let mut rows = Vec::new();
     for &size in &args.sizes {
         for &wait in &args.waits {
@@ -414,7 +415,7 @@ fn uds_throughput(size: usize, msgs: u64, batch: usize, cpu: Option<usize>) -> R
 }
 
 pub fn child(args: ChildArgs) -> Result<()> {
-    pin(args.cpu);
+    pin(args.cpu)?;
     match (args.role.as_str(), args.size) {
         ("echo", 64) => echo::<8>(&args),
         ("echo", 256) => echo::<32>(&args),
