@@ -153,6 +153,11 @@ pub fn request(session: &[u8; 10], seq: u64, count: u16) -> [u8; HEADER_LEN] {
     r
 }
 
+/// Most messages held past a gap, and the widest gap believed: beyond
+/// them a header is taken as corrupt (held messages past the cap are
+/// dropped, then requested again with the gap).
+const MAX_AHEAD: u64 = 1 << 20;
+
 /// How long a gap's request waits for an answer before it is sent again.
 const REQUEST_RETRY: Duration = Duration::from_millis(3);
 
@@ -261,6 +266,14 @@ impl MoldUdpSource {
         let first = if self.recovery.is_some() { 1 } else { h.seq };
         let expected = *self.expected.get_or_insert(first);
         if h.seq > expected && self.recovery.is_some() {
+            if h.seq - expected > MAX_AHEAD {
+                // No real gap is this wide: a corrupt header, not a loss.
+                stats.error(
+                    FeedError::BadValue,
+                    format_args!("sequence {} is {} past {expected}", h.seq, h.seq - expected),
+                );
+                return Some(Step::Skip);
+            }
             return Some(self.hold(h, expected));
         }
         if h.count == END_OF_SESSION && self.recovery.is_some() {
@@ -335,7 +348,9 @@ impl MoldUdpSource {
                     let Some(msg) = p.get(pos + 2..pos + 2 + len).filter(|m| !m.is_empty()) else {
                         break;
                     };
-                    rec.ahead.entry(h.seq + k).or_insert_with(|| msg.to_vec());
+                    if rec.ahead.len() < MAX_AHEAD as usize {
+                        rec.ahead.entry(h.seq + k).or_insert_with(|| msg.to_vec());
+                    }
                     pos += 2 + len;
                 }
             }
@@ -681,5 +696,32 @@ mod tests {
         );
         assert_eq!(stats.count(FeedError::Truncated), 2);
         assert_eq!(c.missed_messages, 9);
+    }
+
+    #[test]
+    fn with_recovery_a_wild_sequence_number_is_bad_input_not_a_gap() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut src = MoldUdpSource::bind("127.0.0.1:0".parse().unwrap(), Duration::from_millis(1))
+            .unwrap()
+            .with_request_server(server.local_addr().unwrap())
+            .unwrap();
+        let mut stats = FeedStats::quiet();
+        let mut w = PacketWriter::new(SESSION, u64::MAX - 3, 1400);
+        assert!(w.push(&add(1)));
+        assert_eq!(src.accept_packet(&w.finish(), &mut stats), Some(Step::Skip));
+        assert_eq!(stats.count(FeedError::BadValue), 1);
+        assert_eq!((src.counts.gaps, src.counts.requests), (0, 0));
+        // A real gap is requested from the server.
+        let mut w = PacketWriter::new(SESSION, 5, 1400);
+        assert!(w.push(&add(2)));
+        assert_eq!(src.accept_packet(&w.finish(), &mut stats), Some(Step::Skip));
+        assert_eq!((src.counts.gaps, src.counts.requests), (1, 1));
+        let mut buf = [0u8; 64];
+        let n = server.recv(&mut buf).unwrap();
+        assert_eq!(
+            &buf[..n],
+            &request(&SESSION, 1, 4),
+            "messages 1..=4 asked for"
+        );
     }
 }
