@@ -215,7 +215,7 @@ impl<'a> Line<'a> {
 
     /// When the line was received, in ns (0 if it says not): what merges
     /// two capture files into one stream.
-    pub fn receive_ns(line: &str) -> u64 {
+    fn receive_ns(line: &str) -> u64 {
         let ts = if let Some((_, rest)) = line.split_once(" -> ") {
             rest.split_once(": ").map_or("", |(t, _)| t)
         } else if let Some((_, t)) = line.split_once(" <-> ") {
@@ -328,6 +328,8 @@ struct SymbolBook {
     last_u: Option<u64>,
     /// Tickers ahead of the book (they often arrive before their diff).
     ahead: Vec<Ticker>,
+    /// The symbol as stream names spell it (`btcusdt`), once seen.
+    stream_key: String,
 }
 
 /// A Binance capture (one JSON message a line, optionally gzipped), of one
@@ -341,8 +343,6 @@ pub struct BinanceSource<R: BufRead> {
     symbols: Vec<(String, SymbolBook)>,
     /// A snapshot that came before any symbol did: the first symbol's.
     orphan: Option<String>,
-    /// The last message's stream symbol (e.g. `btcusdt`) and its book.
-    last_stream: Option<(String, usize)>,
     /// Counters, for tests and summaries.
     pub counts: BinanceCounts,
 }
@@ -371,7 +371,6 @@ impl<R: BufRead> BinanceSource<R> {
             next_instrument: first_instrument,
             symbols: Vec::new(),
             orphan: None,
-            last_stream: None,
             counts: BinanceCounts::default(),
         }
     }
@@ -685,25 +684,30 @@ impl<R: BufRead> BinanceSource<R> {
         let kind = stream.split('@').nth(1).unwrap_or("");
         let read = matches!(kind, "depth" | "bookTicker" | "trade" | "aggTrade");
         if !read {
-            *self
-                .counts
-                .skipped_streams
-                .entry(kind.to_owned())
-                .or_default() += 1;
+            // Allocates only the first time a stream type is seen.
+            match self.counts.skipped_streams.get_mut(kind) {
+                Some(n) => *n += 1,
+                None => {
+                    self.counts.skipped_streams.insert(kind.to_owned(), 1);
+                }
+            }
             return Step::Skip;
         }
-        // The stream's name starts with its symbol: the book of the last
-        // message's stream is the usual answer, with no scan of the data.
+        // The stream's name starts with its symbol (`btcusdt@depth`): books
+        // are found by it without scanning the data or allocating.
         let key = stream.split('@').next().unwrap_or("");
-        let k = match self.last_stream.as_ref().filter(|(s, _)| s == key) {
-            Some((_, k)) => *k,
+        let k = match self.symbols.iter().position(|(_, b)| b.stream_key == key) {
+            Some(k) => k,
             None => {
                 let Some(symbol) = str_value(data, "s") else {
                     stats.error(FeedError::BadRecord, format_args!("{stream} without s"));
                     return Step::Skip;
                 };
                 let k = self.book_of(symbol);
-                self.last_stream = Some((key.to_owned(), k));
+                let b = &mut self.symbols[k].1;
+                if b.stream_key.is_empty() {
+                    b.stream_key = key.to_owned();
+                }
                 k
             }
         };
