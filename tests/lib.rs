@@ -36,3 +36,18 @@ pub fn pipeline_binaries() {
         binary(&format!("tickline-{b}"));
     }
 }
+
+/// Whether an external tool that a check needs (from Debian package
+/// `package`) is here. Where CI installed them (`TICKLINE_REQUIRE_TOOLS`
+/// set) a missing one fails the test; elsewhere the check is skipped, said
+/// in a note.
+pub fn have_tool(what: &str, present: bool, package: &str) -> bool {
+    if !present {
+        assert!(
+            std::env::var_os("TICKLINE_REQUIRE_TOOLS").is_none(),
+            "{what} is required here (TICKLINE_REQUIRE_TOOLS) but not installed: Debian package {package}"
+        );
+        eprintln!("note: {what} not installed (Debian package {package}): its check is skipped");
+    }
+    present
+}
