@@ -191,12 +191,7 @@ fn render(
 }
 
 fn fmt_ns(v: &serde_json::Value) -> String {
-    match v.as_u64() {
-        None => "-".into(),
-        Some(n) if n < 10_000 => format!("{n}ns"),
-        Some(n) if n < 10_000_000 => format!("{:.1}us", n as f64 / 1e3),
-        Some(n) => format!("{:.1}ms", n as f64 / 1e6),
-    }
+    v.as_f64().map_or("-".into(), tickline_telemetry::format_ns)
 }
 
 fn print_table(snap: &serde_json::Value, colour: bool) {

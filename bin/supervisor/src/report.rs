@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use serde_json::Value;
+use tickline_telemetry::format_ns;
 
 /// Metrics shown per stage, with their column titles.
 const COLUMNS: [(&str, &str); 3] = [
@@ -155,15 +156,9 @@ fn trading(out: &mut String, r: &Value) {
     );
 }
 
-/// Nanoseconds as a short duration.
+/// Nanoseconds as a short duration; "-" if unknown.
 fn duration(ns: Option<f64>) -> String {
-    match ns {
-        None => "-".into(),
-        Some(ns) if ns < 1e3 => format!("{ns:.0} ns"),
-        Some(ns) if ns < 1e6 => format!("{:.1} µs", ns / 1e3),
-        Some(ns) if ns < 1e9 => format!("{:.1} ms", ns / 1e6),
-        Some(ns) => format!("{:.2} s", ns / 1e9),
-    }
+    ns.map_or("-".into(), format_ns)
 }
 
 /// 1234567 as "1,234,567".

@@ -35,6 +35,19 @@ pub enum TelemetryError {
     },
 }
 
+/// A latency in nanoseconds, for people: "121 ns", "10.7 µs", "62.3 ms".
+pub fn format_ns(ns: f64) -> String {
+    if ns < 1e3 {
+        format!("{ns:.0} ns")
+    } else if ns < 1e6 {
+        format!("{:.1} µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.1} ms", ns / 1e6)
+    } else {
+        format!("{:.2} s", ns / 1e9)
+    }
+}
+
 /// 1 ns to 100 s at 3 significant digits: the range every stage records in.
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, tickline_schema::telemetry::HIST_HIGHEST_NS, 3)
