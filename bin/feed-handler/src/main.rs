@@ -90,6 +90,10 @@ fn run_main() -> Result<()> {
         .error_counts()
         .map(|(k, n)| (k.to_owned(), n.into()))
         .collect();
+    let book_checks: serde_json::Map<_, _> = stats
+        .book_check_counts()
+        .map(|(k, n)| (k.to_owned(), n.into()))
+        .collect();
     let instruments: serde_json::Map<_, _> = reader
         .instruments()
         .into_iter()
@@ -111,6 +115,7 @@ fn run_main() -> Result<()> {
             "events": events,
             "filtered": reader.filtered(),
             "errors": errors,
+            "book_checks": book_checks,
             "instruments": instruments,
             "checks": checks,
             "events_per_s": events as f64 / elapsed.max(1e-9),

@@ -2,7 +2,7 @@
 //!
 //! Files frame each message with a 2-byte big-endian length. Some published
 //! samples write 0 there and rely on the type's fixed length; that is
-//! accepted (and counted as `zero_length_prefix`) for known types.
+//! accepted for known types, and counted in the checks as `zero_length_prefixes`.
 
 use std::io::Read;
 
@@ -560,6 +560,8 @@ pub struct ItchSource<R: Read> {
     end: usize,
     eof: bool,
     handler: ItchHandler,
+    /// Messages framed by their type because their length prefix was 0.
+    zero_length_prefixes: u64,
 }
 
 impl<R: Read> ItchSource<R> {
@@ -572,6 +574,7 @@ impl<R: Read> ItchSource<R> {
             end: 0,
             eof: false,
             handler: ItchHandler::default(),
+            zero_length_prefixes: 0,
         }
     }
 
@@ -626,14 +629,10 @@ impl<R: Read> Source for ItchSource<R> {
                 self.eof = true;
                 return Step::End;
             }
-            if stats.count(FeedError::ZeroLengthPrefix) == 0 {
-                stats.error(
-                    FeedError::ZeroLengthPrefix,
-                    format_args!("framing by message type instead"),
-                );
-            } else {
-                stats.errors[FeedError::ZeroLengthPrefix as usize] += 1;
+            if self.zero_length_prefixes == 0 {
+                eprintln!("feed: zero length prefixes (as RITCH writes them); framing by message type instead");
             }
+            self.zero_length_prefixes += 1;
             expected
         } else {
             prefix
@@ -668,6 +667,10 @@ impl<R: Read> Source for ItchSource<R> {
 
     fn symbol(&self, instrument: u32) -> Option<&str> {
         self.handler.symbol(instrument)
+    }
+
+    fn checks(&self) -> Vec<(String, u64)> {
+        vec![("zero_length_prefixes".to_owned(), self.zero_length_prefixes)]
     }
 }
 

@@ -9,8 +9,9 @@
 //! level that sinks below N can change unseen and later resurface stale.
 //! Given the matching orderbook file as a reference, the source checks its
 //! top N after every event and, where they differ, rebuilds that side from
-//! the reference and counts a `resync` (recording the first level that
-//! differed); without it, the book is built from messages alone.
+//! the reference. A first difference at level N is hidden depth surfacing
+//! (counted as `hidden_depth_refills`); one above it is an error, `resync`.
+//! Without the reference, the book is built from messages alone.
 
 use std::io::BufRead;
 
@@ -138,6 +139,8 @@ pub struct LobsterSource<R: BufRead> {
     reference: Option<Box<dyn BufRead + Send>>,
     ref_line: String,
     resyncs: Vec<Resync>,
+    /// Rebuilds whose first difference was the deepest visible level.
+    depth_refills: u64,
 }
 
 /// One rebuild from the reference: which row, which side, first differing level (0 = best).
@@ -166,6 +169,7 @@ impl<R: BufRead> LobsterSource<R> {
             reference: None,
             ref_line: String::with_capacity(512),
             resyncs: Vec::with_capacity(64),
+            depth_refills: 0,
         }
     }
 
@@ -215,13 +219,19 @@ impl<R: BufRead> LobsterSource<R> {
                     != want.get(i).copied().unwrap_or_default()
             });
             if let Some(level) = diff {
-                stats.error(
-                    FeedError::Resync,
-                    format_args!(
-                        "{side:?} level {} differs from the reference book",
-                        level + 1
-                    ),
-                );
+                if level + 1 == n {
+                    // A level below N changed unseen and surfaced: the file
+                    // cannot show it, so this is expected, not an error.
+                    self.depth_refills += 1;
+                } else {
+                    stats.error(
+                        FeedError::Resync,
+                        format_args!(
+                            "{side:?} level {} differs from the reference book",
+                            level + 1
+                        ),
+                    );
+                }
                 if self.resyncs.len() < RESYNC_LOG {
                     self.resyncs.push(Resync {
                         row: stats.messages,
@@ -280,6 +290,13 @@ impl<R: BufRead> Source for LobsterSource<R> {
         // Every message row has its orderbook row, good or bad.
         self.verify(books, stats);
         step
+    }
+
+    fn checks(&self) -> Vec<(String, u64)> {
+        if self.reference.is_none() && self.resyncs.is_empty() && self.depth_refills == 0 {
+            return Vec::new();
+        }
+        vec![("hidden_depth_refills".to_owned(), self.depth_refills)]
     }
 }
 
@@ -404,5 +421,36 @@ mod tests {
                 direction: -1
             })
         );
+    }
+
+    /// Runs one message against a reference book row; returns (resync errors, refills).
+    fn against_reference(message: &str, reference: &str) -> (u64, u64) {
+        // Depth 2: one bid and one ask level per row, N = 2.
+        let start = "101000,10,100000,10,102000,5,99000,5\n";
+        let book = format!("{start}{reference}");
+        let src = LobsterSource::new(
+            std::io::Cursor::new(format!("1.0,1,1,1,100000,1\n{message}")),
+            1,
+            2,
+        );
+        let mut src = src
+            .with_reference_book(Box::new(std::io::Cursor::new(book)))
+            .unwrap();
+        let mut books = Books::new(16, 16);
+        let mut stats = FeedStats::quiet();
+        while src.next(&mut books, &mut stats) != Step::End {}
+        (stats.count(FeedError::Resync), src.depth_refills)
+    }
+
+    #[test]
+    fn a_difference_at_the_deepest_level_is_a_refill_and_above_it_an_error() {
+        // A delete of the best bid: level 2 (unseen below) moves up to level 1,
+        // and the reference shows a level 2 the file never told of.
+        let delete = "2.0,3,7,10,100000,1\n";
+        let surfaced = "101000,10,99000,5,102000,5,98000,7\n";
+        assert_eq!(against_reference(delete, surfaced), (0, 1));
+        // The reference disagrees at the best bid: the book was wrong.
+        let wrong_top = "101000,10,99500,5,102000,5,99000,5\n";
+        assert_eq!(against_reference(delete, wrong_top), (1, 0));
     }
 }

@@ -26,15 +26,13 @@ pub enum FeedError {
     Gap,
     /// A text record that does not parse.
     BadRecord,
-    /// Length prefixes of zero (files that frame by type instead).
-    ZeroLengthPrefix,
     /// The book differed from a reference snapshot and was rebuilt from it.
     Resync,
 }
 
 impl FeedError {
     /// Every kind, in counter order.
-    pub const ALL: [FeedError; 13] = [
+    pub const ALL: [FeedError; 12] = [
         FeedError::Truncated,
         FeedError::UnknownType,
         FeedError::BadLength,
@@ -46,9 +44,22 @@ impl FeedError {
         FeedError::Crossed,
         FeedError::Gap,
         FeedError::BadRecord,
-        FeedError::ZeroLengthPrefix,
         FeedError::Resync,
     ];
+
+    /// Whether this kind says the stream disagrees with the book built from
+    /// it (an order it never added, a crossed top), rather than that the
+    /// input is malformed. A capture that starts mid-session references
+    /// orders added before it, so these are reported apart from errors.
+    pub fn is_book_check(self) -> bool {
+        matches!(
+            self,
+            FeedError::UnknownOrder
+                | FeedError::DuplicateOrder
+                | FeedError::Overfill
+                | FeedError::Crossed
+        )
+    }
 
     /// Its name in summaries.
     pub fn name(self) -> &'static str {
@@ -64,7 +75,6 @@ impl FeedError {
             FeedError::Crossed => "crossed",
             FeedError::Gap => "gap",
             FeedError::BadRecord => "bad_record",
-            FeedError::ZeroLengthPrefix => "zero_length_prefix",
             FeedError::Resync => "resync",
         }
     }
@@ -135,10 +145,21 @@ impl FeedStats {
         self.errors[kind as usize]
     }
 
-    /// Non-zero error counters by name.
+    /// Non-zero counters of malformed or lost input, by name.
     pub fn error_counts(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.counts(false)
+    }
+
+    /// Non-zero counters of the stream disagreeing with its book, by name
+    /// (see [`FeedError::is_book_check`]).
+    pub fn book_check_counts(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.counts(true)
+    }
+
+    fn counts(&self, book_checks: bool) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         FeedError::ALL
             .iter()
+            .filter(move |k| k.is_book_check() == book_checks)
             .map(|k| (k.name(), self.errors[*k as usize]))
             .filter(|(_, n)| *n > 0)
     }

@@ -5,7 +5,7 @@ mod common;
 use tickline_feed::itch::ItchSource;
 use tickline_feed::{Books, FeedError, FeedStats, Source};
 
-fn replay(rel: &str) -> (FeedStats, Books, u64, Vec<String>) {
+fn replay(rel: &str) -> (FeedStats, Books, u64, Vec<String>, Vec<(String, u64)>) {
     let f = std::fs::File::open(common::data_file(rel)).unwrap();
     let mut src = ItchSource::new(f);
     let (books, stats, events) = common::drain(&mut src);
@@ -13,7 +13,7 @@ fn replay(rel: &str) -> (FeedStats, Books, u64, Vec<String>) {
         .instruments()
         .map(|i| src.symbol(i).unwrap_or("?").to_owned())
         .collect();
-    (stats, books, events, symbols)
+    (stats, books, events, symbols, src.checks())
 }
 
 /// Counts per type as the data's README gives them.
@@ -32,8 +32,9 @@ const EXPECTED: [(u8, u64); 10] = [
 
 #[test]
 fn both_framings_give_the_published_message_counts_and_the_same_books() {
-    let (framed, fbooks, fevents, symbols) = replay("itch/ex20101224.ITCH_50.framed");
-    let (quirky, qbooks, qevents, _) = replay("itch/ex20101224.TEST_ITCH_50");
+    let (framed, fbooks, fevents, symbols, framed_checks) =
+        replay("itch/ex20101224.ITCH_50.framed");
+    let (quirky, qbooks, qevents, _, quirky_checks) = replay("itch/ex20101224.TEST_ITCH_50");
     for stats in [&framed, &quirky] {
         assert_eq!(stats.messages, 12_012);
         for (kind, n) in EXPECTED {
@@ -43,8 +44,24 @@ fn both_framings_give_the_published_message_counts_and_the_same_books() {
         assert_eq!(stats.count(FeedError::BadLength), 0);
         assert_eq!(stats.count(FeedError::Truncated), 0);
     }
-    assert_eq!(framed.count(FeedError::ZeroLengthPrefix), 0);
-    assert_eq!(quirky.count(FeedError::ZeroLengthPrefix), 12_012);
+    assert_eq!(framed_checks, vec![("zero_length_prefixes".to_owned(), 0)]);
+    assert_eq!(
+        quirky_checks,
+        vec![("zero_length_prefixes".to_owned(), 12_012)]
+    );
+    // The sample is artificial: an independent decoder (a few lines of
+    // Python over the same bytes) finds 117 deletes, executions and replaces
+    // of orders never added (D 94, E 18, X 3, U 2). They are book checks,
+    // not input errors.
+    for stats in [&framed, &quirky] {
+        assert_eq!(
+            stats.error_counts().count(),
+            0,
+            "{:?}",
+            stats.error_counts().collect::<Vec<_>>()
+        );
+        assert_eq!(stats.count(FeedError::UnknownOrder), 117);
+    }
     assert_eq!(fevents, qevents);
     assert_eq!(symbols, vec!["ALC", "BOB", "CHAR"]);
     for i in fbooks.instruments() {
@@ -55,5 +72,8 @@ fn both_framings_give_the_published_message_counts_and_the_same_books() {
             assert_eq!(la, lb);
         }
     }
-    eprintln!("errors: {:?}", framed.error_counts().collect::<Vec<_>>());
+    eprintln!(
+        "book checks: {:?}",
+        framed.book_check_counts().collect::<Vec<_>>()
+    );
 }

@@ -5,10 +5,10 @@
 use std::time::{Duration, Instant};
 
 use tickline_feed::{EventReader, ReadStep};
-use tickline_schema::telemetry::Metric;
+use tickline_schema::telemetry::{Metric, OwnKind};
 use tickline_schema::{BookEvent, Stage, Traced};
 use tickline_shm::{monotonic_ns, FullPolicy, Message, Push, WaitOutcome};
-use tickline_telemetry::StageTelemetry;
+use tickline_telemetry::{OwnSlot, StageTelemetry};
 
 use crate::input::{Batch, Input};
 use crate::{Handoff, Output, Signals, StageArgs, StageError};
@@ -405,6 +405,20 @@ impl Pacer {
     }
 }
 
+impl Runtime<BookEvent> {
+    /// Input errors to the stats board, and the count of the stream
+    /// disagreeing with its books to `book_checks`.
+    fn report_feed_counts(&mut self, reader: &EventReader, book_checks: Option<OwnSlot>) {
+        let stats = reader.stats();
+        self.tel
+            .set_errors(stats.error_counts().map(|(_, n)| n).sum());
+        if let Some(slot) = book_checks {
+            self.tel
+                .set_count(slot, stats.book_check_counts().map(|(_, n)| n).sum());
+        }
+    }
+}
+
 /// Events between heartbeats of a source stage (then only if 1 ms passed).
 const SOURCE_BEAT_EVERY: u64 = 1024;
 
@@ -424,6 +438,7 @@ impl Runtime<BookEvent> {
         });
         let mut ev: BookEvent = bytemuck::Zeroable::zeroed();
         let mut last_beat = Instant::now();
+        let book_checks = self.tel.own("feed_book_checks", OwnKind::Counter);
         self.tel.set_ready();
         while !self.signals.stopping() && self.remaining() != Some(0) {
             let t0 = monotonic_ns();
@@ -462,12 +477,12 @@ impl Runtime<BookEvent> {
                 let now = Instant::now();
                 if now - last_beat > Duration::from_millis(1) {
                     self.output.beat();
+                    self.report_feed_counts(reader, book_checks);
                     last_beat = now;
                 }
             }
         }
-        self.tel
-            .set_errors(reader.stats().error_counts().map(|(_, n)| n).sum());
+        self.report_feed_counts(reader, book_checks);
         self.tel.publish(monotonic_ns());
         self.output.finish().map_err(StageError::processor)
     }
