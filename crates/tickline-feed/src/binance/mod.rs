@@ -19,54 +19,13 @@ use tickline_schema::{EventKind, Side};
 
 use crate::{Books, FeedError, FeedEvent, FeedStats, Source, Step, UNIT};
 
-/// The value that follows `"key":` in `json`, scanning from the start.
-/// Keys in these messages are unique per object level we read.
-fn value<'a>(json: &'a str, key: &str) -> Option<&'a str> {
-    let bytes = json.as_bytes();
-    let k = key.as_bytes();
-    let mut i = 0;
-    while let Some(off) = json[i..].find('"') {
-        let start = i + off + 1;
-        let end = start + k.len();
-        if bytes.len() > end + 1
-            && &bytes[start..end] == k
-            && bytes[end] == b'"'
-            && bytes[end + 1] == b':'
-        {
-            return Some(&json[end + 2..]);
-        }
-        i = start;
-    }
-    None
-}
+mod messages;
 
-fn u64_value(json: &str, key: &str) -> Option<u64> {
-    let v = value(json, key)?;
-    let end = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
-    v[..end].parse().ok()
-}
+use messages::{parse_depth, BookTicker, Sides, SymbolOf, TopLevel, Trade};
 
-fn str_value<'a>(json: &'a str, key: &str) -> Option<&'a str> {
-    let v = value(json, key)?.strip_prefix('"')?;
-    Some(&v[..v.find('"')?])
-}
-
-/// A millisecond timestamp field in ns; 0 (unknown) when missing or absurd.
-fn exchange_ns(json: &str, key: &str) -> u64 {
-    u64_value(json, key)
-        .and_then(|ms| ms.checked_mul(1_000_000))
-        .unwrap_or(0)
-}
-
-fn bool_value(json: &str, key: &str) -> Option<bool> {
-    let v = value(json, key)?;
-    if v.starts_with("true") {
-        Some(true)
-    } else if v.starts_with("false") {
-        Some(false)
-    } else {
-        None
-    }
+/// A millisecond timestamp in ns; 0 (unknown) when absurd.
+fn ms_to_ns(ms: u64) -> u64 {
+    ms.checked_mul(1_000_000).unwrap_or(0)
 }
 
 /// A decimal string to fixed-point 1e-8, exactly; None if malformed or too precise.
@@ -86,28 +45,6 @@ pub fn parse_fixed(s: &str) -> Option<i64> {
         scale /= 10;
     }
     Some(v)
-}
-
-/// Iterates `[["price","qty"],...]` pairs of the array after `"key":`.
-fn levels<'a>(json: &'a str, key: &str) -> Option<impl Iterator<Item = Option<(i64, i64)>> + 'a> {
-    let v = value(json, key)?.strip_prefix('[')?;
-    // End of this array: the bracket that closes it, not a later one.
-    let mut depth = 1;
-    let end = v.bytes().position(|b| {
-        match b {
-            b'[' => depth += 1,
-            b']' => depth -= 1,
-            _ => {}
-        }
-        depth == 0
-    })?;
-    let body = &v[..end];
-    Some(body.split(']').filter(|s| s.contains('"')).map(|pair| {
-        let mut it = pair.split('"').skip(1).step_by(2);
-        let p = parse_fixed(it.next()?)?;
-        let q = parse_fixed(it.next()?)?;
-        Some((p, q))
-    }))
 }
 
 /// Spot or futures chaining rules.
@@ -151,10 +88,10 @@ pub struct BinanceCounts {
 ///   and `configuration: ..`, `<url> <-> <s>` (connect) and
 ///   `<url> <- <s>: ..` (sent) lines, which carry no market data.
 enum Line<'a> {
-    /// A websocket message.
+    /// A websocket message, or a snapshot an hftbacktest capture inlines.
     Message(&'a str),
-    /// A REST depth snapshot, with the symbol its URL named.
-    Snapshot(&'a str, Option<&'a str>),
+    /// A REST reply, with the symbol its URL named.
+    Rest(&'a str, Option<&'a str>),
     /// A line without market data.
     Other,
     /// Not a capture line.
@@ -176,13 +113,13 @@ impl<'a> Line<'a> {
         if let Some(ts) = first.strip_suffix(':') {
             // cryptofeed: `<s>: <json>`, or its `configuration: ..` header.
             return match (digits(ts), first) {
-                (true, _) => Self::json(rest, None),
+                (true, _) => Line::Message(rest),
                 (false, "configuration:") => Line::Other,
                 _ => Line::Bad,
             };
         }
         if digits(first) {
-            return Self::json(rest, None); // hftbacktest: `<ns> <json>`
+            return Line::Message(rest); // hftbacktest: `<ns> <json>`
         }
         if !first.contains("://") {
             return Line::Bad;
@@ -194,22 +131,9 @@ impl<'a> Line<'a> {
                 let symbol = first
                     .split(['?', '&'])
                     .find_map(|kv| kv.strip_prefix("symbol="));
-                match Self::json(json, symbol) {
-                    snapshot @ Line::Snapshot(..) => snapshot,
-                    _ => Line::Other,
-                }
+                Line::Rest(json, symbol)
             }
             None => Line::Other,
-        }
-    }
-
-    fn json(json: &'a str, symbol: Option<&'a str>) -> Self {
-        if json.starts_with("{\"lastUpdateId\"") {
-            Line::Snapshot(json, symbol)
-        } else if json.starts_with('{') {
-            Line::Message(json)
-        } else {
-            Line::Bad
         }
     }
 
@@ -343,6 +267,8 @@ pub struct BinanceSource<R: BufRead> {
     symbols: Vec<(String, SymbolBook)>,
     /// A snapshot that came before any symbol did: the first symbol's.
     orphan: Option<String>,
+    /// Levels of the depth message being read, reused.
+    sides: Sides,
     /// Counters, for tests and summaries.
     pub counts: BinanceCounts,
 }
@@ -371,6 +297,8 @@ impl<R: BufRead> BinanceSource<R> {
             next_instrument: first_instrument,
             symbols: Vec::new(),
             orphan: None,
+            // A REST snapshot has up to 1000 levels a side.
+            sides: Sides::with_capacity(1024),
             counts: BinanceCounts::default(),
         }
     }
@@ -398,8 +326,8 @@ impl<R: BufRead> BinanceSource<R> {
     /// Which book a snapshot belongs to: the symbol it names; else (a
     /// futures REST snapshot names none) the one whose diffs' update ids
     /// are nearest its `lastUpdateId` (each symbol has its own sequence).
-    fn snapshot_owner(&mut self, json: &str, id: u64) -> Option<usize> {
-        if let Some(s) = str_value(json, "symbol") {
+    fn snapshot_owner(&mut self, symbol: Option<&str>, id: u64) -> Option<usize> {
+        if let Some(s) = symbol {
             return Some(self.book_of(s));
         }
         let near = |b: &SymbolBook| b.last_u.map(|u| u.abs_diff(id));
@@ -430,16 +358,19 @@ impl<R: BufRead> BinanceSource<R> {
         books: &mut Books,
         stats: &mut FeedStats,
     ) -> Step {
-        let Some(id) = u64_value(json, "lastUpdateId") else {
-            stats.error(
-                FeedError::BadRecord,
-                format_args!("snapshot without lastUpdateId"),
-            );
-            return Step::Skip;
+        let depth = match parse_depth(json, &mut self.sides) {
+            Ok(d) => d,
+            Err(e) => return bad_record(stats, format_args!("snapshot: {e}")),
         };
+        let Some(id) = depth.snapshot_id else {
+            return bad_record(stats, format_args!("snapshot without lastUpdateId"));
+        };
+        if !(self.sides.has_bids && self.sides.has_asks) {
+            return bad_record(stats, format_args!("snapshot without bids or asks"));
+        }
         let owner = match url_symbol {
             Some(sym) => Some(self.book_of(&sym.to_ascii_uppercase())),
-            None => self.snapshot_owner(json, id),
+            None => self.snapshot_owner(depth.symbol, id),
         };
         let Some(k) = owner else {
             if self.symbols.is_empty() {
@@ -455,40 +386,30 @@ impl<R: BufRead> BinanceSource<R> {
         let sb = &mut self.symbols[k].1;
         let book = books.book_mut(sb.instrument);
         book.clear();
-        for (key, side) in [("bids", Side::Buy), ("asks", Side::Sell)] {
-            let Some(it) = levels(json, key) else {
-                stats.error(FeedError::BadRecord, format_args!("snapshot without {key}"));
-                return Step::Skip;
-            };
-            for lvl in it {
-                match lvl {
-                    Some((p, q)) if p > 0 && q >= 0 => {
-                        let _ = book.side_mut(side).set(p, q);
-                    }
-                    _ => stats.error(FeedError::BadValue, format_args!("snapshot level")),
-                }
-            }
-        }
+        apply_levels(book, &self.sides, stats);
         self.counts.snapshots += 1;
         sb.snapshots += 1;
         sb.pending_snapshot = Some(id);
         sb.book_u = Some(id);
         // Diffs that arrived before the snapshot are applied now, in order.
         sb.replaying = sb.early.len();
-        let mut ev = FeedEvent::quote(sb.instrument, exchange_ns(json, "E"));
+        let mut ev = FeedEvent::quote(sb.instrument, ms_to_ns(depth.event_ms));
         ev.kind = EventKind::Snapshot;
         Step::Event(ev)
     }
 
     fn diff(&mut self, k: usize, data: &str, books: &mut Books, stats: &mut FeedStats) -> Step {
-        let (Some(first), Some(last)) = (u64_value(data, "U"), u64_value(data, "u")) else {
-            stats.error(
-                FeedError::BadRecord,
-                format_args!("depthUpdate without U/u"),
-            );
-            return Step::Skip;
+        let depth = match parse_depth(data, &mut self.sides) {
+            Ok(d) => d,
+            Err(e) => return bad_record(stats, format_args!("depthUpdate: {e}")),
         };
-        let prev = u64_value(data, "pu");
+        let (Some(first), Some(last)) = (depth.first, depth.last) else {
+            return bad_record(stats, format_args!("depthUpdate without U/u"));
+        };
+        if !(self.sides.has_bids && self.sides.has_asks) {
+            return bad_record(stats, format_args!("depthUpdate without b or a"));
+        }
+        let prev = depth.prev;
         let sb = &mut self.symbols[k].1;
         sb.last_u = Some(last);
         let market = *sb.market.get_or_insert(if prev.is_some() {
@@ -540,23 +461,7 @@ impl<R: BufRead> BinanceSource<R> {
             }
         }
         let book = books.book_mut(sb.instrument);
-        for (key, side) in [("b", Side::Buy), ("a", Side::Sell)] {
-            let Some(it) = levels(data, key) else {
-                stats.error(
-                    FeedError::BadRecord,
-                    format_args!("depthUpdate without {key}"),
-                );
-                continue;
-            };
-            for lvl in it {
-                match lvl {
-                    Some((p, q)) if p > 0 && q >= 0 => {
-                        let _ = book.side_mut(side).set(p, q);
-                    }
-                    _ => stats.error(FeedError::BadValue, format_args!("diff level")),
-                }
-            }
-        }
+        apply_levels(book, &self.sides, stats);
         sb.book_u = Some(last);
         self.counts.diffs_applied += 1;
         if book.is_crossed() {
@@ -564,7 +469,7 @@ impl<R: BufRead> BinanceSource<R> {
         }
         let instrument = sb.instrument;
         self.check_ahead(k, books);
-        Step::Event(FeedEvent::quote(instrument, exchange_ns(data, "E")))
+        Step::Event(FeedEvent::quote(instrument, ms_to_ns(depth.event_ms)))
     }
 
     fn gap(&mut self, k: usize, stats: &mut FeedStats, detail: std::fmt::Arguments<'_>) -> Step {
@@ -575,28 +480,31 @@ impl<R: BufRead> BinanceSource<R> {
         Step::Skip
     }
 
-    fn ticker(&mut self, k: usize, data: &str, books: &mut Books) -> Step {
-        let parse = |key| str_value(data, key).and_then(parse_fixed);
-        let (Some(u), Some(b), Some(bq), Some(a), Some(aq)) = (
-            u64_value(data, "u"),
-            parse("b"),
-            parse("B"),
-            parse("a"),
-            parse("A"),
+    fn ticker(&mut self, k: usize, data: &str, books: &mut Books, stats: &mut FeedStats) -> Step {
+        let m = match serde_json::from_str::<BookTicker>(data) {
+            Ok(m) => m,
+            Err(e) => return bad_record(stats, format_args!("bookTicker: {e}")),
+        };
+        let (Some(b), Some(bq), Some(a), Some(aq)) = (
+            parse_fixed(m.bid),
+            parse_fixed(m.bid_qty),
+            parse_fixed(m.ask),
+            parse_fixed(m.ask_qty),
         ) else {
+            stats.error(FeedError::BadValue, format_args!("bookTicker {}", m.u));
             return Step::Skip;
         };
         let t = Ticker {
-            u,
+            u: m.u,
             bid: (b, bq),
             ask: (a, aq),
         };
         let sb = &mut self.symbols[k].1;
         match sb.book_u {
-            Some(book_u) if u == book_u && sb.pending_snapshot.is_none() => {
+            Some(book_u) if t.u == book_u && sb.pending_snapshot.is_none() => {
                 self.compare(k, &t, books)
             }
-            Some(book_u) if u > book_u => {
+            Some(book_u) if t.u > book_u => {
                 if sb.ahead.len() == AHEAD_MAX {
                     sb.ahead.remove(0);
                 }
@@ -638,18 +546,19 @@ impl<R: BufRead> BinanceSource<R> {
 
     /// A `trade` or `aggTrade`: price, quantity, and the aggressor from `m`.
     fn trade(&mut self, k: usize, data: &str, stats: &mut FeedStats) -> Step {
-        let (Some(p), Some(q)) = (
-            str_value(data, "p").and_then(parse_fixed),
-            str_value(data, "q").and_then(parse_fixed),
-        ) else {
-            stats.error(FeedError::BadRecord, format_args!("trade without p/q"));
+        let m = match serde_json::from_str::<Trade>(data) {
+            Ok(m) => m,
+            Err(e) => return bad_record(stats, format_args!("trade: {e}")),
+        };
+        let (Some(p), Some(q)) = (parse_fixed(m.price), parse_fixed(m.qty)) else {
+            stats.error(FeedError::BadValue, format_args!("trade p/q"));
             return Step::Skip;
         };
         self.counts.trades += 1;
-        let mut ev = FeedEvent::quote(self.symbols[k].1.instrument, exchange_ns(data, "T"));
+        let mut ev = FeedEvent::quote(self.symbols[k].1.instrument, ms_to_ns(m.time_ms));
         ev.kind = EventKind::Trade;
         // m: the buyer was the maker, so the seller took liquidity.
-        ev.trade_side = match bool_value(data, "m") {
+        ev.trade_side = match m.buyer_maker {
             Some(true) => -1,
             Some(false) => 1,
             None => 0,
@@ -674,13 +583,48 @@ impl<R: BufRead> BinanceSource<R> {
         Some(step)
     }
 
-    /// One message of a combined stream: `{"stream":..,"data":{..}}`.
-    fn stream_message(&mut self, json: &str, books: &mut Books, stats: &mut FeedStats) -> Step {
-        let Some(data) = value(json, "data") else {
-            stats.error(FeedError::UnknownType, format_args!("message without data"));
-            return Step::Skip;
+    /// A capture line's JSON: a snapshot, or a combined-stream message
+    /// (`rest`: a REST reply, where anything but a snapshot is not data).
+    fn json_line(
+        &mut self,
+        json: &str,
+        url_symbol: Option<&str>,
+        rest: bool,
+        books: &mut Books,
+        stats: &mut FeedStats,
+    ) -> Step {
+        let top = match serde_json::from_str::<TopLevel>(json) {
+            Ok(top) => top,
+            Err(e) => return bad_record(stats, format_args!("{e}")),
         };
-        let stream = str_value(json, "stream").unwrap_or("");
+        if top.last_update_id.is_some() {
+            stats.by_type[b'S' as usize] += 1;
+            return self.snapshot_of(json, url_symbol, books, stats);
+        }
+        if rest {
+            self.counts.other_lines += 1;
+            return Step::Skip;
+        }
+        match (top.stream, top.data) {
+            (Some(stream), Some(data)) => self.stream_message(stream, data.get(), books, stats),
+            _ => {
+                stats.error(
+                    FeedError::UnknownType,
+                    format_args!("neither a snapshot nor a stream message"),
+                );
+                Step::Skip
+            }
+        }
+    }
+
+    /// One message of a combined stream: `{"stream":..,"data":{..}}`.
+    fn stream_message(
+        &mut self,
+        stream: &str,
+        data: &str,
+        books: &mut Books,
+        stats: &mut FeedStats,
+    ) -> Step {
         let kind = stream.split('@').nth(1).unwrap_or("");
         let read = matches!(kind, "depth" | "bookTicker" | "trade" | "aggTrade");
         if !read {
@@ -699,9 +643,8 @@ impl<R: BufRead> BinanceSource<R> {
         let k = match self.symbols.iter().position(|(_, b)| b.stream_key == key) {
             Some(k) => k,
             None => {
-                let Some(symbol) = str_value(data, "s") else {
-                    stats.error(FeedError::BadRecord, format_args!("{stream} without s"));
-                    return Step::Skip;
+                let Ok(SymbolOf { symbol }) = serde_json::from_str(data) else {
+                    return bad_record(stats, format_args!("{stream} without s"));
                 };
                 let k = self.book_of(symbol);
                 let b = &mut self.symbols[k].1;
@@ -721,11 +664,37 @@ impl<R: BufRead> BinanceSource<R> {
             }
             "bookTicker" => {
                 stats.by_type[b'B' as usize] += 1;
-                self.ticker(k, data, books)
+                self.ticker(k, data, books, stats)
             }
             _ => {
                 stats.by_type[b'T' as usize] += 1;
                 self.trade(k, data, stats)
+            }
+        }
+    }
+}
+
+/// Counts a malformed line; nothing of it is applied.
+fn bad_record(stats: &mut FeedStats, detail: std::fmt::Arguments<'_>) -> Step {
+    stats.error(FeedError::BadRecord, detail);
+    Step::Skip
+}
+
+/// Sets a depth message's levels (quantity 0 removes one) and counts the
+/// ones that are not exact decimals or not positive prices.
+fn apply_levels(book: &mut tickline_book::OrderBook, sides: &Sides, stats: &mut FeedStats) {
+    for _ in 0..sides.bad_levels {
+        stats.error(
+            FeedError::BadValue,
+            format_args!("level not an exact decimal"),
+        );
+    }
+    for (levels, side) in [(&sides.bids, Side::Buy), (&sides.asks, Side::Sell)] {
+        for &(p, q) in levels {
+            if p > 0 && q >= 0 {
+                let _ = book.side_mut(side).set(p, q);
+            } else {
+                stats.error(FeedError::BadValue, format_args!("level price {p} qty {q}"));
             }
         }
     }
@@ -748,11 +717,8 @@ impl<R: BufRead> Source for BinanceSource<R> {
         stats.messages += 1;
         let line = std::mem::take(&mut self.line);
         let step = match Line::parse(line.trim_end()) {
-            Line::Message(json) => self.stream_message(json, books, stats),
-            Line::Snapshot(json, url_symbol) => {
-                stats.by_type[b'S' as usize] += 1;
-                self.snapshot_of(json, url_symbol, books, stats)
-            }
+            Line::Message(json) => self.json_line(json, None, false, books, stats),
+            Line::Rest(json, url_symbol) => self.json_line(json, url_symbol, true, books, stats),
             Line::Other => {
                 self.counts.other_lines += 1;
                 Step::Skip
@@ -920,26 +886,19 @@ mod tests {
     }
 
     #[test]
-    fn scanner_reads_keys_and_level_arrays() {
-        let j =
-            r#"{"e":"depthUpdate","U":5,"u":9,"pu":4,"b":[["1.5","2"],["1.4","0.000"]],"a":[]}"#;
-        assert_eq!(u64_value(j, "U"), Some(5));
-        assert_eq!(u64_value(j, "u"), Some(9));
-        assert_eq!(u64_value(j, "pu"), Some(4));
-        assert_eq!(str_value(j, "e"), Some("depthUpdate"));
-        let b: Vec<_> = levels(j, "b").unwrap().collect();
+    fn keys_inside_nested_objects_or_strings_are_not_taken() {
+        // The scanner this replaced took the first `"u":` anywhere.
+        let tricky = r#"1 {"stream":"x@depth@0ms","data":{"e":"depthUpdate","E":1,"s":"X","x":{"u":7,"pu":1},"note":"\"u\":8","U":99,"u":101,"pu":99,"b":[["13","1"]],"a":[]}}"#;
+        let snap = r#"1 {"lastUpdateId":100,"bids":[["10","1"]],"asks":[["20","1"]]}"#;
+        let (steps, stats, c, books) = run(&[snap, tricky]);
         assert_eq!(
-            b,
-            vec![Some((150_000_000, 2 * UNIT)), Some((140_000_000, 0))]
+            stats.error_counts().count(),
+            0,
+            "{:?}",
+            stats.error_counts().collect::<Vec<_>>()
         );
-        assert_eq!(levels(j, "a").unwrap().count(), 0);
-        let empty_first = r#"{"b":[],"a":[["2.5","1"]]}"#;
-        assert_eq!(levels(empty_first, "b").unwrap().count(), 0);
-        assert_eq!(levels(empty_first, "a").unwrap().count(), 1);
-        assert!(
-            levels(r#"{"b":[["1","2"]"#, "b").is_none(),
-            "unterminated array"
-        );
-        assert!(value(j, "x").is_none());
+        assert_eq!((c.diffs_applied, steps.len()), (1, 2));
+        let best = books.book(1).unwrap().best_bid().unwrap();
+        assert_eq!(best.price, 13 * UNIT);
     }
 }
