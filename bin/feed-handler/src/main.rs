@@ -9,7 +9,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use tickline_feed::EventReader;
+use tickline_feed::{EventReader, InstrumentMap};
 use tickline_schema::{BookEvent, Stage, MAX_LEVELS};
 use tickline_shm::FullPolicy;
 use tickline_stage::{Endpoint, EndpointKind, Runtime, Signals, StageArgs};
@@ -29,6 +29,12 @@ struct Args {
     /// Only these symbols (ITCH stock symbols, or SYN0.. for synthetic).
     #[arg(long, value_delimiter = ',')]
     symbols: Vec<String>,
+    /// Publish these symbols under these instrument ids (SYMBOL=ID,...);
+    /// others get ids above them in order of appearance. Default: the
+    /// source's own ids (ITCH stock locate, DBN instrument id, Binance order
+    /// of appearance from 1).
+    #[arg(long, value_delimiter = ',')]
+    instrument_ids: Vec<String>,
     /// max (as fast as the queue takes them) or realtime[:SPEED].
     #[arg(long, default_value = "max")]
     pace: String,
@@ -81,7 +87,9 @@ fn run_main() -> Result<()> {
     });
     let signals = Signals::install()?;
     let source = tickline_feed::open_source(&spec).with_context(|| format!("source {spec}"))?;
-    let mut reader = EventReader::new(source, args.levels, args.symbols.clone());
+    let ids = InstrumentMap::parse(&args.instrument_ids)?;
+    let mut reader =
+        EventReader::new(source, args.levels, args.symbols.clone()).with_instrument_ids(ids);
     let mut rt = Runtime::<BookEvent>::new(Stage::Feed, &args.stage, signals, full)?;
     rt.run_source(&mut reader, pace)?;
 

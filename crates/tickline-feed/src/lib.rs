@@ -16,7 +16,7 @@ mod spec;
 mod stats;
 pub mod synthetic;
 
-pub use reader::{EventReader, ReadStep};
+pub use reader::{EventReader, InstrumentMap, InstrumentMapError, ReadStep};
 pub use spec::{is_live, open_source, SourceError, SPEC_HELP};
 pub use stats::{FeedError, FeedStats};
 
