@@ -141,6 +141,8 @@ pub struct LobsterSource<R: BufRead> {
     resyncs: Vec<Resync>,
     /// Rebuilds whose first difference was the deepest visible level.
     depth_refills: u64,
+    /// The ticker, where known (LOBSTER names files after it).
+    symbol: Option<String>,
 }
 
 /// One rebuild from the reference: which row, which side, first differing level (0 = best).
@@ -170,7 +172,14 @@ impl<R: BufRead> LobsterSource<R> {
             ref_line: String::with_capacity(512),
             resyncs: Vec::with_capacity(64),
             depth_refills: 0,
+            symbol: None,
         }
+    }
+
+    /// Names the instrument (LOBSTER's files start with its ticker).
+    pub fn with_symbol(mut self, symbol: &str) -> Self {
+        self.symbol = Some(symbol.to_owned());
+        self
     }
 
     /// Checks the book against LOBSTER's orderbook file after every event,
@@ -290,6 +299,12 @@ impl<R: BufRead> Source for LobsterSource<R> {
         // Every message row has its orderbook row, good or bad.
         self.verify(books, stats);
         step
+    }
+
+    fn symbol(&self, instrument: u32) -> Option<&str> {
+        (instrument == self.instrument)
+            .then_some(self.symbol.as_deref())
+            .flatten()
     }
 
     fn checks(&self) -> Vec<(String, u64)> {

@@ -92,7 +92,14 @@ pub fn open_source(spec: &str) -> Result<Box<dyn Source>, SourceError> {
                 .next()
                 .and_then(|s| s.trim_end_matches(".csv").parse().ok())
                 .unwrap_or(MAX_LEVELS);
-            let src = LobsterSource::new(m, 1, depth);
+            let mut src = LobsterSource::new(m, 1, depth);
+            // ..and its ticker: AAPL_2012-06-21_34200000_57600000_message_10.csv.
+            let file_name = std::path::Path::new(msg)
+                .file_name()
+                .and_then(|n| n.to_str());
+            if let Some((ticker, _)) = file_name.and_then(|n| n.split_once('_')) {
+                src = src.with_symbol(ticker);
+            }
             match files.next() {
                 Some(book) => {
                     let b = BufReader::new(open_file(book, "LOBSTER orderbook")?);
