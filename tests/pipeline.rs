@@ -596,3 +596,60 @@ fn stats_live_in_a_terminal_shows_state_colours_and_p99_history() {
     let bars = router.chars().filter(|c| ('▁'..='█').contains(c)).count();
     assert!(bars >= 5, "p99 history of 5+ windows: {router}");
 }
+
+/// Every file in `../shared/data` through the config for its format: every
+/// event through every stage, and no input error.
+#[test]
+fn every_real_data_config_runs_with_no_input_errors() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    pipeline_binaries();
+    for (config, events) in [
+        ("itch", 11_883),
+        ("lobster", 999),
+        ("binance", 27_861),
+        ("dbn", 49_995),
+    ] {
+        let dir =
+            std::env::temp_dir().join(format!("tickline-real-{}-{config}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = std::fs::read_to_string(repo().join(format!("config/{config}.toml"))).unwrap();
+        let name = format!("t{}-{config}", std::process::id());
+        let text = text
+            .replacen(
+                &format!("name = \"{config}\""),
+                &format!("name = \"{name}\""),
+                1,
+            )
+            .replacen(
+                &format!("run_dir = \"runs/{config}\""),
+                &format!("run_dir = \"{}\"", dir.join("run").display()),
+                1,
+            );
+        assert!(
+            text.contains(&name) && !text.contains("runs/"),
+            "{config}: {text}"
+        );
+        let path = dir.join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        let child = Command::new(binary("tickline-supervisor"))
+            .args(["run", "--json", "--config", &path.display().to_string()])
+            .current_dir(repo())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (_, s) = finish(child);
+        let feed = &s["stages"]["feed-handler"]["stage_summary"];
+        assert_eq!(feed["errors"], serde_json::json!({}), "{config}: {feed}");
+        assert_eq!(feed["events"], events, "{config}: {feed}");
+        for q in ["book", "features", "predictions"] {
+            assert_eq!(
+                s["queues"][q]["committed"], events,
+                "{config} queue {q}: {}",
+                s["queues"]
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
