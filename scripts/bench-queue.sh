@@ -17,9 +17,21 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libclang[-.0-9]*\.so'; then
 fi
 
 cargo build --release -p queue-tool --features iceoryx2
+
+# iceoryx2's own benchmark as an anchor, when its source is at hand
+# (ICEORYX2_SRC: a checkout of github.com/eclipse-iceoryx/iceoryx2; crates.io
+# does not ship its benchmarks).
+anchor=()
+if [ -n "${ICEORYX2_SRC:-}" ]; then
+  (cd "$ICEORYX2_SRC" && cargo build --release -q -p benchmark-publish-subscribe)
+  anchor=(--iceoryx2-benchmark "$ICEORYX2_SRC/target/release/benchmark-publish-subscribe")
+else
+  echo "ICEORYX2_SRC not set: iceoryx2's own benchmark is not run as an anchor" >&2
+fi
+
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-./target/release/tickline-queue bench --markdown "$out" "$@"
+./target/release/tickline-queue bench --markdown "$out" "${anchor[@]}" "$@"
 
 python3 scripts/splice-doc.py docs/benchmarks.md queue-bench "$out"
 echo "results written to docs/benchmarks.md" >&2

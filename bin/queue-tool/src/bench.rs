@@ -1,11 +1,15 @@
 //! Two-process benchmark: one-way latency (ping-pong round trip / 2) and
-//! throughput, for our queue under each wait strategy and for peers
-//! (a Unix domain socket pair; iceoryx2 with `--features iceoryx2`).
+//! throughput, for our queue under each wait strategy and for peers (a Unix
+//! domain socket pair; iceoryx2 with `--features iceoryx2`), beside the
+//! floor: one cache line bounced between two cores. The VM's speed drifts,
+//! so every case runs once per round, rounds repeat, and each figure is
+//! reported as the median and range over rounds.
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::process::{Child, Command};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
@@ -14,12 +18,16 @@ use tickline_shm::{monotonic_ns, Consumer, FullPolicy, Message, Producer, WaitSt
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Round trips per latency case (after 10% warm-up).
-    #[arg(long, default_value_t = 200_000)]
+    /// Round trips per latency case and round (after 10% warm-up).
+    #[arg(long, default_value_t = 100_000)]
     pub iters: u64,
-    /// Messages per throughput case.
-    #[arg(long, default_value_t = 20_000_000)]
+    /// Messages per batched throughput case and round (a tenth of it one
+    /// message at a time).
+    #[arg(long, default_value_t = 10_000_000)]
     pub msgs: u64,
+    /// Rounds: every case once per round, in turn (ABAB...).
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
     /// Wait strategies of our queue (both sides use the same).
     #[arg(
         long,
@@ -30,12 +38,17 @@ pub struct BenchArgs {
     /// Payload sizes in bytes (64 and/or 256).
     #[arg(long, value_delimiter = ',', default_value = "64,256")]
     pub sizes: Vec<usize>,
-    /// Messages per batch in throughput runs.
+    /// Messages per batch in batched throughput runs.
     #[arg(long, default_value_t = 256)]
     pub batch: usize,
     /// Peers to measure beside our queue: uds, iceoryx2.
     #[arg(long, value_delimiter = ',', default_value = "uds,iceoryx2")]
     pub peers: Vec<String>,
+    /// iceoryx2's own `benchmark-publish-subscribe` binary (built from its
+    /// repository), run once per round and payload as an anchor for our
+    /// harness's iceoryx2 rows.
+    #[arg(long)]
+    pub iceoryx2_benchmark: Option<PathBuf>,
     /// Do not pin parent and child to cores 0 and 1.
     #[arg(long)]
     pub no_pin: bool,
@@ -64,20 +77,61 @@ pub struct ChildArgs {
     pub cpu: Option<usize>,
 }
 
-/// One measured case.
+/// What one case measured in one round.
+pub struct Sample {
+    pub latency: Histogram<u64>,
+    /// Batched throughput, messages/s (None: not measured).
+    pub batched: Option<f64>,
+    /// One message per send and per receive, messages/s.
+    pub single: Option<f64>,
+}
+
+/// What a case moves its messages with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transport {
+    /// One 64-byte line, two threads on two cores: the hardware floor.
+    CacheLine,
+    Ours(WaitStrategy),
+    Uds,
+    Iceoryx2,
+    /// iceoryx2's own benchmark binary: a mean only.
+    Iceoryx2Own,
+}
+
+impl Transport {
+    fn name(self) -> &'static str {
+        match self {
+            Transport::CacheLine => "one cache line (floor)",
+            Transport::Ours(_) => "tickline-shm",
+            Transport::Uds => "unix-socket",
+            Transport::Iceoryx2 => "iceoryx2",
+            Transport::Iceoryx2Own => "iceoryx2, its own benchmark",
+        }
+    }
+
+    fn wait(self) -> String {
+        match self {
+            Transport::CacheLine => "spin, 2 threads".into(),
+            Transport::Ours(w) => w.to_string(),
+            Transport::Uds => "blocking read".into(),
+            Transport::Iceoryx2 => "busy poll".into(),
+            Transport::Iceoryx2Own => "busy poll, 2 threads".into(),
+        }
+    }
+}
+
+/// One case's samples over every round.
 pub struct Row {
-    pub transport: String,
-    pub wait: String,
-    pub size: usize,
-    pub latency: Option<Histogram<u64>>,
-    pub msgs_per_s: Option<f64>,
+    transport: Transport,
+    size: usize,
+    samples: Vec<Sample>,
 }
 
 pub fn new_hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
 }
 
-/// Pins this process to `cpu`. A benchmark that asked for pinning and
+/// Pins this thread to `cpu`. A benchmark that asked for pinning and
 /// did not get it would measure something else: that is an error.
 pub fn pin(cpu: Option<usize>) -> Result<()> {
     let Some(cpu) = cpu else { return Ok(()) };
@@ -112,80 +166,369 @@ pub fn run(args: BenchArgs) -> Result<()> {
         (Some(0), Some(1))
     };
     pin(parent_cpu)?;
-    let mut rows = Vec::new();
-    for &size in &args.sizes {
-        for &wait in &args.waits {
-            let lat = match size {
-                64 => ours_latency::<8>(wait, args.iters, child_cpu)?,
-                256 => ours_latency::<32>(wait, args.iters, child_cpu)?,
-                _ => bail!("payload size {size}: only 64 and 256 are built in"),
-            };
-            let tput = match size {
-                64 => ours_throughput::<8>(wait, args.msgs, args.batch, child_cpu)?,
-                _ => ours_throughput::<32>(wait, args.msgs, args.batch, child_cpu)?,
-            };
-            let row = Row {
-                transport: "tickline-shm".into(),
-                wait: wait.to_string(),
-                size,
-                latency: Some(lat),
-                msgs_per_s: Some(tput),
-            };
-            report(&row);
-            rows.push(row);
-        }
-        for peer in &args.peers {
-            match peer.as_str() {
-                "uds" => {
-                    let lat = uds_latency(size, args.iters, child_cpu)?;
-                    let tput = uds_throughput(size, args.msgs / 4, args.batch, child_cpu)?;
-                    let row = Row {
-                        transport: "unix-socket".into(),
-                        wait: "blocking read".into(),
-                        size,
-                        latency: Some(lat),
-                        msgs_per_s: Some(tput),
-                    };
-                    report(&row);
-                    rows.push(row);
-                }
-                "iceoryx2" => {
-                    #[cfg(feature = "iceoryx2")]
-                    {
-                        let row = crate::bench_iceoryx2::measure(size, &args, child_cpu)?;
-                        report(&row);
-                        rows.push(row);
-                    }
-                    #[cfg(not(feature = "iceoryx2"))]
-                    eprintln!("iceoryx2 peer skipped: build with --features iceoryx2");
-                }
-                other => bail!("unknown peer {other:?}"),
-            }
+    let mut rows = cases(&args)?;
+    for round in 1..=args.rounds {
+        for row in rows.iter_mut() {
+            let sample = measure(row.transport, row.size, &args, child_cpu).with_context(|| {
+                format!(
+                    "{} {} {} B",
+                    row.transport.name(),
+                    row.transport.wait(),
+                    row.size
+                )
+            })?;
+            report(round, row, &sample);
+            row.samples.push(sample);
         }
     }
+    print!("{}", markdown(&rows, &args, cores));
     if let Some(path) = &args.markdown {
-        write_markdown(path, &rows, &args, cores)?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        f.write_all(markdown(&rows, &args, cores).as_bytes())?;
     }
     Ok(())
 }
 
-fn report(row: &Row) {
-    let lat = row.latency.as_ref().map_or(String::new(), |h| {
-        format!(
-            "p50 {} p99 {} p99.9 {} max {} ns",
-            h.value_at_quantile(0.5),
-            h.value_at_quantile(0.99),
-            h.value_at_quantile(0.999),
-            h.max()
-        )
-    });
-    let tput = row
-        .msgs_per_s
-        .map_or(String::new(), |t| format!("{:.2} M msgs/s", t / 1e6));
+/// Every case, in the order each round runs them.
+fn cases(args: &BenchArgs) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let row = |transport, size| Row {
+        transport,
+        size,
+        samples: Vec::with_capacity(args.rounds),
+    };
+    rows.push(row(Transport::CacheLine, 8));
+    for &size in &args.sizes {
+        if size != 64 && size != 256 {
+            bail!("payload size {size}: only 64 and 256 are built in");
+        }
+        for &wait in &args.waits {
+            rows.push(row(Transport::Ours(wait), size));
+        }
+        for peer in &args.peers {
+            match peer.as_str() {
+                "uds" => rows.push(row(Transport::Uds, size)),
+                "iceoryx2" if cfg!(feature = "iceoryx2") => {
+                    rows.push(row(Transport::Iceoryx2, size));
+                    if args.iceoryx2_benchmark.is_some() {
+                        rows.push(row(Transport::Iceoryx2Own, size));
+                    }
+                }
+                "iceoryx2" => eprintln!("iceoryx2 peer skipped: build with --features iceoryx2"),
+                other => bail!("unknown peer {other:?}"),
+            }
+        }
+    }
+    Ok(rows)
+}
+
+fn measure(
+    t: Transport,
+    size: usize,
+    args: &BenchArgs,
+    child_cpu: Option<usize>,
+) -> Result<Sample> {
+    let (iters, msgs, single) = (args.iters, args.msgs, args.msgs / 10);
+    Ok(match (t, size) {
+        (Transport::CacheLine, _) => Sample {
+            latency: cache_line_latency(iters, child_cpu)?,
+            batched: None,
+            single: None,
+        },
+        (Transport::Ours(w), 64) => Sample {
+            latency: ours_latency::<8>(w, iters, child_cpu)?,
+            batched: Some(ours_throughput::<8>(w, msgs, args.batch, child_cpu)?),
+            single: Some(ours_throughput::<8>(w, single, 1, child_cpu)?),
+        },
+        (Transport::Ours(w), _) => Sample {
+            latency: ours_latency::<32>(w, iters, child_cpu)?,
+            batched: Some(ours_throughput::<32>(w, msgs, args.batch, child_cpu)?),
+            single: Some(ours_throughput::<32>(w, single, 1, child_cpu)?),
+        },
+        (Transport::Uds, _) => Sample {
+            latency: uds_latency(size, iters, child_cpu)?,
+            batched: Some(uds_throughput(size, msgs / 4, args.batch, child_cpu)?),
+            single: Some(uds_throughput(size, single, 1, child_cpu)?),
+        },
+        #[cfg(feature = "iceoryx2")]
+        (Transport::Iceoryx2, _) => crate::bench_iceoryx2::measure(size, args, child_cpu)?,
+        #[cfg(not(feature = "iceoryx2"))]
+        (Transport::Iceoryx2, _) => bail!("built without iceoryx2"),
+        (Transport::Iceoryx2Own, _) => Sample {
+            latency: iceoryx2_own(args, size)?,
+            batched: None,
+            single: None,
+        },
+    })
+}
+
+fn report(round: usize, row: &Row, s: &Sample) {
+    let h = &s.latency;
+    let rate = |t: Option<f64>| t.map_or("-".to_owned(), |t| format!("{:.2}", t / 1e6));
     eprintln!(
-        "{:<14} {:<14} {:>4} B  one-way {lat}  throughput {tput}",
-        row.transport, row.wait, row.size
+        "round {round}: {:<22} {:<15} {:>4} B  one-way p50 {} p99 {} p99.9 {} max {} ns  M msgs/s batched {} single {}",
+        row.transport.name(),
+        row.transport.wait(),
+        row.size,
+        h.value_at_quantile(0.5),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999),
+        h.max(),
+        rate(s.batched),
+        rate(s.single),
     );
+}
+
+/// Runs iceoryx2's own benchmark (IPC service, cores 0 and 1, as many
+/// round trips as ours); its one figure, the mean one-way latency, is
+/// recorded as a one-value histogram.
+fn iceoryx2_own(args: &BenchArgs, size: usize) -> Result<Histogram<u64>> {
+    let bin = args
+        .iceoryx2_benchmark
+        .as_ref()
+        .context("no --iceoryx2-benchmark")?;
+    let out = Command::new(bin)
+        .args(["--bench-ipc", "--payload-size", &size.to_string()])
+        .args(["--iterations", &args.iters.to_string()])
+        .output()
+        .with_context(|| format!("running {}", bin.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "iceoryx2::service::ipc::Service ::: Iterations: N, Time: T s, Latency: L ns, ..."
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("iceoryx2::service::ipc::Service "))
+        .with_context(|| format!("no ipc::Service line in its output: {text}"))?;
+    let ns: u64 = line
+        .split("Latency: ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("no latency in {line:?}"))?;
+    let mut h = new_hist();
+    h.saturating_record(ns);
+    Ok(h)
+}
+
+/// Median and range of `v` (not empty).
+fn spread(v: &mut [f64]) -> (f64, f64, f64) {
+    debug_assert!(!v.is_empty());
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    (median, v[0], v[n - 1])
+}
+
+impl Row {
+    fn quantile(&self, q: f64) -> (f64, f64, f64) {
+        let mut v: Vec<f64> = self
+            .samples
+            .iter()
+            .map(|s| s.latency.value_at_quantile(q) as f64)
+            .collect();
+        spread(&mut v)
+    }
+
+    fn mean(&self) -> (f64, f64, f64) {
+        let mut v: Vec<f64> = self.samples.iter().map(|s| s.latency.mean()).collect();
+        spread(&mut v)
+    }
+
+    fn rate(&self, pick: fn(&Sample) -> Option<f64>) -> Option<(f64, f64, f64)> {
+        let mut v: Vec<f64> = self.samples.iter().filter_map(pick).collect();
+        (!v.is_empty()).then(|| spread(&mut v))
+    }
+}
+
+fn cell((m, lo, hi): (f64, f64, f64), scale: f64, digits: usize) -> String {
+    format!(
+        "{:.*} ({:.*}-{:.*})",
+        digits,
+        m / scale,
+        digits,
+        lo / scale,
+        digits,
+        hi / scale
+    )
+}
+
+fn markdown(rows: &[Row], args: &BenchArgs, cores: usize) -> String {
+    use std::fmt::Write as _;
+    let mut md = String::new();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    let _ = writeln!(
+        md,
+        "### Queue: two processes, {cores} cores ({cpu}), Linux {}\n",
+        kernel.trim()
+    );
+    let _ = writeln!(
+        md,
+        "`tickline-queue bench --iters {} --msgs {} --batch {} --rounds {}`; parent and child {}. \
+         Every case once per round, rounds in turn; each cell is the median (min-max) over the {} rounds. \
+         One-way latency is half a ping-pong round trip, ns. Throughput, M messages/s: batched \
+         ({} messages a publish, or a `write`, or an iceoryx2 slice sample) and one message per \
+         send and receive.\n",
+        args.iters,
+        args.msgs,
+        args.batch,
+        args.rounds,
+        if args.no_pin || cores < 2 { "not pinned" } else { "pinned to cores 0 and 1" },
+        args.rounds,
+        args.batch
+    );
+    let _ = writeln!(
+        md,
+        "| transport | wait | payload | p50 | mean | p99 | p99.9 | max | batched | one per message |"
+    );
+    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let rate = |x: Option<(f64, f64, f64)>| x.map_or("-".to_owned(), |x| cell(x, 1e6, 2));
+        if r.transport == Transport::Iceoryx2Own {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} B | - | {} | - | - | - | - | - |",
+                r.transport.name(),
+                r.transport.wait(),
+                r.size,
+                cell(r.mean(), 1.0, 0)
+            );
+            continue;
+        }
+        let max = r.samples.iter().map(|s| s.latency.max()).max().unwrap_or(0);
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {max} | {} | {} |",
+            r.transport.name(),
+            r.transport.wait(),
+            if r.transport == Transport::CacheLine {
+                "8 B".to_owned()
+            } else {
+                format!("{} B", r.size)
+            },
+            cell(r.quantile(0.5), 1.0, 0),
+            cell(r.mean(), 1.0, 0),
+            cell(r.quantile(0.99), 1.0, 0),
+            cell(r.quantile(0.999), 1.0, 0),
+            rate(r.rate(|s| s.batched)),
+            rate(r.rate(|s| s.single)),
+        );
+    }
+    let _ = writeln!(md);
+    ratios(&mut md, rows, args);
+    md
+}
+
+/// Each peer against our `spin` row of the same payload, from the medians.
+fn ratios(md: &mut String, rows: &[Row], args: &BenchArgs) {
+    use std::fmt::Write as _;
+    for &size in &args.sizes {
+        let ours = rows
+            .iter()
+            .find(|r| r.size == size && r.transport == Transport::Ours(WaitStrategy::BusySpin));
+        let Some(ours) = ours else { continue };
+        for peer in rows.iter().filter(|r| {
+            r.size == size && matches!(r.transport, Transport::Uds | Transport::Iceoryx2)
+        }) {
+            let _ = write!(
+                md,
+                "- {size} B, medians: {} p50 / tickline-shm spin p50 = **{:.2}x**",
+                peer.transport.name(),
+                peer.quantile(0.5).0 / ours.quantile(0.5).0
+            );
+            for (what, pick) in [
+                (
+                    "batched",
+                    (|s: &Sample| s.batched) as fn(&Sample) -> Option<f64>,
+                ),
+                ("one per message", |s: &Sample| s.single),
+            ] {
+                if let (Some(a), Some(b)) = (ours.rate(pick), peer.rate(pick)) {
+                    let _ = write!(
+                        md,
+                        "; {what} throughput tickline-shm / {} = **{:.1}x**",
+                        peer.transport.name(),
+                        a.0 / b.0
+                    );
+                }
+            }
+            let _ = writeln!(md);
+        }
+    }
+    for own in rows
+        .iter()
+        .filter(|r| r.transport == Transport::Iceoryx2Own)
+    {
+        let ours = rows
+            .iter()
+            .find(|r| r.size == own.size && r.transport == Transport::Iceoryx2);
+        if let Some(ours) = ours {
+            let _ = writeln!(
+                md,
+                "- {} B anchor: iceoryx2 in this harness, mean one-way **{:.0} ns**; in its own benchmark **{:.0} ns** (medians of rounds).",
+                own.size,
+                ours.mean().0,
+                own.mean().0
+            );
+        }
+    }
+    if let Some(floor) = rows.iter().find(|r| r.transport == Transport::CacheLine) {
+        let _ = writeln!(
+            md,
+            "- Floor: one cache line bounced between the two cores, one-way p50 **{:.0} ns** (median of rounds).",
+            floor.quantile(0.5).0
+        );
+    }
+    let _ = writeln!(md);
+}
+
+/// Two threads on two cores pass a counter through one shared word: the
+/// round trip of one cache line, which any cross-core queue pays at least.
+fn cache_line_latency(iters: u64, child_cpu: Option<usize>) -> Result<Histogram<u64>> {
+    #[repr(align(64))]
+    struct Line(AtomicU64);
+    let line = Line(AtomicU64::new(0));
+    let total = iters + iters / 10;
+    std::thread::scope(|scope| {
+        let echo = scope.spawn(|| -> Result<()> {
+            pin(child_cpu)?;
+            for i in 0..total {
+                while line.0.load(Ordering::Acquire) != 2 * i + 1 {
+                    std::hint::spin_loop();
+                }
+                line.0.store(2 * i + 2, Ordering::Release);
+            }
+            Ok(())
+        });
+        // This thread is pinned already (run() pinned the process's main thread).
+        let mut hist = new_hist();
+        for i in 0..total {
+            let t0 = monotonic_ns();
+            line.0.store(2 * i + 1, Ordering::Release);
+            while line.0.load(Ordering::Acquire) != 2 * i + 2 {
+                std::hint::spin_loop();
+            }
+            let t1 = monotonic_ns();
+            if i >= iters / 10 {
+                hist.saturating_record((t1 - t0) / 2);
+            }
+        }
+        echo.join().expect("echo thread")?;
+        Ok(hist)
+    })
 }
 
 fn queue_names(tag: &str) -> (String, String) {
@@ -503,100 +846,5 @@ fn uds_sink(args: &ChildArgs) -> Result<()> {
     s.write_all(&(args.count).to_le_bytes())?;
     // Wait for the parent to close, so timing ends on our ack.
     let _ = s.read(&mut buf[..1]);
-    Ok(())
-}
-
-fn write_markdown(path: &PathBuf, rows: &[Row], args: &BenchArgs, cores: usize) -> Result<()> {
-    use std::fmt::Write as _;
-    let mut md = String::new();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_default();
-    writeln!(
-        md,
-        "### Queue: two processes, {cores} cores ({cpu}), Linux {}",
-        kernel.trim()
-    )?;
-    writeln!(md)?;
-    writeln!(
-        md,
-        "`tickline-queue bench --iters {} --msgs {} --batch {}`; parent and child {}. \
-         One-way latency is half a ping-pong round trip, ns. Throughput: producer to consumer, batches of {}.",
-        args.iters,
-        args.msgs,
-        args.batch,
-        if args.no_pin || cores < 2 { "not pinned" } else { "pinned to cores 0 and 1" },
-        args.batch
-    )?;
-    writeln!(md)?;
-    writeln!(
-        md,
-        "| transport | wait | payload | p50 | p99 | p99.9 | max | M msgs/s |"
-    )?;
-    writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|")?;
-    for r in rows {
-        let (p50, p99, p999, max) =
-            r.latency
-                .as_ref()
-                .map_or(("-".into(), "-".into(), "-".into(), "-".into()), |h| {
-                    (
-                        h.value_at_quantile(0.5).to_string(),
-                        h.value_at_quantile(0.99).to_string(),
-                        h.value_at_quantile(0.999).to_string(),
-                        h.max().to_string(),
-                    )
-                });
-        let t = r
-            .msgs_per_s
-            .map_or("-".into(), |t| format!("{:.2}", t / 1e6));
-        writeln!(
-            md,
-            "| {} | {} | {} B | {p50} | {p99} | {p999} | {max} | {t} |",
-            r.transport, r.wait, r.size
-        )?;
-    }
-    writeln!(md)?;
-    // Ratios against our busy-spin queue, per payload size.
-    for &size in &args.sizes {
-        let ours = rows
-            .iter()
-            .find(|r| r.size == size && r.transport == "tickline-shm" && r.wait == "spin");
-        let Some(ours) = ours else { continue };
-        let p50 = |r: &Row| r.latency.as_ref().map(|h| h.value_at_quantile(0.5) as f64);
-        for peer in rows
-            .iter()
-            .filter(|r| r.size == size && r.transport != "tickline-shm")
-        {
-            if let (Some(a), Some(b)) = (p50(peer), p50(ours)) {
-                write!(
-                    md,
-                    "- {size} B: {} p50 / tickline-shm spin p50 = **{:.2}x**",
-                    peer.transport,
-                    a / b
-                )?;
-            }
-            if let (Some(a), Some(b)) = (ours.msgs_per_s, peer.msgs_per_s) {
-                write!(
-                    md,
-                    "; tickline-shm spin throughput / {} = **{:.1}x**",
-                    peer.transport,
-                    a / b
-                )?;
-            }
-            writeln!(md)?;
-        }
-    }
-    writeln!(md)?;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    f.write_all(md.as_bytes())?;
     Ok(())
 }
