@@ -298,7 +298,7 @@ fn child_n<const N: usize>(args: &ChildArgs) -> Result<()> {
             tx.send_copy(ready).map_err(err)?;
             let (mut n, mut sum) = (0u64, 0u64);
             while n < args.count {
-                let m = spin_until(|| Ok(rx.receive().map_err(err)?))?;
+                let m = spin_until(|| rx.receive().map_err(err))?;
                 let m = m.payload();
                 sum = sum.wrapping_add(m[0]);
                 std::hint::black_box(m.iter().fold(0, |a, &w| a ^ w));
@@ -312,7 +312,7 @@ fn child_n<const N: usize>(args: &ChildArgs) -> Result<()> {
             tx.send_copy(ready).map_err(err)?;
             let (mut n, mut sum) = (0u64, 0u64);
             while n < args.count {
-                let sample = spin_until(|| Ok(rx.receive().map_err(err)?))?;
+                let sample = spin_until(|| rx.receive().map_err(err))?;
                 for m in sample.payload() {
                     sum = sum.wrapping_add(m[0]);
                     std::hint::black_box(m.iter().fold(0, |a, &w| a ^ w));
