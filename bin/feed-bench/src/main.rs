@@ -26,9 +26,14 @@ struct Args {
     /// Timed passes per case (the median is reported).
     #[arg(long, default_value_t = 15)]
     passes: usize,
-    /// Append a Markdown table to this file.
+    /// Print one JSON line per case on stdout (what scripts/bench-feed.sh
+    /// aggregates over rounds).
     #[arg(long)]
-    markdown: Option<PathBuf>,
+    json: bool,
+    /// Write the ITCH sample's final books here, one level a line:
+    /// `locate side price shares` (price in ITCH's 1e-4 units), best first.
+    #[arg(long)]
+    dump_itch_books: Option<PathBuf>,
 }
 
 struct Case {
@@ -75,6 +80,78 @@ fn measure(name: &str, bytes: usize, passes: usize, mut pass: impl FnMut() -> u6
         c.mb_per_s()
     );
     c
+}
+
+/// What `itchy` decodes beyond the fields our book needs, for the
+/// order-book and trade messages that make up the sample.
+#[derive(Debug)]
+#[allow(dead_code)] // read through black_box only
+struct ItchyExtras<'a> {
+    base: tickline_feed::itch::Message,
+    tracking: u16,
+    stock: Option<&'a str>,
+    attribution: Option<&'a str>,
+    reason: Option<&'a str>,
+    match_number: Option<u64>,
+    reference: Option<u64>,
+}
+
+/// Our decoder plus the fields itchy also decodes, with its checks: stock,
+/// MPID and reason text as UTF-8 (it unwraps `str::from_utf8`), match
+/// numbers, the trade's order reference and the tracking number.
+fn decode_like_itchy(msg: &[u8]) -> Option<ItchyExtras<'_>> {
+    let base = decode(msg).ok()?;
+    let text = |r: std::ops::Range<usize>| std::str::from_utf8(&msg[r]).ok();
+    let u64_at = |i: usize| u64::from_be_bytes(msg[i..i + 8].try_into().expect("8 bytes"));
+    let mut x = ItchyExtras {
+        base,
+        tracking: u16::from_be_bytes([msg[3], msg[4]]),
+        stock: None,
+        attribution: None,
+        reason: None,
+        match_number: None,
+        reference: None,
+    };
+    match msg[0] {
+        b'A' => x.stock = Some(text(24..32)?),
+        b'F' => {
+            x.stock = Some(text(24..32)?);
+            x.attribution = Some(text(36..40)?);
+        }
+        b'E' => x.match_number = Some(u64_at(23)),
+        b'C' => x.match_number = Some(u64_at(23)),
+        b'P' => {
+            x.reference = Some(u64_at(11));
+            x.stock = Some(text(24..32)?);
+            x.match_number = Some(u64_at(36));
+        }
+        b'H' => {
+            x.stock = Some(text(11..19)?);
+            x.reason = Some(text(21..25)?);
+        }
+        b'R' => x.stock = Some(text(11..19)?),
+        _ => {}
+    }
+    Some(x)
+}
+
+/// The ITCH sample's books after the whole file, for comparison with
+/// another engine's: `locate side price shares` a level, best first.
+fn dump_books(itch: &[u8], path: &PathBuf) -> Result<()> {
+    use std::fmt::Write as _;
+    let mut books = Books::new(1 << 12, 256);
+    drain(&mut ItchSource::new(itch), &mut books);
+    let mut text = String::new();
+    for i in books.instruments() {
+        let book = books.book(i).expect("listed");
+        for (side, code) in [(tickline_book::Side::Buy, 'B'), (tickline_book::Side::Sell, 'S')] {
+            for l in book.side(side).levels() {
+                // Fixed point 1e-8 back to ITCH's 1e-4 prices and whole shares.
+                writeln!(text, "{i} {code} {} {}", l.price / 10_000, l.qty / tickline_feed::UNIT)?;
+            }
+        }
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Drains a source over fresh books; returns input messages read.
@@ -124,6 +201,21 @@ fn main() -> Result<()> {
                 let msg = &itch[i + 2..i + 2 + len];
                 debug_assert_eq!(len, message_len(msg[0]));
                 std::hint::black_box(decode(msg).expect("valid sample"));
+                i += 2 + len;
+                n += 1;
+            }
+            n
+        },
+    ));
+    cases.push(measure(
+        "ITCH parse only, equal work: tickline",
+        itch.len(),
+        args.passes,
+        || {
+            let (mut i, mut n) = (0, 0);
+            while i + 2 <= itch.len() {
+                let len = u16::from_be_bytes([itch[i], itch[i + 1]]) as usize;
+                std::hint::black_box(decode_like_itchy(&itch[i + 2..i + 2 + len]));
                 i += 2 + len;
                 n += 1;
             }
@@ -202,50 +294,16 @@ fn main() -> Result<()> {
         },
     ));
 
-    if let Some(path) = args.markdown {
-        use std::fmt::Write as _;
-        let mut md = String::new();
-        writeln!(
-            md,
-            "`feed-bench --passes {}`: median pass; inputs in memory.\n",
-            args.passes
-        )?;
-        writeln!(
-            md,
-            "| case | input messages | ns/message | M messages/s | input MB/s |"
-        )?;
-        writeln!(md, "|---|---:|---:|---:|---:|")?;
+    if args.json {
         for c in &cases {
-            let mb = if c.bytes > 0 {
-                format!("{:.1}", c.mb_per_s())
-            } else {
-                "-".into()
-            };
-            writeln!(
-                md,
-                "| {} | {} | {:.1} | {:.2} | {mb} |",
-                c.name,
-                c.messages,
-                c.ns_per_msg(),
-                1e3 / c.ns_per_msg()
-            )?;
+            let line = serde_json::json!({
+                "case": c.name, "messages": c.messages, "bytes": c.bytes, "ns": c.ns,
+            });
+            println!("{line}");
         }
-        let ours = cases
-            .iter()
-            .find(|c| c.name == "ITCH parse only: tickline")
-            .map(Case::ns_per_msg);
-        let peer = cases
-            .iter()
-            .find(|c| c.name.contains("itchy"))
-            .map(Case::ns_per_msg);
-        if let (Some(o), Some(p)) = (ours, peer) {
-            writeln!(md, "\nITCH parse only, same file, same run: itchy ns/msg / tickline ns/msg = **{:.2}x**.", p / o)?;
-        }
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)?;
-        std::io::Write::write_all(&mut f, md.as_bytes())?;
+    }
+    if let Some(path) = &args.dump_itch_books {
+        dump_books(&itch, path)?;
     }
     Ok(())
 }
