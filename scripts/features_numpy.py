@@ -114,7 +114,9 @@ def features(ev):
     return out
 
 
-def main(directory, markdown):
+def measure(directory, out):
+    """Times NumPy on each input (and on its first 100 events, for the
+    fixed cost of a call) and checks every value against the engine's."""
     rust = json.load(open(f"{directory}/rust.json"))
     rows, failed = [], False
     for r in rust:
@@ -122,31 +124,65 @@ def main(directory, markdown):
         ev = np.fromfile(f"{directory}/{name}.books", dtype=BOOK)
         theirs = np.fromfile(f"{directory}/{name}.features", dtype=np.float32).reshape(-1, 16)
         with np.errstate(all="ignore"):
-            features(ev)  # warm-up
-            times = []
-            for _ in range(5):
-                t = time.perf_counter()
-                ours = features(ev)
-                times.append(time.perf_counter() - t)
-        ns = sorted(times)[2] * 1e9 / len(ev)
+            features(ev)  # warm-up, as the engine's passes are warmed up
+            ns = median_time(lambda: features(ev), 5) * 1e9 / len(ev)
+            small = ev[:100]
+            features(small)
+            small_us = median_time(lambda: features(small), 21) * 1e6
+            ours = features(ev)
         diff = np.abs(ours.astype(np.float32) - theirs)
         tol = 1e-5 * np.maximum(np.abs(theirs), 1.0)
         bad = diff > tol
-        worst = NAMES[int(np.argmax(bad.sum(0)))] if bad.any() else "-"
         if bad.any():
             failed = True
             k = np.argwhere(bad)[0]
-            print(f"{name}: {bad.sum()} values disagree (most in {worst}); first at event {k[0]} "
+            print(f"{name}: {bad.sum()} values disagree; first at event {k[0]} "
                   f"{NAMES[k[1]]}: numpy {ours[k[0], k[1]]} vs rust {theirs[k[0], k[1]]}", file=sys.stderr)
-        print(f"{name:<14} numpy {ns:8.1f} ns/event; agreement {100 * (1 - bad.mean()):.4f}%", file=sys.stderr)
-        rows.append((name, len(ev), r["engine_ns"], r["naive_ns"], r["naive_events"], ns, int(bad.sum())))
-    with open(markdown, "w") as f:
-        f.write("| input | events | engine ns/event | naive ns/event | NumPy batch ns/event | naive / engine | NumPy / engine | values differing |\n")
-        f.write("|---|---:|---:|---:|---:|---:|---:|---:|\n")
-        for name, n, eng, nai, m, npy, bad in rows:
-            f.write(f"| {name} | {n} | {eng:.1f} | {nai:.1f} (first {m}) | {npy:.1f} | {nai / eng:.0f}x | {npy / eng:.2f}x | {bad} |\n")
+        print(f"{name:<14} numpy {ns:8.1f} ns/event, {ns * len(ev) / 1e3:9.1f} us/call; "
+              f"100 events: {small_us:7.1f} us/call; agreement {100 * (1 - bad.mean()):.4f}%", file=sys.stderr)
+        rows.append({"input": name, "events": len(ev), "numpy_ns": ns, "numpy_us_100": small_us,
+                     "differing": int(bad.sum())})
+    json.dump(rows, open(out, "w"))
     return 1 if failed else 0
 
 
+def median_time(f, passes):
+    times = []
+    for _ in range(passes):
+        t = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t)
+    return sorted(times)[passes // 2]
+
+
+def report(directory, rounds, markdown):
+    """Median (min-max) over rounds of each figure; ratios from the medians."""
+    def spread(v):
+        v = sorted(v)
+        return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2, v[0], v[-1]
+
+    def cell(x, digits=1):
+        return f"{x[0]:.{digits}f} ({x[1]:.{digits}f}-{x[2]:.{digits}f})"
+
+    rust = [json.load(open(f"{directory}/rust.{r}.json")) for r in range(1, rounds + 1)]
+    numpy = [json.load(open(f"{directory}/numpy.{r}.json")) for r in range(1, rounds + 1)]
+    with open(markdown, "w") as f:
+        f.write("| input | events | engine ns/event | naive ns/event | NumPy ns/event | NumPy us/call, whole input"
+                " | NumPy us/call, 100 events | naive / engine | NumPy / engine | values differing |\n")
+        f.write("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+        for i, r0 in enumerate(rust[0]):
+            eng = spread([r[i]["engine_ns"] for r in rust])
+            nai = spread([r[i]["naive_ns"] for r in rust])
+            npy = spread([n[i]["numpy_ns"] for n in numpy])
+            call = spread([n[i]["numpy_ns"] * n[i]["events"] / 1e3 for n in numpy])
+            small = spread([n[i]["numpy_us_100"] for n in numpy])
+            bad = max(n[i]["differing"] for n in numpy)
+            f.write(f"| {r0['input']} | {r0['events']} | {cell(eng)} | {cell(nai)} (first {r0['naive_events']})"
+                    f" | {cell(npy)} | {cell(call, 0)} | {cell(small)} | {nai[0] / eng[0]:.0f}x"
+                    f" | {npy[0] / eng[0]:.2f}x | {bad} |\n")
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    if sys.argv[1] == "measure":
+        sys.exit(measure(sys.argv[2], sys.argv[3]))
+    report(sys.argv[2], int(sys.argv[3]), sys.argv[4])
