@@ -27,8 +27,12 @@ def main(model, csv):
     out = {}
     for batch in (1, 32):
         chunks = [np.ascontiguousarray(x[i:i + batch]) for i in range(0, len(x) - batch + 1, batch)]
-        for c in chunks[:200]:  # warm-up
-            s.run(["probabilities"], {"features": c})
+        # Warm-up as the inference stage does it (Model::warm_up, 200 runs):
+        # on zero rows, at batch 1 and at the largest batch, by turns.
+        zeros1, zeros = np.zeros((1, 16), np.float32), np.zeros((batch, 16), np.float32)
+        for _ in range(200):
+            s.run(["probabilities"], {"features": zeros1})
+            s.run(["probabilities"], {"features": zeros})
         ns = np.empty(len(chunks), dtype=np.int64)
         for i, c in enumerate(chunks):
             t = time.perf_counter_ns()
