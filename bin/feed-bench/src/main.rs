@@ -144,10 +144,18 @@ fn dump_books(itch: &[u8], path: &PathBuf) -> Result<()> {
     let mut text = String::new();
     for i in books.instruments() {
         let book = books.book(i).expect("listed");
-        for (side, code) in [(tickline_book::Side::Buy, 'B'), (tickline_book::Side::Sell, 'S')] {
+        for (side, code) in [
+            (tickline_book::Side::Buy, 'B'),
+            (tickline_book::Side::Sell, 'S'),
+        ] {
             for l in book.side(side).levels() {
                 // Fixed point 1e-8 back to ITCH's 1e-4 prices and whole shares.
-                writeln!(text, "{i} {code} {} {}", l.price / 10_000, l.qty / tickline_feed::UNIT)?;
+                writeln!(
+                    text,
+                    "{i} {code} {} {}",
+                    l.price / 10_000,
+                    l.qty / tickline_feed::UNIT
+                )?;
             }
         }
     }

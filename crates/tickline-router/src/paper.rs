@@ -58,6 +58,9 @@ pub trait Gateway {
     /// venue answers from its own books (order status requests); the paper
     /// exchange re-runs what it did when the order arrived.
     fn reconcile(&mut self, out: &mut Vec<Exec>);
+    /// What an asynchronous venue reported since the last call (the paper
+    /// exchange answers at once, so it has nothing here).
+    fn poll(&mut self, _out: &mut Vec<Exec>) {}
 }
 
 #[derive(Clone, Copy, Debug)]

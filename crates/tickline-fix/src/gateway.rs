@@ -1,0 +1,794 @@
+//! [`FixGateway`]: the router's `Gateway` over a FIX 4.4 session that runs on
+//! a thread of its own. The router's decision path only pushes a fixed-size
+//! command into a wait-free ring (and, if the session thread sleeps, wakes
+//! it through an eventfd); the thread owns the socket, the session and its
+//! store, and pushes what the venue reports into a ring the router drains.
+//!
+//! Exactly once: a ClOrdID is `<store epoch>-<client order id>`, and client
+//! order ids continue from the journal, so a restarted router never reuses
+//! one. At start, every order the journal leaves working is asked about
+//! (OrderStatusRequest): the venue's answer supplies fills the journal
+//! missed, and an order the venue never saw is sent again with
+//! PossResend. Messages the venue missed are resent from the store with
+//! PossDupFlag when it asks.
+
+use std::net::TcpStream;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use tickline_router::paper::{Exec, Touch};
+use tickline_router::{Fill, Gateway, OrderRequest};
+use tickline_schema::{Side, TimeInForce};
+
+use crate::codec::{Frame, Message, Reader};
+use crate::session::{utc_timestamp, Inbound, Session, SessionConfig, State};
+use crate::store::Store;
+use crate::FixError;
+
+/// Where the venue is and who we are to it.
+#[derive(Clone, Debug)]
+pub struct FixConfig {
+    /// HOST:PORT of the venue's acceptor.
+    pub addr: String,
+    /// CompIDs and heartbeat.
+    pub session: SessionConfig,
+    /// The session store (beside the journal).
+    pub store_dir: PathBuf,
+    /// How long the start-up reconcile and the kill switch wait for answers.
+    pub answer_timeout: Duration,
+}
+
+impl FixConfig {
+    /// From `HOST:PORT[,sender=ID][,target=ID][,heartbeat=S]`.
+    pub fn parse(spec: &str, store_dir: PathBuf) -> Result<Self, FixError> {
+        let mut parts = spec.split(',');
+        let addr = parts.next().unwrap_or_default().to_owned();
+        if !addr.contains(':') {
+            return Err(FixError::Config(format!(
+                "{spec:?}: expected HOST:PORT first"
+            )));
+        }
+        let mut cfg = FixConfig {
+            addr,
+            session: SessionConfig {
+                sender: "TICKLINE".into(),
+                target: "VENUE".into(),
+                heartbeat_s: 30,
+            },
+            store_dir,
+            answer_timeout: Duration::from_secs(5),
+        };
+        for p in parts {
+            match p.split_once('=') {
+                Some(("sender", v)) => cfg.session.sender = v.into(),
+                Some(("target", v)) => cfg.session.target = v.into(),
+                Some(("heartbeat", v)) => {
+                    cfg.session.heartbeat_s = v
+                        .parse()
+                        .ok()
+                        .filter(|s| *s > 0)
+                        .ok_or_else(|| FixError::Config(format!("heartbeat {v:?}")))?
+                }
+                _ => {
+                    return Err(FixError::Config(format!(
+                        "unknown option {p:?} in {spec:?}"
+                    )))
+                }
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+/// Counters the session thread keeps, readable from the router's side.
+#[derive(Debug, Default)]
+pub struct GatewayCounters {
+    /// Connections made.
+    pub connects: AtomicU64,
+    /// Logons completed.
+    pub logons: AtomicU64,
+    /// Orders (NewOrderSingle) sent, resends with PossResend included.
+    pub orders_sent: AtomicU64,
+    /// Orders sent again with PossResend after the venue said it never had them.
+    pub orders_resent: AtomicU64,
+    /// ExecutionReports taken.
+    pub exec_reports: AtomicU64,
+    /// Garbled frames ignored.
+    pub garbled: AtomicU64,
+    /// Session-level Rejects sent and received, cancel rejects and others.
+    pub rejects: AtomicU64,
+    /// ResendRequests sent for inbound gaps.
+    pub resend_requests: AtomicU64,
+    /// Our messages resent with PossDupFlag.
+    pub resent: AtomicU64,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Command {
+    New {
+        req: OrderRequest,
+        poss_resend: bool,
+    },
+    Cancel(OrderRequest),
+    Status(OrderRequest),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Report {
+    Exec(Exec),
+    /// An answer to an OrderStatusRequest.
+    Status {
+        id: u64,
+        known: bool,
+        cum_qty: i64,
+        avg_px: i64,
+        done: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Working {
+    order: OrderRequest,
+    filled: i64,
+}
+
+/// Commands and reports in flight at most; the router drains at every call.
+const RING: usize = 1 << 16;
+
+/// The router's gateway to a FIX venue.
+pub struct FixGateway {
+    cfg: FixConfig,
+    to_session: rtrb::Producer<Command>,
+    from_session: rtrb::Consumer<Report>,
+    wake: Arc<Wake>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    working: Vec<Working>,
+    /// Status answers waiting for reconcile.
+    statuses: Vec<Report>,
+    /// What the session thread counted.
+    pub counters: Arc<GatewayCounters>,
+}
+
+/// The session thread's sleep flag and the eventfd that ends its sleep.
+struct Wake {
+    sleeping: AtomicBool,
+    fd: EventFd,
+}
+
+impl Wake {
+    fn wake(&self) {
+        if self.sleeping.load(Ordering::SeqCst) {
+            let _ = self.fd.write(1);
+        }
+    }
+}
+
+impl FixGateway {
+    /// Opens the session store (refusing a corrupt one) and starts the
+    /// session thread, which connects and logs on (retrying while the
+    /// venue is away).
+    pub fn start(cfg: FixConfig) -> Result<Self, FixError> {
+        let store = Store::open(&cfg.store_dir)?;
+        let (to_session, cmds) = rtrb::RingBuffer::new(RING);
+        let (reports, from_session) = rtrb::RingBuffer::new(RING);
+        let fd = EventFd::from_flags(EfdFlags::EFD_NONBLOCK)
+            .map_err(|e| FixError::Config(format!("eventfd: {e}")))?;
+        let wake = Arc::new(Wake {
+            sleeping: AtomicBool::new(false),
+            fd,
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(GatewayCounters::default());
+        let worker = Worker {
+            epoch: store.epoch(),
+            session: Session::new(cfg.session.clone(), store),
+            addr: cfg.addr.clone(),
+            cmds,
+            reports,
+            wake: wake.clone(),
+            stop: stop.clone(),
+            counters: counters.clone(),
+            reader: Reader::with_capacity(1 << 16),
+            id: String::with_capacity(48),
+        };
+        let thread = std::thread::Builder::new()
+            .name("fix-session".into())
+            .spawn(move || worker.run())
+            .map_err(|e| FixError::Config(format!("session thread: {e}")))?;
+        Ok(FixGateway {
+            cfg,
+            to_session,
+            from_session,
+            wake,
+            stop,
+            thread: Some(thread),
+            working: Vec::with_capacity(1024),
+            statuses: Vec::new(),
+            counters,
+        })
+    }
+
+    fn command(&mut self, c: Command) {
+        // The ring holds far more than the router's rate limit lets in flight.
+        while self.to_session.push(c).is_err() {
+            self.wake.wake();
+            std::thread::yield_now();
+        }
+        self.wake.wake();
+    }
+
+    fn apply(&mut self, e: &Exec) {
+        let id = match e {
+            Exec::Fill(f) => f.client_order_id,
+            Exec::Done(id) | Exec::Rested(id) => *id,
+        };
+        let Some(i) = self
+            .working
+            .iter()
+            .position(|w| w.order.client_order_id == id)
+        else {
+            return;
+        };
+        match e {
+            Exec::Fill(f) => {
+                self.working[i].filled += f.qty;
+                if self.working[i].filled >= self.working[i].order.qty {
+                    self.working.swap_remove(i);
+                }
+            }
+            Exec::Done(_) => {
+                self.working.swap_remove(i);
+            }
+            Exec::Rested(_) => {}
+        }
+    }
+
+    /// Takes what the session thread reported.
+    fn drain(&mut self, out: &mut Vec<Exec>) {
+        while let Ok(r) = self.from_session.pop() {
+            match r {
+                Report::Exec(e) => {
+                    self.apply(&e);
+                    out.push(e);
+                }
+                status => self.statuses.push(status),
+            }
+        }
+    }
+
+    /// Waits (up to the answer timeout) until `done` says so, draining.
+    fn wait_for(
+        &mut self,
+        out: &mut Vec<Exec>,
+        mut done: impl FnMut(&mut Self, &mut Vec<Exec>) -> bool,
+    ) -> bool {
+        let deadline = Instant::now() + self.cfg.answer_timeout;
+        loop {
+            self.drain(out);
+            if done(self, out) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    /// Orders sent and not finished.
+    pub fn working(&self) -> usize {
+        self.working.len()
+    }
+
+    /// Waits (up to the answer timeout) until no order is waiting for its
+    /// first answer beyond `keep`; for shutdown and tests.
+    pub fn settle(&mut self, out: &mut Vec<Exec>, keep: usize) -> bool {
+        self.wait_for(out, |g, _| g.working.len() <= keep)
+    }
+
+    fn reconcile_one(&mut self, r: Report, out: &mut Vec<Exec>) {
+        let Report::Status {
+            id,
+            known,
+            cum_qty,
+            avg_px,
+            done,
+        } = r
+        else {
+            return;
+        };
+        let Some(w) = self
+            .working
+            .iter()
+            .find(|w| w.order.client_order_id == id)
+            .copied()
+        else {
+            return;
+        };
+        if !known {
+            self.counters.orders_resent.fetch_add(1, Ordering::Relaxed);
+            self.command(Command::New {
+                req: w.order,
+                poss_resend: true,
+            });
+            return;
+        }
+        let missing = cum_qty - w.filled;
+        if missing > 0 {
+            let f = Exec::Fill(Fill {
+                client_order_id: id,
+                instrument_id: w.order.instrument_id,
+                side: w.order.side,
+                price: avg_px,
+                qty: missing,
+            });
+            self.apply(&f);
+            out.push(f);
+        }
+        if done && self.working.iter().any(|w| w.order.client_order_id == id) {
+            let d = Exec::Done(id);
+            self.apply(&d);
+            out.push(d);
+        }
+    }
+}
+
+impl Gateway for FixGateway {
+    fn submit(&mut self, o: &OrderRequest, _touch: Touch, _now: u64, out: &mut Vec<Exec>) {
+        self.working.push(Working {
+            order: *o,
+            filled: 0,
+        });
+        self.command(Command::New {
+            req: *o,
+            poss_resend: false,
+        });
+        self.drain(out);
+    }
+
+    fn on_market(&mut self, _instrument: u32, _touch: Touch, _now: u64, out: &mut Vec<Exec>) {
+        self.drain(out);
+    }
+
+    fn poll(&mut self, out: &mut Vec<Exec>) {
+        self.drain(out);
+    }
+
+    fn cancel_all(&mut self, out: &mut Vec<Exec>) {
+        let orders: Vec<OrderRequest> = self.working.iter().map(|w| w.order).collect();
+        for o in orders {
+            self.command(Command::Cancel(o));
+        }
+        if !self.wait_for(out, |g, _| g.working.is_empty()) {
+            eprintln!(
+                "fix: {} orders not confirmed cancelled within {:?}",
+                self.working.len(),
+                self.cfg.answer_timeout
+            );
+        }
+    }
+
+    fn resting(&self, instrument: u32) -> (i64, i64) {
+        self.working
+            .iter()
+            .filter(|w| w.order.instrument_id == instrument)
+            .fold((0, 0), |(b, s), w| match w.order.side {
+                Side::Buy => (b + w.order.qty - w.filled, s),
+                Side::Sell => (b, s + w.order.qty - w.filled),
+            })
+    }
+
+    fn restore_order(&mut self, o: &OrderRequest, _sent_at: u64, _touch: Touch) {
+        self.working.push(Working {
+            order: *o,
+            filled: 0,
+        });
+    }
+
+    fn restore_exec(&mut self, e: &Exec) {
+        self.apply(e);
+    }
+
+    fn reconcile(&mut self, out: &mut Vec<Exec>) {
+        let orders: Vec<OrderRequest> = self.working.iter().map(|w| w.order).collect();
+        if orders.is_empty() {
+            return;
+        }
+        for o in &orders {
+            self.command(Command::Status(*o));
+        }
+        let mut answered = 0;
+        let all = orders.len();
+        let ok = self.wait_for(out, |g, out| {
+            for r in std::mem::take(&mut g.statuses) {
+                g.reconcile_one(r, out);
+                answered += 1;
+            }
+            answered >= all
+        });
+        if !ok {
+            eprintln!(
+                "fix: the venue answered {answered} of {all} order status requests within {:?}; the others stay working",
+                self.cfg.answer_timeout
+            );
+        }
+    }
+}
+
+impl Drop for FixGateway {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.wake.fd.write(1);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The session thread.
+struct Worker {
+    epoch: u64,
+    session: Session,
+    addr: String,
+    cmds: rtrb::Consumer<Command>,
+    reports: rtrb::Producer<Report>,
+    wake: Arc<Wake>,
+    stop: Arc<AtomicBool>,
+    counters: Arc<GatewayCounters>,
+    reader: Reader,
+    /// ClOrdID scratch, reused.
+    id: String,
+}
+
+/// How long the session thread polls (yielding) after activity before it sleeps.
+const SPIN: Duration = Duration::from_micros(50);
+
+fn wall_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut backoff = Duration::from_millis(20);
+        let mut logged = false;
+        while !self.stop.load(Ordering::SeqCst) {
+            match TcpStream::connect(&self.addr) {
+                Ok(sock) => {
+                    self.counters.connects.fetch_add(1, Ordering::Relaxed);
+                    backoff = Duration::from_millis(20);
+                    logged = false;
+                    match self.connected(sock) {
+                        Ok(()) => return,
+                        Err(why) => eprintln!("fix: session with {} ended: {why}", self.addr),
+                    }
+                }
+                Err(e) => {
+                    if !logged {
+                        eprintln!("fix: cannot reach {}: {e} (retrying)", self.addr);
+                        logged = true;
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
+    /// One connection, until it closes (Err) or the gateway stops (Ok).
+    fn connected(&mut self, mut sock: TcpStream) -> Result<(), String> {
+        sock.set_nodelay(true).map_err(|e| e.to_string())?;
+        sock.set_nonblocking(true).map_err(|e| e.to_string())?;
+        self.reader = Reader::with_capacity(1 << 16);
+        self.session.logon(wall_ns()).map_err(|e| e.to_string())?;
+        let mut active_at = Instant::now();
+        let mut timer_at = Instant::now();
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                if self.session.state() == State::Active {
+                    let _ = self.session.logout(wall_ns(), "gateway stopping");
+                    let _ = self.flush(&mut sock);
+                }
+                return Ok(());
+            }
+            let mut busy = self.flush(&mut sock)?;
+            busy |= self.read(&mut sock)?;
+            if self.session.state() == State::Active {
+                busy |= self.take_commands().map_err(|e| e.to_string())?;
+            }
+            if timer_at.elapsed() >= Duration::from_millis(100) {
+                timer_at = Instant::now();
+                if let Some(Inbound::Close(why)) = self
+                    .session
+                    .on_timer(wall_ns())
+                    .map_err(|e| e.to_string())?
+                {
+                    let _ = self.flush(&mut sock);
+                    return Err(why);
+                }
+            }
+            self.publish_counters();
+            if busy || !self.session.pending().is_empty() {
+                active_at = Instant::now();
+                continue;
+            }
+            if active_at.elapsed() < SPIN {
+                std::thread::yield_now();
+                continue;
+            }
+            self.sleep(&sock);
+        }
+    }
+
+    /// Sleeps until the socket is readable, a command arrives or 100 ms pass.
+    fn sleep(&mut self, sock: &TcpStream) {
+        self.wake.sleeping.store(true, Ordering::SeqCst);
+        let commands = !self.cmds.is_empty() && self.session.state() == State::Active;
+        if !commands && !self.stop.load(Ordering::SeqCst) {
+            let mut fds = [
+                PollFd::new(sock.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.wake.fd.as_fd(), PollFlags::POLLIN),
+            ];
+            let _ = poll(&mut fds, PollTimeout::from(100u8));
+        }
+        self.wake.sleeping.store(false, Ordering::SeqCst);
+        let _ = self.wake.fd.read();
+    }
+
+    /// Writes what the session has queued; true if anything went out.
+    fn flush(&mut self, sock: &mut TcpStream) -> Result<bool, String> {
+        use std::io::Write;
+        let mut wrote = false;
+        while !self.session.pending().is_empty() {
+            match sock.write(self.session.pending()) {
+                Ok(0) => return Err("connection closed while writing".into()),
+                Ok(n) => {
+                    self.session.sent(n);
+                    wrote = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("write: {e}")),
+            }
+        }
+        Ok(wrote)
+    }
+
+    /// Reads and handles what the venue sent; true if anything came.
+    fn read(&mut self, sock: &mut TcpStream) -> Result<bool, String> {
+        use std::io::Read;
+        let spare = self.reader.spare(1 << 16);
+        let n = match sock.read(spare) {
+            Ok(0) => {
+                self.reader.filled(1 << 16, 0);
+                return Err("the venue closed the connection".into());
+            }
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                self.reader.filled(1 << 16, 0);
+                return Ok(false);
+            }
+            Err(e) => return Err(format!("read: {e}")),
+        };
+        self.reader.filled(1 << 16, n);
+        let Worker {
+            reader,
+            session,
+            reports,
+            epoch,
+            counters,
+            ..
+        } = self;
+        loop {
+            let now = wall_ns();
+            let step = match reader.next() {
+                Frame::Incomplete => break,
+                Frame::Garbled(why) => session.on_garbled(now, &why),
+                Frame::Message(m) => match session.on_message(&m, now) {
+                    Ok(Inbound::Deliver) => {
+                        on_app(&m, *epoch, reports, counters);
+                        Ok(Inbound::Done)
+                    }
+                    other => other,
+                },
+            };
+            match step.map_err(|e| e.to_string())? {
+                Inbound::Close(why) => {
+                    let _ = sock_flush(session, sock);
+                    return Err(why);
+                }
+                Inbound::LoggedOn => {
+                    counters.logons.fetch_add(1, Ordering::Relaxed);
+                }
+                Inbound::Deliver | Inbound::Done => {}
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sends the router's commands; true if any.
+    fn take_commands(&mut self) -> Result<bool, FixError> {
+        let mut any = false;
+        while let Ok(c) = self.cmds.pop() {
+            any = true;
+            let now = wall_ns();
+            let time = utc_timestamp(now);
+            match c {
+                Command::New { req, poss_resend } => {
+                    cl_ord_id(&mut self.id, self.epoch, req.client_order_id, "");
+                    let id = &self.id;
+                    self.session.send_app("D", now, |w| {
+                        if poss_resend {
+                            w.str(97, "Y");
+                        }
+                        w.str(11, id)
+                            .int(55, req.instrument_id as u64)
+                            .str(54, side_code(req.side))
+                            .bytes(60, &time)
+                            .fixed(38, req.qty)
+                            .str(40, "2")
+                            .fixed(44, req.price)
+                            .str(59, tif_code(req.tif));
+                    })?;
+                    self.counters.orders_sent.fetch_add(1, Ordering::Relaxed);
+                }
+                Command::Cancel(req) => {
+                    cl_ord_id(&mut self.id, self.epoch, req.client_order_id, "");
+                    let orig = self.id.clone();
+                    cl_ord_id(&mut self.id, self.epoch, req.client_order_id, "-c");
+                    let id = &self.id;
+                    self.session.send_app("F", now, |w| {
+                        w.str(41, &orig)
+                            .str(11, id)
+                            .int(55, req.instrument_id as u64)
+                            .str(54, side_code(req.side))
+                            .bytes(60, &time)
+                            .fixed(38, req.qty);
+                    })?;
+                }
+                Command::Status(req) => {
+                    cl_ord_id(&mut self.id, self.epoch, req.client_order_id, "");
+                    let id = &self.id;
+                    self.session.send_app("H", now, |w| {
+                        w.str(11, id)
+                            .int(55, req.instrument_id as u64)
+                            .str(54, side_code(req.side));
+                    })?;
+                }
+            }
+        }
+        Ok(any)
+    }
+
+    fn publish_counters(&self) {
+        let c = &self.session.counters;
+        self.counters.garbled.store(c.garbled, Ordering::Relaxed);
+        self.counters
+            .rejects
+            .store(c.rejects_sent + c.rejects_received, Ordering::Relaxed);
+        self.counters
+            .resend_requests
+            .store(c.resend_requests, Ordering::Relaxed);
+        self.counters.resent.store(c.resent, Ordering::Relaxed);
+    }
+}
+
+fn sock_flush(session: &mut Session, sock: &mut TcpStream) -> std::io::Result<()> {
+    use std::io::Write;
+    let n = sock.write(session.pending())?;
+    session.sent(n);
+    Ok(())
+}
+
+fn cl_ord_id(buf: &mut String, epoch: u64, id: u64, suffix: &str) {
+    use std::fmt::Write;
+    buf.clear();
+    let _ = write!(buf, "{epoch}-{id}{suffix}");
+}
+
+fn side_code(s: Side) -> &'static str {
+    match s {
+        Side::Buy => "1",
+        Side::Sell => "2",
+    }
+}
+
+fn tif_code(t: TimeInForce) -> &'static str {
+    match t {
+        TimeInForce::Day => "0",
+        TimeInForce::GoodTillCancel => "1",
+        TimeInForce::ImmediateOrCancel => "3",
+    }
+}
+
+/// Our client order id from a ClOrdID of this store's epoch.
+fn parse_id(v: Option<&[u8]>, epoch: u64) -> Option<u64> {
+    let s = std::str::from_utf8(v?).ok()?;
+    let (e, id) = s.split_once('-')?;
+    if e.parse::<u64>().ok()? != epoch {
+        return None;
+    }
+    id.strip_suffix("-c").unwrap_or(id).parse().ok()
+}
+
+/// An application message from the venue, in sequence.
+fn on_app(
+    m: &Message,
+    epoch: u64,
+    reports: &mut rtrb::Producer<Report>,
+    counters: &GatewayCounters,
+) {
+    match m.msg_type() {
+        b"8" => {
+            counters.exec_reports.fetch_add(1, Ordering::Relaxed);
+            if let Some(r) = exec_report(m, epoch) {
+                while reports.push(r).is_err() {
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+            }
+        }
+        b"9" | b"j" => {
+            counters.rejects.fetch_add(1, Ordering::Relaxed);
+            eprintln!(
+                "fix: the venue refused {}: {}",
+                m.str(11).unwrap_or("?"),
+                m.str(58).unwrap_or("(no text)")
+            );
+        }
+        other => eprintln!(
+            "fix: ignoring message type {:?}",
+            String::from_utf8_lossy(other)
+        ),
+    }
+}
+
+/// What an ExecutionReport means for the router.
+fn exec_report(m: &Message, epoch: u64) -> Option<Report> {
+    let exec_type = m.get(150)?;
+    // A cancel's report names the cancel's ClOrdID; the order is OrigClOrdID.
+    let id = parse_id(m.get(41), epoch).or_else(|| parse_id(m.get(11), epoch))?;
+    let instrument = m.uint(55).and_then(|v| u32::try_from(v).ok())?;
+    let side = match m.get(54)? {
+        b"1" => Side::Buy,
+        b"2" => Side::Sell,
+        _ => return None,
+    };
+    let status = m.get(39).unwrap_or_default();
+    let finished = matches!(status, b"2" | b"3" | b"4" | b"8" | b"C");
+    Some(match exec_type {
+        b"0" if m.get(59) != Some(b"3") => Report::Exec(Exec::Rested(id)),
+        b"0" => return None,
+        b"F" => Report::Exec(Exec::Fill(Fill {
+            client_order_id: id,
+            instrument_id: instrument,
+            side,
+            price: m.fixed(31)?,
+            qty: m.fixed(32)?,
+        })),
+        b"4" | b"C" => Report::Exec(Exec::Done(id)),
+        // A duplicate ClOrdID (PossResend of an order the venue has): its
+        // status request answers for it.
+        b"8" if m.get(103) == Some(b"6") => return None,
+        b"8" => Report::Exec(Exec::Done(id)),
+        b"I" => Report::Status {
+            id,
+            known: !(status == b"8" && m.get(103) == Some(b"5")),
+            cum_qty: m.fixed(14).unwrap_or(0),
+            avg_px: m.fixed(6).unwrap_or(0),
+            done: finished,
+        },
+        _ => return None,
+    })
+}
