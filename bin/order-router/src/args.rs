@@ -67,6 +67,11 @@ pub struct Args {
     /// Join the near touch with day orders instead of crossing with IOC.
     #[arg(long)]
     pub passive: bool,
+    /// Where orders go: `paper` (simulated fills here), or
+    /// `fix:HOST:PORT[,sender=ID][,target=ID][,heartbeat=S]`, a FIX 4.4
+    /// venue; its session store is the journal's path with `.fix` added.
+    #[arg(long, default_value = "paper")]
+    pub venue: String,
     /// Paper exchange latency, ms of exchange time.
     #[arg(long, default_value_t = 0.0)]
     pub latency_ms: f64,

@@ -8,12 +8,15 @@
 mod args;
 mod journal_tool;
 mod processor;
+mod venue;
 
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
 use tickline_router::{Journal, PaperExchange, Reject, Router, UNIT};
+
+use crate::venue::Venue;
 use tickline_schema::{prediction_csv, Order, Prediction, Stage};
 use tickline_shm::FullPolicy;
 use tickline_stage::{
@@ -72,7 +75,16 @@ fn run_main() -> Result<()> {
         serde_json::json!({"resume": {"journal_last_seq": recovered.records.last().map(|r| r.seq()),
                                       "next_input_seq": next_input, "records": recovered.records.len()}})
     );
-    let gw = PaperExchange::new((a.latency_ms * 1e6) as u64);
+    let gw = match a.venue.strip_prefix("fix:") {
+        Some(spec) => {
+            let mut dir = a.journal.clone().into_os_string();
+            dir.push(".fix");
+            let cfg = tickline_fix::FixConfig::parse(spec, dir.into())?;
+            Venue::Fix(Box::new(tickline_fix::FixGateway::start(cfg)?))
+        }
+        None if a.venue == "paper" => Venue::Paper(PaperExchange::new((a.latency_ms * 1e6) as u64)),
+        None => anyhow::bail!("--venue {:?}: expected paper or fix:HOST:PORT[,...]", a.venue),
+    };
     let mut p = OrderRouter {
         router: Router::new(cfg, gw, Some(journal), &recovered.records, a.horizon)?,
         kill_file: a
@@ -91,11 +103,17 @@ fn run_main() -> Result<()> {
 
 /// The router's own summary: orders, fills, rejects, positions, PnL.
 fn summary(
-    router: &mut Router<PaperExchange>,
+    router: &mut Router<Venue>,
     a: &Args,
     malformed: u64,
 ) -> Result<serde_json::Value> {
+    // A FIX venue answers asynchronously: what it said before exit is journaled.
+    let late = router.gateway_mut().settle();
+    if !late.is_empty() || matches!(router.gateway_mut(), Venue::Fix(_)) {
+        router.poll_venue()?;
+    }
     router.sync()?;
+    let venue = router.gateway_mut().fix_summary();
     let st = &router.stats;
     let rejects: serde_json::Map<_, _> = Reject::ALL
         .iter()
@@ -123,5 +141,6 @@ fn summary(
         "judged_fills": st.judged,
         "reconciled_at_start": st.reconciled,
         "journal": a.journal.display().to_string(),
+        "fix": venue,
     }))
 }

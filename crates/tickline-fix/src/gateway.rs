@@ -135,6 +135,8 @@ enum Report {
 struct Working {
     order: OrderRequest,
     filled: i64,
+    /// The venue has said something about it.
+    answered: bool,
 }
 
 /// Commands and reports in flight at most; the router drains at every call.
@@ -235,6 +237,7 @@ impl FixGateway {
         else {
             return;
         };
+        self.working[i].answered = true;
         match e {
             Exec::Fill(f) => {
                 self.working[i].filled += f.qty;
@@ -286,10 +289,10 @@ impl FixGateway {
         self.working.len()
     }
 
-    /// Waits (up to the answer timeout) until no order is waiting for its
-    /// first answer beyond `keep`; for shutdown and tests.
-    pub fn settle(&mut self, out: &mut Vec<Exec>, keep: usize) -> bool {
-        self.wait_for(out, |g, _| g.working.len() <= keep)
+    /// Waits (up to the answer timeout) until the venue has answered every
+    /// order sent; for shutdown, benchmarks and tests.
+    pub fn settle(&mut self, out: &mut Vec<Exec>) -> bool {
+        self.wait_for(out, |g, _| g.working.iter().all(|w| w.answered))
     }
 
     fn reconcile_one(&mut self, r: Report, out: &mut Vec<Exec>) {
@@ -344,6 +347,7 @@ impl Gateway for FixGateway {
         self.working.push(Working {
             order: *o,
             filled: 0,
+            answered: false,
         });
         self.command(Command::New {
             req: *o,
@@ -385,9 +389,11 @@ impl Gateway for FixGateway {
     }
 
     fn restore_order(&mut self, o: &OrderRequest, _sent_at: u64, _touch: Touch) {
+        // Counted as answered: reconcile asks the venue about it.
         self.working.push(Working {
             order: *o,
             filled: 0,
+            answered: true,
         });
     }
 

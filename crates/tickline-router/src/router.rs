@@ -452,6 +452,30 @@ impl<G: Gateway> Router<G> {
         Ok(Step::Sent(req))
     }
 
+    /// Journals and applies what an asynchronous venue reported since the
+    /// last call, under the last prediction's sequence number.
+    pub fn poll_venue(&mut self) -> io::Result<()> {
+        self.gw.poll(&mut self.execs);
+        if self.execs.is_empty() {
+            return Ok(());
+        }
+        let seq = self.seen_seq.or(self.last_seq).unwrap_or(0);
+        for e in std::mem::take(&mut self.execs) {
+            let mark = match e {
+                Exec::Fill(f) => self.marks.get(f.instrument_id as usize).copied().unwrap_or(0),
+                _ => 0,
+            };
+            self.execs.push(e);
+            self.drain_execs(seq, mark)?;
+        }
+        self.commit_journal()
+    }
+
+    /// The gateway, to wait on it (shutdown) or read its counters.
+    pub fn gateway_mut(&mut self) -> &mut G {
+        &mut self.gw
+    }
+
     /// Fills `horizon` predictions old on this instrument: did the mid move their way?
     fn judge(&mut self, inst: u32, mid: i64) {
         if mid <= 0 {
