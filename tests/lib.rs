@@ -51,3 +51,20 @@ pub fn have_tool(what: &str, present: bool, package: &str) -> bool {
     }
     present
 }
+
+/// The FIX venue (a QuickFIX C++ acceptor) and the benchmark's QuickFIX
+/// initiator, built by `scripts/setup-fix.sh` into `target/fix`. Needs
+/// Debian's libquickfix-dev: where it is missing the caller's check is
+/// skipped, or fails where CI installed the tools.
+pub fn fix_venue() -> Option<PathBuf> {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let headers = std::path::Path::new("/usr/include/quickfix/Application.h").is_file();
+    if !have_tool("QuickFIX (C++)", headers, "libquickfix-dev") {
+        return None;
+    }
+    let status = std::process::Command::new(repo.join("scripts/setup-fix.sh"))
+        .status()
+        .expect("running scripts/setup-fix.sh");
+    assert!(status.success(), "scripts/setup-fix.sh failed");
+    Some(repo.join("target/fix/venue"))
+}

@@ -83,7 +83,10 @@ fn run_main() -> Result<()> {
             Venue::Fix(Box::new(tickline_fix::FixGateway::start(cfg)?))
         }
         None if a.venue == "paper" => Venue::Paper(PaperExchange::new((a.latency_ms * 1e6) as u64)),
-        None => anyhow::bail!("--venue {:?}: expected paper or fix:HOST:PORT[,...]", a.venue),
+        None => anyhow::bail!(
+            "--venue {:?}: expected paper or fix:HOST:PORT[,...]",
+            a.venue
+        ),
     };
     let mut p = OrderRouter {
         router: Router::new(cfg, gw, Some(journal), &recovered.records, a.horizon)?,
@@ -102,16 +105,11 @@ fn run_main() -> Result<()> {
 }
 
 /// The router's own summary: orders, fills, rejects, positions, PnL.
-fn summary(
-    router: &mut Router<Venue>,
-    a: &Args,
-    malformed: u64,
-) -> Result<serde_json::Value> {
+fn summary(router: &mut Router<Venue>, a: &Args, malformed: u64) -> Result<serde_json::Value> {
     // A FIX venue answers asynchronously: what it said before exit is journaled.
     let late = router.gateway_mut().settle();
-    if !late.is_empty() || matches!(router.gateway_mut(), Venue::Fix(_)) {
-        router.poll_venue()?;
-    }
+    router.journal_late(late)?;
+    router.poll_venue()?;
     router.sync()?;
     let venue = router.gateway_mut().fix_summary();
     let st = &router.stats;

@@ -121,6 +121,9 @@ enum Command {
 #[derive(Clone, Copy, Debug)]
 enum Report {
     Exec(Exec),
+    /// Logged on again after a lost connection: what the venue did
+    /// meanwhile is asked for.
+    Reconnected,
     /// An answer to an OrderStatusRequest.
     Status {
         id: u64,
@@ -151,8 +154,8 @@ pub struct FixGateway {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
     working: Vec<Working>,
-    /// Status answers waiting for reconcile.
-    statuses: Vec<Report>,
+    /// Order status answers taken so far.
+    statuses_answered: u64,
     /// What the session thread counted.
     pub counters: Arc<GatewayCounters>,
 }
@@ -211,7 +214,7 @@ impl FixGateway {
             stop,
             thread: Some(thread),
             working: Vec::with_capacity(1024),
-            statuses: Vec::new(),
+            statuses_answered: 0,
             counters,
         })
     }
@@ -225,7 +228,9 @@ impl FixGateway {
         self.wake.wake();
     }
 
-    fn apply(&mut self, e: &Exec) {
+    /// Applies a report to the working orders; false for one about an
+    /// order that is finished already (a duplicate answer), to be dropped.
+    fn apply(&mut self, e: &Exec) -> bool {
         let id = match e {
             Exec::Fill(f) => f.client_order_id,
             Exec::Done(id) | Exec::Rested(id) => *id,
@@ -235,7 +240,7 @@ impl FixGateway {
             .iter()
             .position(|w| w.order.client_order_id == id)
         else {
-            return;
+            return false;
         };
         self.working[i].answered = true;
         match e {
@@ -250,6 +255,7 @@ impl FixGateway {
             }
             Exec::Rested(_) => {}
         }
+        true
     }
 
     /// Takes what the session thread reported.
@@ -257,10 +263,17 @@ impl FixGateway {
         while let Ok(r) = self.from_session.pop() {
             match r {
                 Report::Exec(e) => {
-                    self.apply(&e);
-                    out.push(e);
+                    if self.apply(&e) {
+                        out.push(e);
+                    }
                 }
-                status => self.statuses.push(status),
+                Report::Reconnected => {
+                    let orders: Vec<OrderRequest> = self.working.iter().map(|w| w.order).collect();
+                    for o in orders {
+                        self.command(Command::Status(o));
+                    }
+                }
+                status @ Report::Status { .. } => self.reconcile_one(status, out),
             }
         }
     }
@@ -295,6 +308,8 @@ impl FixGateway {
         self.wait_for(out, |g, _| g.working.iter().all(|w| w.answered))
     }
 
+    /// An order status answer: fills the journal lacks, the order's end,
+    /// or, for an order the venue never had, the order sent again.
     fn reconcile_one(&mut self, r: Report, out: &mut Vec<Exec>) {
         let Report::Status {
             id,
@@ -306,6 +321,7 @@ impl FixGateway {
         else {
             return;
         };
+        self.statuses_answered += 1;
         let Some(w) = self
             .working
             .iter()
@@ -331,13 +347,15 @@ impl FixGateway {
                 price: avg_px,
                 qty: missing,
             });
-            self.apply(&f);
-            out.push(f);
+            if self.apply(&f) {
+                out.push(f);
+            }
         }
-        if done && self.working.iter().any(|w| w.order.client_order_id == id) {
+        if done {
             let d = Exec::Done(id);
-            self.apply(&d);
-            out.push(d);
+            if self.apply(&d) {
+                out.push(d);
+            }
         }
     }
 }
@@ -409,18 +427,13 @@ impl Gateway for FixGateway {
         for o in &orders {
             self.command(Command::Status(*o));
         }
-        let mut answered = 0;
-        let all = orders.len();
-        let ok = self.wait_for(out, |g, out| {
-            for r in std::mem::take(&mut g.statuses) {
-                g.reconcile_one(r, out);
-                answered += 1;
-            }
-            answered >= all
-        });
+        let all = orders.len() as u64;
+        let before = self.statuses_answered;
+        let ok = self.wait_for(out, |g, _| g.statuses_answered - before >= all);
         if !ok {
             eprintln!(
-                "fix: the venue answered {answered} of {all} order status requests within {:?}; the others stay working",
+                "fix: the venue answered {} of {all} order status requests within {:?}; the others stay working",
+                self.statuses_answered - before,
                 self.cfg.answer_timeout
             );
         }
@@ -616,7 +629,9 @@ impl Worker {
                     return Err(why);
                 }
                 Inbound::LoggedOn => {
-                    counters.logons.fetch_add(1, Ordering::Relaxed);
+                    if counters.logons.fetch_add(1, Ordering::Relaxed) > 0 {
+                        push_report(reports, Report::Reconnected);
+                    }
                 }
                 Inbound::Deliver | Inbound::Done => {}
             }
@@ -729,6 +744,13 @@ fn parse_id(v: Option<&[u8]>, epoch: u64) -> Option<u64> {
     id.strip_suffix("-c").unwrap_or(id).parse().ok()
 }
 
+/// Hands a report to the router's side; never drops one.
+fn push_report(reports: &mut rtrb::Producer<Report>, r: Report) {
+    while reports.push(r).is_err() {
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
 /// An application message from the venue, in sequence.
 fn on_app(
     m: &Message,
@@ -740,9 +762,7 @@ fn on_app(
         b"8" => {
             counters.exec_reports.fetch_add(1, Ordering::Relaxed);
             if let Some(r) = exec_report(m, epoch) {
-                while reports.push(r).is_err() {
-                    std::thread::sleep(Duration::from_micros(100));
-                }
+                push_report(reports, r);
             }
         }
         b"9" | b"j" => {

@@ -69,6 +69,8 @@ pub struct Session {
     state: State,
     /// Inbound numbers below this were asked for again and are on their way.
     resend_until: Option<u64>,
+    /// When the outstanding ResendRequest went out.
+    resend_asked_ns: u64,
     last_sent_ns: u64,
     last_received_ns: u64,
     test_request_sent_ns: Option<u64>,
@@ -89,6 +91,7 @@ impl Session {
             out: Vec::with_capacity(1 << 16),
             state: State::LogonSent,
             resend_until: None,
+            resend_asked_ns: 0,
             last_sent_ns: 0,
             last_received_ns: 0,
             test_request_sent_ns: None,
@@ -233,10 +236,13 @@ impl Session {
             if msg_type == b"5" {
                 return Ok(Inbound::Close("venue logged out".into()));
             }
-            // Ask once for everything from the first missing number on;
-            // the venue resends this message too, in order.
-            if self.resend_until.is_none_or(|u| u < seq) {
+            // Ask once for everything from the first missing number on
+            // (the venue resends this message too, in order); again only
+            // if a second passes without the answer.
+            let stale = now_ns.saturating_sub(self.resend_asked_ns) > 1_000_000_000;
+            if self.resend_until.is_none() || stale {
                 self.resend_until = Some(seq);
+                self.resend_asked_ns = now_ns;
                 self.counters.resend_requests += 1;
                 self.admin("2", now_ns, |w| {
                     w.int(7, expected).int(16, 0);

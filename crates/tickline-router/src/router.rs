@@ -455,12 +455,19 @@ impl<G: Gateway> Router<G> {
     /// Journals and applies what an asynchronous venue reported since the
     /// last call, under the last prediction's sequence number.
     pub fn poll_venue(&mut self) -> io::Result<()> {
-        self.gw.poll(&mut self.execs);
-        if self.execs.is_empty() {
+        let mut late = Vec::new();
+        self.gw.poll(&mut late);
+        self.journal_late(late)
+    }
+
+    /// Journals and applies reports taken from the venue outside a
+    /// prediction (polling, or waiting for answers at exit).
+    pub fn journal_late(&mut self, execs: Vec<Exec>) -> io::Result<()> {
+        if execs.is_empty() {
             return Ok(());
         }
         let seq = self.seen_seq.or(self.last_seq).unwrap_or(0);
-        for e in std::mem::take(&mut self.execs) {
+        for e in execs {
             let mark = match e {
                 Exec::Fill(f) => self.marks.get(f.instrument_id as usize).copied().unwrap_or(0),
                 _ => 0,
