@@ -130,7 +130,11 @@ fn predictions_csv(path: &Path, n: u64) {
         x ^= x >> 7;
         x ^= x << 17;
         let inst = 1 + i % 2;
-        let base = if inst == 1 { 10_000_000_000 } else { 11_000_000_000 };
+        let base = if inst == 1 {
+            10_000_000_000
+        } else {
+            11_000_000_000
+        };
         let bid = base + (x % 200) as i64 * 1_000_000;
         let p = [0.2, 0.35, 0.5, 0.65, 0.8][(x >> 20) as usize % 5];
         text.push_str(&format!(

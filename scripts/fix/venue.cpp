@@ -1,7 +1,8 @@
 // tickline-fix-venue: a small matching venue behind a QuickFIX (C++) acceptor,
 // for tests, demos and the FIX benchmark. NewOrderSingle (D): a buy at or
-// above --price, or a sell at or below it, fills in full at --price; any
-// other order rests (Day/GTC) or is cancelled (IOC). OrderCancelRequest (F)
+// above the symbol's price, or a sell at or below it, fills in full at that
+// price; any other order rests (Day/GTC) or is cancelled (IOC). --price is
+// one price for every symbol, or SYMBOL=PRICE,... with an optional default. OrderCancelRequest (F)
 // cancels a resting order or answers OrderCancelReject (9). OrderStatusRequest
 // (H) answers an ExecutionReport with ExecType I, OrdStatus 8 and
 // OrdRejReason 5 for an order it never had. A ClOrdID seen before is
@@ -62,8 +63,14 @@ struct Order {
 
 class Venue : public FIX::Application {
    public:
-    Venue(std::string price, std::string log_path, long skip_after)
-        : price_(std::move(price)), log_path_(std::move(log_path)), skip_after_(skip_after) {
+    Venue(const std::string& prices, std::string log_path, long skip_after)
+        : log_path_(std::move(log_path)), skip_after_(skip_after) {
+        std::istringstream list(prices);
+        for (std::string item; std::getline(list, item, ',');) {
+            auto eq = item.find('=');
+            if (eq == std::string::npos) default_price_ = item;
+            else prices_[item.substr(0, eq)] = item.substr(eq + 1);
+        }
         replay();
         log_.open(log_path_, std::ios::app);
     }
@@ -184,6 +191,8 @@ class Venue : public FIX::Application {
         o.price = m.getField(44);
         o.tif = m.isSetField(59) ? m.getField(59) : "0";
         record("ORDER " + id + " " + o.symbol + " " + o.side + " " + o.qty + " " + o.price + " " + o.tif);
+        auto found = prices_.find(o.symbol);
+        const std::string& price_ = found == prices_.end() ? default_price_ : found->second;
         const long long px = fixed(o.price), at = fixed(price_);
         const bool marketable = (o.side == "1" && px >= at) || (o.side == "2" && px <= at);
         std::string exec_type = "0";
@@ -253,7 +262,9 @@ class Venue : public FIX::Application {
         send(r, sid);
     }
 
-    std::string price_, log_path_;
+    std::map<std::string, std::string> prices_;
+    std::string default_price_ = "100";
+    std::string log_path_;
     long skip_after_;
     long reports_ = 0;
     long exec_id_ = 0;

@@ -140,6 +140,10 @@ struct Working {
     filled: i64,
     /// The venue has said something about it.
     answered: bool,
+    /// Sent again (PossResend) after the venue said it never had it: a
+    /// second "unknown" (a status request that overtook the resend) must
+    /// not send it a third time.
+    resent: bool,
 }
 
 /// Commands and reports in flight at most; the router drains at every call.
@@ -322,16 +326,21 @@ impl FixGateway {
             return;
         };
         self.statuses_answered += 1;
-        let Some(w) = self
+        let Some(i) = self
             .working
             .iter()
-            .find(|w| w.order.client_order_id == id)
-            .copied()
+            .position(|w| w.order.client_order_id == id)
         else {
             return;
         };
+        let w = self.working[i];
+        if !known && w.resent {
+            return;
+        }
         if !known {
+            self.working[i].resent = true;
             self.counters.orders_resent.fetch_add(1, Ordering::Relaxed);
+            eprintln!("fix: order {id} never reached the venue; sent again with PossResend");
             self.command(Command::New {
                 req: w.order,
                 poss_resend: true,
@@ -366,6 +375,7 @@ impl Gateway for FixGateway {
             order: *o,
             filled: 0,
             answered: false,
+            resent: false,
         });
         self.command(Command::New {
             req: *o,
@@ -412,6 +422,7 @@ impl Gateway for FixGateway {
             order: *o,
             filled: 0,
             answered: true,
+            resent: false,
         });
     }
 
@@ -484,7 +495,9 @@ impl Worker {
                     self.counters.connects.fetch_add(1, Ordering::Relaxed);
                     backoff = Duration::from_millis(20);
                     logged = false;
-                    match self.connected(sock) {
+                    let ended = self.connected(sock);
+                    self.publish_counters();
+                    match ended {
                         Ok(()) => return,
                         Err(why) => eprintln!("fix: session with {} ended: {why}", self.addr),
                     }

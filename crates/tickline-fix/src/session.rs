@@ -24,6 +24,11 @@ pub struct SessionConfig {
 pub enum State {
     /// Connected, Logon sent, no answer yet.
     LogonSent,
+    /// Logged on; a TestRequest is out, and application messages wait for
+    /// its Heartbeat. The venue answers in order, so by then it has asked
+    /// for (and we have resent) whatever it missed: nothing new overtakes a
+    /// resend.
+    Syncing,
     /// Logged on: application messages flow.
     Active,
     /// Logout sent or received: close once it is answered (or at once).
@@ -74,9 +79,14 @@ pub struct Session {
     last_sent_ns: u64,
     last_received_ns: u64,
     test_request_sent_ns: Option<u64>,
+    /// When the logon's sync TestRequest went out.
+    sync_sent_ns: u64,
     /// Counters.
     pub counters: SessionCounters,
 }
+
+/// The TestReqID of the TestRequest sent right after Logon.
+const SYNC_ID: &[u8] = b"tickline-logon-sync";
 
 /// Garbled frames in a row after which the session logs out.
 const GARBLED_LIMIT: u64 = 10;
@@ -95,6 +105,7 @@ impl Session {
             last_sent_ns: 0,
             last_received_ns: 0,
             test_request_sent_ns: None,
+            sync_sent_ns: 0,
             counters: SessionCounters::default(),
         }
     }
@@ -249,7 +260,12 @@ impl Session {
                 })?;
             }
             if msg_type == b"A" {
-                return self.logged_on();
+                return self.logged_on(now_ns);
+            }
+            // The sync Heartbeat counts even past a gap: the venue sent it
+            // after everything before it, resends included.
+            if msg_type == b"0" && self.state == State::Syncing && m.get(112) == Some(SYNC_ID) {
+                return Ok(self.synced());
             }
             return Ok(Inbound::Done);
         }
@@ -267,7 +283,10 @@ impl Session {
         now_ns: u64,
     ) -> Result<Inbound, FixError> {
         match msg_type {
-            b"A" => self.logged_on(),
+            b"A" => self.logged_on(now_ns),
+            b"0" if self.state == State::Syncing && m.get(112) == Some(SYNC_ID) => {
+                Ok(self.synced())
+            }
             b"0" => Ok(Inbound::Done),
             b"1" => {
                 let id = m.get(112).unwrap_or_default().to_vec();
@@ -296,7 +315,7 @@ impl Session {
                     m.str(58).unwrap_or("(no text)")
                 )))
             }
-            _ if self.state == State::Active => Ok(Inbound::Deliver),
+            _ if matches!(self.state, State::Active | State::Syncing) => Ok(Inbound::Deliver),
             _ => {
                 let text = "application message before Logon";
                 self.logout(now_ns, text)?;
@@ -305,10 +324,19 @@ impl Session {
         }
     }
 
-    fn logged_on(&mut self) -> Result<Inbound, FixError> {
+    fn logged_on(&mut self, now_ns: u64) -> Result<Inbound, FixError> {
+        self.state = State::Syncing;
+        self.sync_sent_ns = now_ns;
+        self.admin("1", now_ns, |w| {
+            w.bytes(112, SYNC_ID);
+        })?;
+        Ok(Inbound::Done)
+    }
+
+    fn synced(&mut self) -> Inbound {
         self.state = State::Active;
         self.counters.logons += 1;
-        Ok(Inbound::LoggedOn)
+        Inbound::LoggedOn
     }
 
     fn sequence_reset(&mut self, m: &Message, now_ns: u64) -> Result<Inbound, FixError> {
@@ -405,6 +433,12 @@ impl Session {
         let hb = self.cfg.heartbeat_s as u64 * 1_000_000_000;
         if self.state == State::Active && now_ns.saturating_sub(self.last_sent_ns) >= hb {
             self.admin("0", now_ns, |_| {})?;
+        }
+        if self.state == State::Syncing && now_ns.saturating_sub(self.sync_sent_ns) >= hb {
+            return Ok(Some(Inbound::Close(format!(
+                "no Heartbeat for the logon TestRequest in {} s",
+                self.cfg.heartbeat_s
+            ))));
         }
         let silent = now_ns.saturating_sub(self.last_received_ns);
         match self.test_request_sent_ns {

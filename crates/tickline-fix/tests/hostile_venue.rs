@@ -74,11 +74,15 @@ fn garbage_is_ignored_a_bad_field_is_rejected_and_a_garbage_stream_ends_in_a_log
     assert_eq!(field(&logon, 108), "1");
     sock.write_all(&msg("A", 1, &[(98, "0"), (108, "1")]))
         .unwrap();
+    // Its first message after Logon: a TestRequest, to know the venue is in step.
+    let sync = expect(&mut sock, &mut reader, b"1");
+    sock.write_all(&msg("0", 2, &[(112, field(&sync, 112))]))
+        .unwrap();
 
     // Noise, then a message whose checksum is wrong, then a frame whose
     // field has no '=': only the last is a message, and it is rejected.
     sock.write_all(b"\x00\x01 not fix at all ").unwrap();
-    let mut bad_sum = msg("0", 2, &[]);
+    let mut bad_sum = msg("0", 3, &[]);
     let n = bad_sum.len();
     bad_sum[n - 2] = if bad_sum[n - 2] == b'0' { b'1' } else { b'0' };
     sock.write_all(&bad_sum).unwrap();
@@ -86,7 +90,7 @@ fn garbage_is_ignored_a_bad_field_is_rejected_and_a_garbage_stream_ends_in_a_log
     w.start("0")
         .str(49, "VENUE")
         .str(56, "TICKLINE")
-        .int(34, 2)
+        .int(34, 3)
         .str(52, "20261126-00:00:00.000")
         .bytes(58, b"ok")
         .bytes(9999, b"x");
@@ -100,11 +104,11 @@ fn garbage_is_ignored_a_bad_field_is_rejected_and_a_garbage_stream_ends_in_a_log
     bad_field.extend_from_slice(format!("10={sum:03}\x01").as_bytes());
     sock.write_all(&bad_field).unwrap();
     let reject = expect(&mut sock, &mut reader, b"3");
-    assert_eq!(field(&reject, 45), "2", "{reject:?}");
+    assert_eq!(field(&reject, 45), "3", "{reject:?}");
     assert!(field(&reject, 58).contains("9999xx"), "{reject:?}");
 
     // Still logged on: a TestRequest is answered with its id.
-    sock.write_all(&msg("1", 3, &[(112, "ping-7")])).unwrap();
+    sock.write_all(&msg("1", 4, &[(112, "ping-7")])).unwrap();
     let hb = expect(&mut sock, &mut reader, b"0");
     assert_eq!(field(&hb, 112), "ping-7");
 
@@ -114,8 +118,17 @@ fn garbage_is_ignored_a_bad_field_is_rejected_and_a_garbage_stream_ends_in_a_log
     }
     let logout = expect(&mut sock, &mut reader, b"5");
     assert!(field(&logout, 58).contains("garbled"), "{logout:?}");
-    let c = &gw.counters;
-    assert!(c.garbled.load(std::sync::atomic::Ordering::Relaxed) >= 10);
+    // Counted once the session thread has closed the connection.
+    let garbled = || {
+        gw.counters
+            .garbled
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while garbled() < 10 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(garbled() >= 10, "{} garbled counted", garbled());
     drop(gw);
     let _ = std::fs::remove_dir_all(&dir);
 }

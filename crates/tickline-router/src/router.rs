@@ -469,7 +469,11 @@ impl<G: Gateway> Router<G> {
         let seq = self.seen_seq.or(self.last_seq).unwrap_or(0);
         for e in execs {
             let mark = match e {
-                Exec::Fill(f) => self.marks.get(f.instrument_id as usize).copied().unwrap_or(0),
+                Exec::Fill(f) => self
+                    .marks
+                    .get(f.instrument_id as usize)
+                    .copied()
+                    .unwrap_or(0),
                 _ => 0,
             };
             self.execs.push(e);
