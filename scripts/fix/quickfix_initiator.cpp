@@ -1,5 +1,6 @@
 // The benchmark's peer: QuickFIX's own C++ initiator sending the orders that
-// tickline-fix-bench sends through FixGateway, one at a time, each timed from
+// tickline-fix-bench sends through FixGateway (an IOC buy of 1 at 1, which the
+// venue cancels at once), one at a time, each timed from
 // Session::sendToTarget to the first ExecutionReport for it in fromApp (on
 // QuickFIX's socket thread; the sender spins on an atomic for it). Prints one
 // JSON line of percentiles in ns.
@@ -91,7 +92,7 @@ int main(int argc, char** argv) {
         m.setField(38, "1");
         m.setField(40, "2");
         m.setField(44, "1");
-        m.setField(59, "0");
+        m.setField(59, "3");
         auto t0 = std::chrono::steady_clock::now();
         FIX::Session::sendToTarget(m, sid);
         while (acked.load() != i) std::this_thread::yield();

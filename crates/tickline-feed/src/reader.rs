@@ -222,11 +222,7 @@ mod tests {
         let mut ids = Vec::new();
         loop {
             match reader.next(&mut ev) {
-                ReadStep::Event => {
-                    if !ids.contains(&ev.instrument_id) {
-                        ids.push(ev.instrument_id);
-                    }
-                }
+                ReadStep::Event if !ids.contains(&ev.instrument_id) => ids.push(ev.instrument_id),
                 ReadStep::End => return ids,
                 _ => {}
             }

@@ -74,7 +74,7 @@ impl Writer {
         if frac != 0 {
             self.buf.push(b'.');
             let mut digits = 8;
-            while frac % 10 == 0 {
+            while frac.is_multiple_of(10) {
                 frac /= 10;
                 digits -= 1;
             }
@@ -282,7 +282,7 @@ impl Reader {
     }
 
     /// The next frame.
-    pub fn next(&mut self) -> Frame<'_> {
+    pub fn next_frame(&mut self) -> Frame<'_> {
         let data = &self.buf[self.start..];
         if data.len() < BEGIN.len() {
             return Frame::Incomplete;
@@ -375,16 +375,16 @@ mod tests {
         );
         let mut r = Reader::default();
         r.push(&m[..10]);
-        assert!(matches!(r.next(), Frame::Incomplete));
+        assert!(matches!(r.next_frame(), Frame::Incomplete));
         r.push(&m[10..]);
-        let Frame::Message(msg) = r.next() else {
+        let Frame::Message(msg) = r.next_frame() else {
             panic!("not a message")
         };
         assert_eq!(msg.msg_type(), b"D");
         assert_eq!(msg.uint(34), Some(7));
         assert_eq!(msg.fixed(44), Some(6_180_020_000_000));
         assert_eq!(msg.fixed(38), Some(150_000));
-        assert!(matches!(r.next(), Frame::Incomplete));
+        assert!(matches!(r.next_frame(), Frame::Incomplete));
     }
 
     #[test]
@@ -399,7 +399,7 @@ mod tests {
         r.push(&good);
         let mut garbled = 0;
         loop {
-            match r.next() {
+            match r.next_frame() {
                 Frame::Garbled(e) => {
                     garbled += 1;
                     assert!(garbled < 200, "{e}");

@@ -44,7 +44,9 @@ pub struct FixConfig {
 }
 
 impl FixConfig {
-    /// From `HOST:PORT[,sender=ID][,target=ID][,heartbeat=S]`.
+    /// From `HOST:PORT[,sender=ID][,target=ID][,heartbeat=S][,reset=Y]`
+    /// (`reset=Y`: both sides start again at sequence number 1 at logon;
+    /// for tests and benchmarks with a fresh store, never for trading).
     pub fn parse(spec: &str, store_dir: PathBuf) -> Result<Self, FixError> {
         let mut parts = spec.split(',');
         let addr = parts.next().unwrap_or_default().to_owned();
@@ -59,6 +61,7 @@ impl FixConfig {
                 sender: "TICKLINE".into(),
                 target: "VENUE".into(),
                 heartbeat_s: 30,
+                reset_on_logon: false,
             },
             store_dir,
             answer_timeout: Duration::from_secs(5),
@@ -67,6 +70,7 @@ impl FixConfig {
             match p.split_once('=') {
                 Some(("sender", v)) => cfg.session.sender = v.into(),
                 Some(("target", v)) => cfg.session.target = v.into(),
+                Some(("reset", "Y")) => cfg.session.reset_on_logon = true,
                 Some(("heartbeat", v)) => {
                     cfg.session.heartbeat_s = v
                         .parse()
@@ -477,7 +481,7 @@ struct Worker {
 }
 
 /// How long the session thread polls (yielding) after activity before it sleeps.
-const SPIN: Duration = Duration::from_micros(50);
+const SPIN: Duration = Duration::from_micros(1000);
 
 fn wall_ns() -> u64 {
     std::time::SystemTime::now()
@@ -486,32 +490,43 @@ fn wall_ns() -> u64 {
 }
 
 impl Worker {
+    /// Connects, and connects again after a loss, backing off (20 ms
+    /// doubling to 1 s) until a session has logged on; each distinct reason
+    /// a session ended is logged once in a row, not at every retry.
     fn run(mut self) {
         let mut backoff = Duration::from_millis(20);
-        let mut logged = false;
+        let mut last_why = String::new();
         while !self.stop.load(Ordering::SeqCst) {
-            match TcpStream::connect(&self.addr) {
+            let why = match TcpStream::connect(&self.addr) {
                 Ok(sock) => {
                     self.counters.connects.fetch_add(1, Ordering::Relaxed);
-                    backoff = Duration::from_millis(20);
-                    logged = false;
+                    let logons = self.counters.logons.load(Ordering::Relaxed);
                     let ended = self.connected(sock);
                     self.publish_counters();
+                    if self.counters.logons.load(Ordering::Relaxed) > logons {
+                        backoff = Duration::from_millis(20);
+                    }
                     match ended {
                         Ok(()) => return,
-                        Err(why) => eprintln!("fix: session with {} ended: {why}", self.addr),
+                        Err(why) => format!("session with {} ended: {why}", self.addr),
                     }
                 }
-                Err(e) => {
-                    if !logged {
-                        eprintln!("fix: cannot reach {}: {e} (retrying)", self.addr);
-                        logged = true;
-                    }
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                }
+                Err(e) => format!("cannot reach {}: {e}", self.addr),
+            };
+            if why != last_why {
+                eprintln!("fix: {why} (retrying)");
+                last_why = why;
             }
+            self.sleep_interruptibly(backoff);
+            backoff = (backoff * 2).min(Duration::from_secs(1));
         }
+    }
+
+    /// Sleeps `d`, or less if the gateway is stopping.
+    fn sleep_interruptibly(&self, d: Duration) {
+        let mut fds = [PollFd::new(self.wake.fd.as_fd(), PollFlags::POLLIN)];
+        let ms = u16::try_from(d.as_millis()).unwrap_or(u16::MAX);
+        let _ = poll(&mut fds, PollTimeout::from(ms));
     }
 
     /// One connection, until it closes (Err) or the gateway stops (Ok).
@@ -625,7 +640,7 @@ impl Worker {
         } = self;
         loop {
             let now = wall_ns();
-            let step = match reader.next() {
+            let step = match reader.next_frame() {
                 Frame::Incomplete => break,
                 Frame::Garbled(why) => session.on_garbled(now, &why),
                 Frame::Message(m) => match session.on_message(&m, now) {

@@ -17,6 +17,8 @@ pub struct SessionConfig {
     pub target: String,
     /// HeartBtInt (108), seconds.
     pub heartbeat_s: u32,
+    /// Logon with ResetSeqNumFlag (141=Y): both sides start at 1.
+    pub reset_on_logon: bool,
 }
 
 /// Where the session is.
@@ -137,8 +139,15 @@ impl Session {
         self.test_request_sent_ns = None;
         self.last_received_ns = now_ns;
         let hb = self.cfg.heartbeat_s as u64;
+        let reset = self.cfg.reset_on_logon;
+        if reset {
+            self.store.reset()?;
+        }
         self.admin("A", now_ns, |w| {
             w.int(98, 0).int(108, hb);
+            if reset {
+                w.str(141, "Y");
+            }
         })
     }
 

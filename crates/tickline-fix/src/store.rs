@@ -17,7 +17,7 @@ pub struct Store {
     seqnums: File,
     sent: File,
     /// (sequence number, offset of the message in `sent`, length).
-    index: Vec<(u64, u64, usize)>,
+    index: Index,
     sent_len: u64,
     next_out: u64,
     next_in: u64,
@@ -90,6 +90,15 @@ impl Store {
         self.epoch
     }
 
+    /// Both numbers back to 1 (a logon that resets them); the epoch and
+    /// the messages kept stay.
+    pub fn reset(&mut self) -> Result<(), FixError> {
+        self.next_out = 1;
+        self.next_in = 1;
+        self.index.clear();
+        self.save()
+    }
+
     /// The next expected inbound number is now `n`.
     pub fn set_next_in(&mut self, n: u64) -> Result<(), FixError> {
         self.next_in = n;
@@ -152,7 +161,10 @@ fn now_epoch() -> u64 {
 }
 
 /// Reads `sent`'s records; a torn last record (a kill mid-append) is cut.
-fn read_index(f: &mut File, dir: &Path) -> Result<(Vec<(u64, u64, usize)>, u64), FixError> {
+/// Where each kept message is: (sequence number, offset, length).
+type Index = Vec<(u64, u64, usize)>;
+
+fn read_index(f: &mut File, dir: &Path) -> Result<(Index, u64), FixError> {
     let mut all = Vec::new();
     f.read_to_end(&mut all).map_err(|e| io(dir, "sent", e))?;
     let mut index = Vec::new();

@@ -28,7 +28,7 @@ fn msg(msg_type: &str, seq: u64, body: &[(u32, &str)]) -> Vec<u8> {
 fn expect(sock: &mut TcpStream, reader: &mut Reader, msg_type: &[u8]) -> Vec<(u32, String)> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        if let Frame::Message(m) = reader.next() {
+        if let Frame::Message(m) = reader.next_frame() {
             if m.msg_type() == msg_type {
                 return m
                     .fields()
