@@ -42,11 +42,13 @@ pub enum Reject {
     NoMarket,
     /// The order or its instrument is not valid.
     Invalid,
+    /// The prediction came from a book that may have missed messages.
+    StaleBook,
 }
 
 impl Reject {
     /// Every reason, in counter order.
-    pub const ALL: [Reject; 9] = [
+    pub const ALL: [Reject; 10] = [
         Reject::KillSwitch,
         Reject::OrderSize,
         Reject::Position,
@@ -56,6 +58,7 @@ impl Reject {
         Reject::PriceBand,
         Reject::NoMarket,
         Reject::Invalid,
+        Reject::StaleBook,
     ];
 
     /// Its name in summaries.
@@ -70,6 +73,7 @@ impl Reject {
             Reject::PriceBand => "price_band",
             Reject::NoMarket => "no_market",
             Reject::Invalid => "invalid",
+            Reject::StaleBook => "stale_book",
         }
     }
 }

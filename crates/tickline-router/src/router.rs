@@ -377,6 +377,12 @@ impl<G: Gateway> Router<G> {
             bid: p.best_bid,
             ask: p.best_ask,
         };
+        if p.trace.is_stale() {
+            // The feed lost messages it could not recover: this book may
+            // be wrong, and no new order is placed on it.
+            self.stats.rejects[Reject::StaleBook as usize] += 1;
+            return Ok(Step::Rejected(Reject::StaleBook));
+        }
         let edge = p.prob_up - 0.5;
         if !edge.is_finite() || edge.abs() < self.cfg.band {
             self.stats.in_band += 1;

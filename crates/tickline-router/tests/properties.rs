@@ -252,3 +252,44 @@ fn a_kill_between_an_order_and_its_fill_loses_nothing() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(cases > 10);
 }
+
+/// A prediction from a stale book (the feed lost messages it could not
+/// recover) never becomes an order, whatever it says; the same stream with
+/// fresh books does trade, and its market updates still mark positions.
+#[test]
+fn no_order_is_placed_on_a_stale_book() {
+    let s = random_steps(0x2545_f491_4f6c_dd1d, 2_000);
+    let mut fresh = Router::new(
+        config(true, TimeInForce::ImmediateOrCancel),
+        PaperExchange::new(0),
+        None,
+        &[],
+        50,
+    )
+    .unwrap();
+    let mut stale = Router::new(
+        config(true, TimeInForce::ImmediateOrCancel),
+        PaperExchange::new(0),
+        None,
+        &[],
+        50,
+    )
+    .unwrap();
+    for mut p in predictions(&s) {
+        fresh.on_prediction(&p).unwrap();
+        p.trace.flags |= tickline_schema::Trace::STALE;
+        let step = stale.on_prediction(&p).unwrap();
+        assert!(
+            !matches!(step, Step::Sent(_)),
+            "an order from a stale book: {step:?}"
+        );
+    }
+    assert!(fresh.stats.orders > 20, "{:?}", fresh.stats);
+    assert_eq!(stale.stats.orders, 0);
+    let refused = stale.stats.rejects[tickline_router::Reject::StaleBook as usize];
+    assert!(
+        refused >= fresh.stats.orders,
+        "{refused} refused, {} traded fresh",
+        fresh.stats.orders
+    );
+}

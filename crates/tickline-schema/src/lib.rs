@@ -73,9 +73,21 @@ pub struct Trace {
     /// CLOCK_MONOTONIC ns at which each [`Stage`] published; 0 = not passed.
     /// `stamps[Feed]` is the ingest time.
     pub stamps: [u64; 4],
+    /// What is known about the market data at the root ([`Trace::STALE`]);
+    /// passed on by every stage with the rest of the trace.
+    pub flags: u64,
 }
 
 impl Trace {
+    /// The book this event came from may have missed messages (a gap the
+    /// feed could not recover): it is not to be traded on.
+    pub const STALE: u64 = 1;
+
+    /// Whether the root event's book is stale.
+    pub fn is_stale(&self) -> bool {
+        self.flags & Self::STALE != 0
+    }
+
     /// Records that `stage` published at `ns`.
     pub fn stamp(&mut self, stage: Stage, ns: u64) {
         self.stamps[stage as usize] = ns;
@@ -354,14 +366,15 @@ macro_rules! impl_traced {
 impl_traced!(BookEvent, FeatureVector, Prediction, Order);
 
 // Sizes are part of the wire contract between separately built processes:
-// a change here must come with a schema version bump.
+// a queue's layout hash covers them, so a segment of another layout is
+// refused. (Trace grew its `flags` word from 48 to 56 bytes.)
 const _: () = {
-    assert!(size_of::<Trace>() == 48 && align_of::<Trace>() == 8);
+    assert!(size_of::<Trace>() == 56 && align_of::<Trace>() == 8);
     assert!(size_of::<Level>() == 16);
-    assert!(size_of::<BookEvent>() == 392 && align_of::<BookEvent>() == 8);
-    assert!(size_of::<FeatureVector>() == 208 && align_of::<FeatureVector>() == 8);
-    assert!(size_of::<Prediction>() == 88 && align_of::<Prediction>() == 8);
-    assert!(size_of::<Order>() == 88 && align_of::<Order>() == 8);
+    assert!(size_of::<BookEvent>() == 400 && align_of::<BookEvent>() == 8);
+    assert!(size_of::<FeatureVector>() == 216 && align_of::<FeatureVector>() == 8);
+    assert!(size_of::<Prediction>() == 96 && align_of::<Prediction>() == 8);
+    assert!(size_of::<Order>() == 96 && align_of::<Order>() == 8);
 };
 
 impl BookEvent {
