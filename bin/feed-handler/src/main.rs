@@ -9,7 +9,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use tickline_feed::{EventReader, InstrumentMap};
+use tickline_feed::{EventReader, InstrumentMap, Shard};
 use tickline_schema::{BookEvent, Stage, MAX_LEVELS};
 use tickline_shm::FullPolicy;
 use tickline_stage::{Endpoint, EndpointKind, Runtime, Signals, StageArgs};
@@ -35,6 +35,10 @@ struct Args {
     /// of appearance from 1).
     #[arg(long, value_delimiter = ',')]
     instrument_ids: Vec<String>,
+    /// Only this shard's instruments: K/N takes the symbols whose hash is K
+    /// mod N (N feed-handlers on one multicast feed split its symbols).
+    #[arg(long, value_parser = parse_shard)]
+    shard: Option<Shard>,
     /// max (as fast as the queue takes them) or realtime[:SPEED].
     #[arg(long, default_value = "max")]
     pace: String,
@@ -90,6 +94,9 @@ fn run_main() -> Result<()> {
     let ids = InstrumentMap::parse(&args.instrument_ids)?;
     let mut reader =
         EventReader::new(source, args.levels, args.symbols.clone()).with_instrument_ids(ids);
+    if let Some(shard) = args.shard {
+        reader = reader.with_shard(shard);
+    }
     let mut rt = Runtime::<BookEvent>::new(Stage::Feed, &args.stage, signals, full)?;
     rt.run_source(&mut reader, pace)?;
 
@@ -131,4 +138,8 @@ fn run_main() -> Result<()> {
         }))
     );
     Ok(())
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    Shard::parse(s).ok_or_else(|| format!("{s:?}: expected K/N with 0 <= K < N"))
 }

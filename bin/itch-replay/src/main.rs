@@ -19,7 +19,7 @@ use tickline_feed::moldudp64::{parse_header, PacketWriter};
 struct Args {
     /// ITCH 5.0 file (length-prefixed, or the zero-prefix variant).
     file: PathBuf,
-    /// Destination, e.g. 127.0.0.1:26400.
+    /// Destination, e.g. 127.0.0.1:26400, or a multicast group (239.192.0.1:26400).
     #[arg(long)]
     to: SocketAddr,
     /// max, realtime, or a factor N (N times the recorded pace).
@@ -54,6 +54,12 @@ struct Args {
     /// the end of the session.
     #[arg(long)]
     request_server: Option<SocketAddr>,
+    /// Multicast: hops a packet may take (0: this host only).
+    #[arg(long, default_value_t = 0)]
+    ttl: u32,
+    /// Multicast: the interface to send on, by its address.
+    #[arg(long, default_value = "127.0.0.1")]
+    multicast_if: std::net::Ipv4Addr,
     /// How long the request server stays up after the end of session.
     #[arg(long, default_value_t = 2000)]
     linger_ms: u64,
@@ -132,6 +138,14 @@ fn main() -> Result<()> {
     } else {
         "[::]:0"
     })?;
+    if args.to.ip().is_multicast() {
+        let s = socket2::SockRef::from(&socket);
+        s.set_multicast_ttl_v4(args.ttl)?;
+        s.set_multicast_if_v4(&args.multicast_if)
+            .with_context(|| format!("--multicast-if {}", args.multicast_if))?;
+        // Receivers on this host get the feed too.
+        s.set_multicast_loop_v4(true)?;
+    }
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let server = match args.request_server {

@@ -16,7 +16,7 @@ mod spec;
 mod stats;
 pub mod synthetic;
 
-pub use reader::{EventReader, InstrumentMap, InstrumentMapError, ReadStep};
+pub use reader::{EventReader, InstrumentMap, InstrumentMapError, ReadStep, Shard};
 pub use spec::{is_live, open_source, SourceError, SPEC_HELP};
 pub use stats::{FeedError, FeedStats};
 
@@ -99,6 +99,8 @@ pub struct Books {
     books: Vec<Option<OrderBook>>,
     orders_hint: usize,
     levels_hint: usize,
+    /// Every book may have missed messages (a feed-wide gap not recovered).
+    all_stale: bool,
 }
 
 impl Default for Books {
@@ -114,7 +116,21 @@ impl Books {
             books: Vec::new(),
             orders_hint,
             levels_hint,
+            all_stale: false,
         }
+    }
+
+    /// Marks every book stale: a gap in a feed that carries all
+    /// instruments was not recovered, so any of them may be wrong. Their
+    /// events carry [`tickline_schema::Trace::STALE`] from now on (until a
+    /// snapshot rebuilds them, which this source cannot do yet).
+    pub fn mark_all_stale(&mut self) {
+        self.all_stale = true;
+    }
+
+    /// Whether `instrument`'s book may have missed messages.
+    pub fn is_stale(&self, _instrument: u32) -> bool {
+        self.all_stale
     }
 
     /// The book of `instrument`, created empty on first use. Ids must be below [`MAX_INSTRUMENTS`].
@@ -151,6 +167,11 @@ impl Books {
         out.trade_price = ev.trade_price;
         out.trade_qty = ev.trade_qty;
         out.trace.exchange_ns = ev.exchange_ns;
+        out.trace.flags = if self.is_stale(ev.instrument) {
+            tickline_schema::Trace::STALE
+        } else {
+            0
+        };
         match self.book(ev.instrument) {
             Some(b) => {
                 b.side(tickline_schema::Side::Buy)

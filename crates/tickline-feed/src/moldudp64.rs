@@ -12,7 +12,7 @@
 //! skips a message. Without one, a gap is counted and the book carries on.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
 
 use crate::itch::{message_len, ItchHandler};
@@ -142,6 +142,9 @@ pub struct MoldCounts {
     pub recovery_max_ns: u64,
     /// All gaps' times to recovery, summed, ns.
     pub recovery_total_ns: u64,
+    /// Gaps given up on: without a request server, or unanswered past the
+    /// deadline. Each marks every book stale.
+    pub gaps_unrecovered: u64,
 }
 
 /// A MoldUDP64 retransmission request: session, first sequence number, count.
@@ -161,9 +164,14 @@ const MAX_AHEAD: u64 = 1 << 20;
 /// How long a gap's request waits for an answer before it is sent again.
 const REQUEST_RETRY: Duration = Duration::from_millis(3);
 
+/// How long a gap may stay open before it is given up on (its books
+/// marked stale, the messages after it applied).
+pub const RECOVERY_DEADLINE: Duration = Duration::from_millis(500);
+
 /// Gap recovery through a request server.
 struct Recovery {
     server: SocketAddr,
+    deadline: Duration,
     /// Messages received past the open gap, by sequence number.
     ahead: BTreeMap<u64, Vec<u8>>,
     open: Option<Gap>,
@@ -200,6 +208,8 @@ pub struct MoldUdpSource {
     session_end: Option<u64>,
     recovery: Option<Recovery>,
     handler: ItchHandler,
+    /// A gap was given up on since the last message: books go stale.
+    lost: bool,
     /// Transport counters.
     pub counts: MoldCounts,
 }
@@ -208,7 +218,26 @@ impl MoldUdpSource {
     /// Binds `addr`; `poll` bounds each blocking receive so the caller can
     /// check for shutdown between packets.
     pub fn bind(addr: SocketAddr, poll: Duration) -> std::io::Result<Self> {
-        let socket = UdpSocket::bind(addr)?;
+        Self::on_socket(UdpSocket::bind(addr)?, poll)
+    }
+
+    /// Joins multicast `group` on the interface with address `iface`. The
+    /// port is shared (SO_REUSEADDR), so several feed-handlers on one host,
+    /// one per shard of the symbols, all receive the feed.
+    pub fn join(group: SocketAddrV4, iface: Ipv4Addr, poll: Duration) -> std::io::Result<Self> {
+        use socket2::{Domain, Protocol, Socket, Type};
+        debug_assert!(group.ip().is_multicast());
+        let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+        s.set_reuse_address(true)?;
+        // Bound to the group's address: only its datagrams arrive here.
+        s.bind(&SocketAddr::V4(group).into())?;
+        s.join_multicast_v4(group.ip(), &iface)?;
+        // A burst must not overflow the default 208 KiB receive buffer.
+        let _ = s.set_recv_buffer_size(8 << 20);
+        Self::on_socket(s.into(), poll)
+    }
+
+    fn on_socket(socket: UdpSocket, poll: Duration) -> std::io::Result<Self> {
         socket.set_read_timeout(Some(poll))?;
         Ok(MoldUdpSource {
             socket,
@@ -223,8 +252,17 @@ impl MoldUdpSource {
             session_end: None,
             recovery: None,
             handler: ItchHandler::default(),
+            lost: false,
             counts: MoldCounts::default(),
         })
+    }
+
+    /// Gives up on a gap after `deadline` instead of [`RECOVERY_DEADLINE`].
+    pub fn with_recovery_deadline(mut self, deadline: Duration) -> Self {
+        if let Some(r) = self.recovery.as_mut() {
+            r.deadline = deadline;
+        }
+        self
     }
 
     /// Recovers gaps from the request server at `server`.
@@ -234,6 +272,7 @@ impl MoldUdpSource {
             .set_read_timeout(Some(Duration::from_millis(1)))?;
         self.recovery = Some(Recovery {
             server,
+            deadline: RECOVERY_DEADLINE,
             ahead: BTreeMap::new(),
             open: None,
         });
@@ -283,6 +322,8 @@ impl MoldUdpSource {
         }
         if h.seq > expected {
             self.counts.gaps += 1;
+            self.counts.gaps_unrecovered += 1;
+            self.lost = true;
             self.counts.missed_messages =
                 self.counts.missed_messages.saturating_add(h.seq - expected);
             stats.error(
@@ -382,6 +423,24 @@ impl MoldUdpSource {
         let expected = self.expected?;
         let gap = self.recovery.as_ref()?.open;
         if let Some(g) = gap {
+            let deadline = self.recovery.as_ref()?.deadline;
+            if expected < g.until && g.opened.elapsed() >= deadline {
+                // Unanswered too long: the books may be wrong from here on.
+                stats.error(
+                    FeedError::Gap,
+                    format_args!(
+                        "messages {expected}..{} not recovered within {deadline:?}; books marked stale",
+                        g.until
+                    ),
+                );
+                self.counts.gaps_unrecovered += 1;
+                add(&mut self.counts.missed_messages, g.until - expected);
+                self.lost = true;
+                self.expected = Some(g.until);
+                self.recovery.as_mut()?.open = None;
+                books.mark_all_stale();
+                return self.drain(books, stats);
+            }
             if expected < g.until {
                 if g.asked.elapsed() >= REQUEST_RETRY {
                     self.ask(expected);
@@ -478,6 +537,9 @@ impl Source for MoldUdpSource {
                 return step;
             }
         }
+        if std::mem::take(&mut self.lost) {
+            books.mark_all_stale();
+        }
         self.next_message(books, stats)
     }
 
@@ -487,6 +549,23 @@ impl Source for MoldUdpSource {
 
     fn lost_messages(&self) -> u64 {
         self.counts.missed_messages
+    }
+
+    fn checks(&self) -> Vec<(String, u64)> {
+        let c = &self.counts;
+        [
+            ("packets", c.packets),
+            ("gaps", c.gaps),
+            ("gaps_recovered", c.gaps_recovered),
+            ("gaps_unrecovered", c.gaps_unrecovered),
+            ("retransmission_requests", c.requests),
+            ("recovered_messages", c.recovered_messages),
+            ("recovery_max_ns", c.recovery_max_ns),
+            ("duplicates", c.duplicates),
+        ]
+        .into_iter()
+        .map(|(k, n)| (k.to_owned(), n))
+        .collect()
     }
 }
 
@@ -680,6 +759,63 @@ mod tests {
         assert_eq!(c.missed_messages, 10);
         assert_eq!(c.duplicates, 10);
         assert_eq!(stats.count(FeedError::Gap), 1);
+    }
+
+    /// Sends packets to `src` and drains it: whether each event's book was
+    /// stale, in order.
+    fn staleness(mut src: MoldUdpSource, pkts: &[Vec<u8>]) -> (MoldCounts, Vec<bool>) {
+        let to = src.local_addr().unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for p in pkts {
+            tx.send_to(p, to).unwrap();
+        }
+        let mut books = Books::new(1024, 64);
+        let mut stats = FeedStats::quiet();
+        let mut stale = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            assert!(Instant::now() < deadline, "end of session never arrived");
+            match src.next(&mut books, &mut stats) {
+                Step::Event(e) => stale.push(books.is_stale(e.instrument)),
+                Step::End => return (src.counts, stale),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn a_gap_not_recovered_marks_every_book_stale_from_there_on() {
+        let mut pkts = packets(0..100, 10);
+        pkts.remove(3); // messages 31..=40 lost, no request server
+        let src = MoldUdpSource::bind("127.0.0.1:0".parse().unwrap(), Duration::from_millis(200))
+            .unwrap();
+        let (c, stale) = staleness(src, &pkts);
+        assert_eq!(c.gaps_unrecovered, 1);
+        assert_eq!(stale.len(), 90);
+        assert!(stale[..30].iter().all(|s| !s), "before the gap");
+        assert!(
+            stale[30..].iter().all(|s| *s),
+            "after it, every event is stale"
+        );
+    }
+
+    #[test]
+    fn a_gap_the_request_server_never_answers_is_given_up_at_the_deadline() {
+        let mut pkts = packets(0..100, 10);
+        pkts.remove(3);
+        let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let src = MoldUdpSource::bind("127.0.0.1:0".parse().unwrap(), Duration::from_millis(1))
+            .unwrap()
+            .with_request_server(silent.local_addr().unwrap())
+            .unwrap()
+            .with_recovery_deadline(Duration::from_millis(50));
+        let t0 = Instant::now();
+        let (c, stale) = staleness(src, &pkts);
+        assert!(t0.elapsed() >= Duration::from_millis(50));
+        assert_eq!((c.gaps_unrecovered, c.gaps_recovered), (1, 0));
+        assert!(c.requests >= 2, "asked again while waiting");
+        assert_eq!(stale.len(), 90);
+        assert!(stale[..30].iter().all(|s| !s) && stale[30..].iter().all(|s| *s));
     }
 
     #[test]

@@ -79,6 +79,36 @@ impl InstrumentMap {
     }
 }
 
+/// One shard of N: the instruments whose symbol hashes to `index` mod `of`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, 0-based.
+    pub index: u32,
+    /// How many shards share the feed.
+    pub of: u32,
+}
+
+impl Shard {
+    /// From `K/N` (0 <= K < N).
+    pub fn parse(s: &str) -> Option<Shard> {
+        let (k, n) = s.split_once('/')?;
+        let (index, of) = (k.parse().ok()?, n.parse().ok()?);
+        (index < of).then_some(Shard { index, of })
+    }
+
+    /// Whether this shard takes `symbol` (FNV-1a of its bytes, so every
+    /// host and restart agrees without coordination).
+    pub fn takes(&self, symbol: &str) -> bool {
+        let h = symbol
+            .trim_end()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+            });
+        h % self.of as u64 == self.index as u64
+    }
+}
+
 /// Where an instrument's events go, decided when it is first seen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Route {
@@ -97,6 +127,8 @@ pub struct EventReader {
     symbols: Vec<String>,
     /// Ids to publish symbols as; empty: the source's own ids.
     ids: InstrumentMap,
+    /// Only the instruments of this shard.
+    shard: Option<Shard>,
     /// The next id for a symbol the map does not name.
     next_free_id: u32,
     /// Per source instrument id: its route.
@@ -117,6 +149,7 @@ impl EventReader {
             levels,
             symbols,
             ids: InstrumentMap::default(),
+            shard: None,
             next_free_id: 0,
             routes: vec![None; MAX_INSTRUMENTS as usize],
             next_seq: 0,
@@ -132,14 +165,26 @@ impl EventReader {
         self
     }
 
+    /// Publishes only the instruments of `shard` (with the symbol filter,
+    /// if any, as well).
+    pub fn with_shard(mut self, shard: Shard) -> Self {
+        self.shard = Some(shard);
+        self
+    }
+
     /// The route of source instrument `id`, decided now if it is new.
     fn route(&mut self, id: u32) -> Route {
         if let Some(r) = self.routes[id as usize] {
             return r;
         }
         let symbol = self.source.symbol(id);
-        let wanted =
+        let listed =
             self.symbols.is_empty() || symbol.is_some_and(|s| self.symbols.iter().any(|w| w == s));
+        let in_shard = self.shard.is_none_or(|sh| match symbol {
+            Some(s) => sh.takes(s),
+            None => id % sh.of == sh.index,
+        });
+        let wanted = listed && in_shard;
         let r = match (wanted, symbol.and_then(|s| self.ids.get(s))) {
             (false, _) => Route::Drop,
             (true, Some(mapped)) => Route::As(mapped),

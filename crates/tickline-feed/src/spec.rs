@@ -1,6 +1,6 @@
 //! Sources named by a spec string, as configs and command lines give them:
 //! `itch:FILE`, `lobster:MESSAGES[,ORDERBOOK]`, `binance:FILE[.gz]`, `dbn:FILE[.zst]`,
-//! `moldudp64:ADDR[,request=SERVER]`, `synthetic[:SEED[:EVENTS[:INSTRUMENTS[:RATE[:BURST[:STEP_AT]]]]]]` (calm rate per second, burst factor, 1 for a steady Poisson rate, and an event count at which the burst rate starts for good).
+//! `moldudp64:ADDR[,iface=IP][,request=SERVER]` (a multicast group is joined on `iface`, 127.0.0.1 by default), `synthetic[:SEED[:EVENTS[:INSTRUMENTS[:RATE[:BURST[:STEP_AT]]]]]]` (calm rate per second, burst factor, 1 for a steady Poisson rate, and an event count at which the burst rate starts for good).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -17,7 +17,7 @@ use crate::synthetic::{SyntheticConfig, SyntheticSource};
 use crate::Source;
 
 /// The spec syntax, for help texts and errors.
-pub const SPEC_HELP: &str = "itch:FILE, lobster:MESSAGES[,ORDERBOOK], binance:FILE[.gz][,FILE...], dbn:FILE[.zst], moldudp64:ADDR[,request=SERVER] or synthetic[:SEED[:EVENTS[:INSTRUMENTS[:RATE[:BURST[:STEP_AT]]]]]]";
+pub const SPEC_HELP: &str = "itch:FILE, lobster:MESSAGES[,ORDERBOOK], binance:FILE[.gz][,FILE...], dbn:FILE[.zst], moldudp64:ADDR[,iface=IP][,request=SERVER[,deadline_ms=N]] (ADDR may be a multicast group) or synthetic[:SEED[:EVENTS[:INSTRUMENTS[:RATE[:BURST[:STEP_AT]]]]]]";
 
 /// Why a source spec could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -138,26 +138,60 @@ pub fn open_source(spec: &str) -> Result<Box<dyn Source>, SourceError> {
             }
         }
         "moldudp64" => {
-            // LISTEN[,request=SERVER]
-            let (listen, server) = match rest.split_once(",request=") {
-                Some((l, r)) => (l, Some(r)),
-                None => (rest, None),
-            };
+            // LISTEN[,iface=ADDR][,request=SERVER]; LISTEN may be a multicast group.
+            let mut parts = rest.split(',');
+            let listen = parts.next().unwrap_or_default();
+            let (mut server, mut iface, mut deadline) = (None, None, None);
+            for p in parts {
+                match p.split_once('=') {
+                    Some(("request", r)) => server = Some(r),
+                    Some(("iface", i)) => iface = Some(i),
+                    Some(("deadline_ms", d)) => {
+                        let ms: u64 = d
+                            .parse()
+                            .map_err(|_| SourceError::Address(format!("deadline_ms={d}")))?;
+                        deadline = Some(Duration::from_millis(ms));
+                    }
+                    _ => {
+                        return Err(SourceError::Address(format!(
+                            "{p} (expected request=, iface= or deadline_ms=)"
+                        )))
+                    }
+                }
+            }
             let addr: std::net::SocketAddr = listen
                 .parse()
                 .map_err(|_| SourceError::Address(listen.to_owned()))?;
             // Receives block at most 1 ms so shutdown is noticed promptly.
-            let src = MoldUdpSource::bind(addr, Duration::from_millis(1))
-                .map_err(|source| SourceError::Bind { addr, source })?;
+            let poll = Duration::from_millis(1);
+            let src = match addr {
+                std::net::SocketAddr::V4(group) if group.ip().is_multicast() => {
+                    let iface = iface.unwrap_or("127.0.0.1");
+                    let ip: std::net::Ipv4Addr = iface
+                        .parse()
+                        .map_err(|_| SourceError::Address(iface.to_owned()))?;
+                    MoldUdpSource::join(group, ip, poll)
+                }
+                _ if iface.is_some() => {
+                    return Err(SourceError::Address(format!(
+                        "{listen}: iface= is for a multicast group"
+                    )))
+                }
+                _ => MoldUdpSource::bind(addr, poll),
+            }
+            .map_err(|source| SourceError::Bind { addr, source })?;
             match server {
                 None => Box::new(src),
                 Some(r) => {
                     let server: std::net::SocketAddr =
                         r.parse().map_err(|_| SourceError::Address(r.to_owned()))?;
-                    Box::new(
-                        src.with_request_server(server)
-                            .map_err(|source| SourceError::Bind { addr, source })?,
-                    )
+                    let src = src
+                        .with_request_server(server)
+                        .map_err(|source| SourceError::Bind { addr, source })?;
+                    match deadline {
+                        Some(d) => Box::new(src.with_recovery_deadline(d)),
+                        None => Box::new(src),
+                    }
                 }
             }
         }
