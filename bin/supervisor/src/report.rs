@@ -60,10 +60,16 @@ pub fn render(s: &Value, order: &[String]) -> String {
             cell("end_to_end", &["p50", "p99", "p99.9"]),
         );
     }
-    if let Some((_, router)) = stages
+    // One router, or one per shard: each with its own block.
+    let routers: Vec<&(&String, &Value)> = stages
         .iter()
-        .find(|(_, st)| !st["latency_ns"]["tick_to_decision"].is_null())
-    {
+        .filter(|(_, st)| !st["latency_ns"]["tick_to_decision"].is_null())
+        .collect();
+    let mut decided = 0;
+    for (name, router) in &routers {
+        if routers.len() > 1 {
+            let _ = writeln!(out, "{name}:");
+        }
         let t = &router["latency_ns"]["tick_to_decision"];
         let _ = writeln!(
             out,
@@ -75,15 +81,15 @@ pub fn render(s: &Value, order: &[String]) -> String {
             thousands(t["count"].as_u64().unwrap_or(0))
         );
         trading(&mut out, &router["stage_summary"]);
-        let decided = router["stage_summary"]["predictions"].as_u64().unwrap_or(0);
-        if elapsed > 0.0 {
-            let _ = writeln!(
-                out,
-                "throughput: {} decisions in {elapsed:.2} s of run = {}/s (start-up and drain included)",
-                thousands(decided),
-                thousands((decided as f64 / elapsed) as u64)
-            );
-        }
+        decided += router["stage_summary"]["predictions"].as_u64().unwrap_or(0);
+    }
+    if !routers.is_empty() && elapsed > 0.0 {
+        let _ = writeln!(
+            out,
+            "throughput: {} decisions in {elapsed:.2} s of run = {}/s (start-up and drain included)",
+            thousands(decided),
+            thousands((decided as f64 / elapsed) as u64)
+        );
     }
     if let Some(queues) = s["queues"].as_object() {
         let parts: Vec<String> = queues
