@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tickline_e2e::{binary, fix_venue, pipeline_binaries};
+use tickline_e2e::{binary, fix_venue, pipeline_binaries, synthetic_pipeline_config};
 
 /// Two cores: one pipeline at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -248,62 +248,15 @@ fn a_sequence_gap_from_the_venue_is_asked_for_and_filled() {
 /// A pipeline config over the paced synthetic market whose router trades
 /// at `venue`.
 fn pipeline_config(dir: &Path, name: &str, venue: &str, events: u64) -> PathBuf {
-    let model = repo().join("models/tickline-v1.onnx");
-    let text = format!(
-        r#"
-name = "{name}"
-run_dir = "{run}"
-health_check_ms = 20
-log_interval_ms = 500
-[restart]
-backoff_initial_ms = 20
-backoff_max_ms = 100
-max_restarts = 1000
-within_s = 60
-[[queue]]
-name = "book"
-type = "BookEvent"
-capacity = 4096
-[[queue]]
-name = "features"
-type = "FeatureVector"
-capacity = 4096
-[[queue]]
-name = "predictions"
-type = "Prediction"
-capacity = 4096
-[[stage]]
-name = "feed-handler"
-binary = "tickline-feed-handler"
-args = ["--source", "synthetic:11:{events}:2", "--pace", "realtime:0.02"]
-output = "book"
-wait = "block:100:10"
-[[stage]]
-name = "feature"
-binary = "tickline-feature"
-args = ["--state", "{{state}}"]
-input = "book"
-output = "features"
-wait = "block:100:10"
-[[stage]]
-name = "inference"
-binary = "tickline-inference"
-args = ["--model", "{model}"]
-input = "features"
-output = "predictions"
-wait = "block:100:10"
-[[stage]]
-name = "order-router"
-binary = "tickline-order-router"
-args = ["--journal", "{{run_dir}}/orders.journal", "--fsync", "never", "--band", "0.05",
-        "--sizing", "kelly:0.5:20", "--max-position", "10", "--max-order", "5",
-        "--max-rate", "100000", "--max-loss", "1e9", "--venue", "{venue}"]
-input = "predictions"
-wait = "block:100:10"
-heartbeat_timeout_ms = 5000
-"#,
-        run = dir.join("run").display(),
-        model = model.display(),
+    let restart = "[restart]\nbackoff_initial_ms = 20\nbackoff_max_ms = 100\nmax_restarts = 1000\nwithin_s = 60\n";
+    let text = synthetic_pipeline_config(
+        name,
+        &dir.join("run"),
+        events,
+        "realtime:0.02",
+        restart,
+        &["--max-rate", "100000", "--venue", venue],
+        5000,
     );
     let path = dir.join("pipeline.toml");
     std::fs::write(&path, text).unwrap();

@@ -68,3 +68,76 @@ pub fn fix_venue() -> Option<PathBuf> {
     assert!(status.success(), "scripts/setup-fix.sh failed");
     Some(repo.join("target/fix/venue"))
 }
+
+/// A pipeline config over the synthetic market (two instruments, `events`
+/// events paced at `pace`: `max` or `realtime:SPEED`), the committed model
+/// and an order-router whose arguments after the common ones are
+/// `router_args` (rate limit, venue...). `top` goes before the queues (a
+/// `[restart]` table, for one). The four real stages, queues of 4096,
+/// heartbeats of 1 s (the router's `router_heartbeat_ms`).
+pub fn synthetic_pipeline_config(
+    name: &str,
+    run_dir: &std::path::Path,
+    events: u64,
+    pace: &str,
+    top: &str,
+    router_args: &[&str],
+    router_heartbeat_ms: u64,
+) -> String {
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/tickline-v1.onnx");
+    let router_args: String = router_args.iter().map(|a| format!(", {a:?}")).collect();
+    format!(
+        r#"
+name = "{name}"
+run_dir = "{run}"
+health_check_ms = 20
+log_interval_ms = 200
+{top}
+[[queue]]
+name = "book"
+type = "BookEvent"
+capacity = 4096
+[[queue]]
+name = "features"
+type = "FeatureVector"
+capacity = 4096
+[[queue]]
+name = "predictions"
+type = "Prediction"
+capacity = 4096
+[[stage]]
+name = "feed-handler"
+binary = "tickline-feed-handler"
+args = ["--source", "synthetic:11:{events}:2", "--pace", "{pace}"]
+output = "book"
+wait = "block:100:10"
+[[stage]]
+name = "feature"
+binary = "tickline-feature"
+args = ["--state", "{{state}}"]
+input = "book"
+output = "features"
+wait = "block:100:10"
+heartbeat_timeout_ms = 1000
+[[stage]]
+name = "inference"
+binary = "tickline-inference"
+args = ["--model", "{model}"]
+input = "features"
+output = "predictions"
+wait = "block:100:10"
+heartbeat_timeout_ms = 1000
+[[stage]]
+name = "order-router"
+binary = "tickline-order-router"
+args = ["--journal", "{{run_dir}}/orders.journal", "--fsync", "never", "--band", "0.05",
+        "--sizing", "kelly:0.5:20", "--max-position", "10", "--max-order", "5",
+        "--max-loss", "1e9"{router_args}]
+input = "predictions"
+wait = "block:100:10"
+heartbeat_timeout_ms = {router_heartbeat_ms}
+"#,
+        run = run_dir.display(),
+        model = model.display(),
+    )
+}

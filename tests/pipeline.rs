@@ -14,7 +14,7 @@ use nix::unistd::Pid;
 use tickline_schema::telemetry::{get_str, PipelineStatus, StageStats};
 use tickline_shm::BoardReader;
 
-use tickline_e2e::{binary, have_tool, pipeline_binaries};
+use tickline_e2e::{binary, have_tool, pipeline_binaries, synthetic_pipeline_config};
 
 /// Two cores: one pipeline at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -37,61 +37,14 @@ impl Run {
         let dir = std::env::temp_dir().join(format!("tickline-sup-{name}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let model = repo().join("models/tickline-v1.onnx");
-        let text = format!(
-            r#"
-name = "{name}"
-run_dir = "{run}"
-health_check_ms = 20
-log_interval_ms = 200
-{extra_top}
-[[queue]]
-name = "book"
-type = "BookEvent"
-capacity = 4096
-[[queue]]
-name = "features"
-type = "FeatureVector"
-capacity = 4096
-[[queue]]
-name = "predictions"
-type = "Prediction"
-capacity = 4096
-[[stage]]
-name = "feed-handler"
-binary = "tickline-feed-handler"
-args = ["--source", "synthetic:11:{events}:2", "--pace", "{pace}"]
-output = "book"
-wait = "block:100:10"
-[[stage]]
-name = "feature"
-binary = "tickline-feature"
-args = ["--state", "{{state}}"]
-input = "book"
-output = "features"
-wait = "block:100:10"
-heartbeat_timeout_ms = 1000
-[[stage]]
-name = "inference"
-binary = "tickline-inference"
-args = ["--model", "{model}"]
-input = "features"
-output = "predictions"
-wait = "block:100:10"
-heartbeat_timeout_ms = 1000
-[[stage]]
-name = "order-router"
-binary = "tickline-order-router"
-args = ["--journal", "{{run_dir}}/orders.journal", "--fsync", "never", "--band", "0.05",
-        "--sizing", "kelly:0.5:20", "--max-position", "10", "--max-order", "5",
-        "--max-rate", "1000", "--max-loss", "1e9", "--passive", "--latency-ms", "1"]
-input = "predictions"
-wait = "block:100:10"
-heartbeat_timeout_ms = 1000
-"#,
-            run = dir.join("run").display(),
-            model = model.display(),
-            extra_top = extra,
+        let text = synthetic_pipeline_config(
+            &name,
+            &dir.join("run"),
+            events,
+            pace,
+            extra,
+            &["--max-rate", "1000", "--passive", "--latency-ms", "1"],
+            1000,
         );
         let config = dir.join("pipeline.toml");
         std::fs::write(&config, text).unwrap();

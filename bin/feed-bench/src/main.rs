@@ -82,6 +82,18 @@ fn measure(name: &str, bytes: usize, passes: usize, mut pass: impl FnMut() -> u6
     c
 }
 
+/// Calls `f` on every message of a length-prefixed ITCH file; returns how many.
+fn frames(itch: &[u8], mut f: impl FnMut(&[u8])) -> u64 {
+    let (mut i, mut n) = (0, 0);
+    while i + 2 <= itch.len() {
+        let len = u16::from_be_bytes([itch[i], itch[i + 1]]) as usize;
+        f(&itch[i + 2..i + 2 + len]);
+        i += 2 + len;
+        n += 1;
+    }
+    n
+}
+
 /// What `itchy` decodes beyond the fields our book needs, for the
 /// order-book and trade messages that make up the sample.
 #[derive(Debug)]
@@ -203,16 +215,10 @@ fn main() -> Result<()> {
         itch.len(),
         args.passes,
         || {
-            let (mut i, mut n) = (0, 0);
-            while i + 2 <= itch.len() {
-                let len = u16::from_be_bytes([itch[i], itch[i + 1]]) as usize;
-                let msg = &itch[i + 2..i + 2 + len];
-                debug_assert_eq!(len, message_len(msg[0]));
+            frames(&itch, |msg| {
+                debug_assert_eq!(msg.len(), message_len(msg[0]));
                 std::hint::black_box(decode(msg).expect("valid sample"));
-                i += 2 + len;
-                n += 1;
-            }
-            n
+            })
         },
     ));
     cases.push(measure(
@@ -220,14 +226,9 @@ fn main() -> Result<()> {
         itch.len(),
         args.passes,
         || {
-            let (mut i, mut n) = (0, 0);
-            while i + 2 <= itch.len() {
-                let len = u16::from_be_bytes([itch[i], itch[i + 1]]) as usize;
-                std::hint::black_box(decode_like_itchy(&itch[i + 2..i + 2 + len]));
-                i += 2 + len;
-                n += 1;
-            }
-            n
+            frames(&itch, |msg| {
+                std::hint::black_box(decode_like_itchy(msg));
+            })
         },
     ));
     cases.push(measure(

@@ -174,12 +174,26 @@ fn latency<const N: usize>(iters: u64, cpu: Option<usize>) -> Result<hdrhistogra
     Ok(hist)
 }
 
-/// The sink's acknowledgement: messages seen and the sum of their numbers.
-fn check_ack(ack: (u64, u64), msgs: u64) -> Result<()> {
+/// Waits for the sink's acknowledgement (messages seen, the sum of their
+/// numbers), checks it, and returns the rate since `t0`.
+fn sink_rate<const N: usize>(
+    rx: &Subscriber<ipc::Service, Msg<N>, ()>,
+    child: std::process::Child,
+    msgs: u64,
+    t0: u64,
+) -> Result<f64> {
+    let ack = spin_until(|| {
+        Ok(rx
+            .receive()
+            .map_err(err)?
+            .map(|s| (s.payload()[0], s.payload()[1])))
+    })?;
+    let t1 = monotonic_ns();
+    finish(child)?;
     if ack != (msgs, msgs * (msgs - 1) / 2) {
         bail!("iceoryx2 sink saw {} of {msgs}, sum {}", ack.0, ack.1);
     }
-    Ok(())
+    Ok(msgs as f64 * 1e9 / (t1 - t0) as f64)
 }
 
 /// `msgs` messages in slices of `batch` per sample.
@@ -207,16 +221,7 @@ fn batched<const N: usize>(msgs: u64, batch: usize, cpu: Option<usize>) -> Resul
         sample.send().map_err(err)?;
         seq += n as u64;
     }
-    let ack = spin_until(|| {
-        Ok(rx
-            .receive()
-            .map_err(err)?
-            .map(|s| (s.payload()[0], s.payload()[1])))
-    })?;
-    let t1 = monotonic_ns();
-    finish(child)?;
-    check_ack(ack, msgs)?;
-    Ok(msgs as f64 * 1e9 / (t1 - t0) as f64)
+    sink_rate(&rx, child, msgs, t0)
 }
 
 /// `msgs` messages, one sample each.
@@ -238,16 +243,7 @@ fn one_by_one<const N: usize>(msgs: u64, cpu: Option<usize>) -> Result<f64> {
             .send()
             .map_err(err)?;
     }
-    let ack = spin_until(|| {
-        Ok(rx
-            .receive()
-            .map_err(err)?
-            .map(|s| (s.payload()[0], s.payload()[1])))
-    })?;
-    let t1 = monotonic_ns();
-    finish(child)?;
-    check_ack(ack, msgs)?;
-    Ok(msgs as f64 * 1e9 / (t1 - t0) as f64)
+    sink_rate(&rx, child, msgs, t0)
 }
 
 pub fn child(args: &ChildArgs) -> Result<()> {
