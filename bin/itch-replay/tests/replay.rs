@@ -96,9 +96,14 @@ fn events_of(
         match src.next(&mut books, &mut stats) {
             Step::Event(ev) => {
                 books.fill_event(&ev, 5, &mut e);
+                // The stale flag too: none may come from a book with a hole.
                 out.push(format!(
-                    "{} {} {:?} {:?}",
-                    e.instrument_id, e.kind, e.bids, e.asks
+                    "{} {} {:?} {:?} stale {}",
+                    e.instrument_id,
+                    e.kind,
+                    e.bids,
+                    e.asks,
+                    e.trace.is_stale()
                 ));
             }
             Step::End => return Some(out),

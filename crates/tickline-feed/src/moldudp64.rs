@@ -164,6 +164,9 @@ const MAX_AHEAD: u64 = 1 << 20;
 /// How long a gap's request waits for an answer before it is sent again.
 const REQUEST_RETRY: Duration = Duration::from_millis(3);
 
+/// Recovery times kept for percentiles; later ones only count in the max.
+const RECOVERY_LOG: usize = 1 << 16;
+
 /// How long a gap may stay open before it is given up on (its books
 /// marked stale, the messages after it applied).
 pub const RECOVERY_DEADLINE: Duration = Duration::from_millis(500);
@@ -210,6 +213,9 @@ pub struct MoldUdpSource {
     handler: ItchHandler,
     /// A gap was given up on since the last message: books go stale.
     lost: bool,
+    /// Each recovered gap's time from first sight to its last message, ns
+    /// (the first [`RECOVERY_LOG`]).
+    recovery_ns: Vec<u64>,
     /// Transport counters.
     pub counts: MoldCounts,
 }
@@ -253,6 +259,7 @@ impl MoldUdpSource {
             recovery: None,
             handler: ItchHandler::default(),
             lost: false,
+            recovery_ns: Vec::new(),
             counts: MoldCounts::default(),
         })
     }
@@ -270,6 +277,7 @@ impl MoldUdpSource {
         // Receives wake often enough to repeat an unanswered request.
         self.socket
             .set_read_timeout(Some(Duration::from_millis(1)))?;
+        self.recovery_ns = Vec::with_capacity(RECOVERY_LOG);
         self.recovery = Some(Recovery {
             server,
             deadline: RECOVERY_DEADLINE,
@@ -451,6 +459,9 @@ impl MoldUdpSource {
             self.counts.gaps_recovered += 1;
             add(&mut self.counts.recovered_messages, g.until - g.from);
             self.counts.recovery_max_ns = self.counts.recovery_max_ns.max(ns);
+            if self.recovery_ns.len() < RECOVERY_LOG {
+                self.recovery_ns.push(ns);
+            }
             add(&mut self.counts.recovery_total_ns, ns);
             self.recovery.as_mut()?.open = None;
         }
@@ -560,6 +571,8 @@ impl Source for MoldUdpSource {
             ("gaps_unrecovered", c.gaps_unrecovered),
             ("retransmission_requests", c.requests),
             ("recovered_messages", c.recovered_messages),
+            ("recovery_p50_ns", self.recovery_quantile(0.5)),
+            ("recovery_p99_ns", self.recovery_quantile(0.99)),
             ("recovery_max_ns", c.recovery_max_ns),
             ("duplicates", c.duplicates),
         ]
@@ -570,6 +583,15 @@ impl Source for MoldUdpSource {
 }
 
 impl MoldUdpSource {
+    /// A quantile of the recovered gaps' times, ns (0 without any).
+    pub fn recovery_quantile(&self, q: f64) -> u64 {
+        debug_assert!((0.0..=1.0).contains(&q));
+        let mut v = self.recovery_ns.clone();
+        v.sort_unstable();
+        let i = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len().max(1)) - 1;
+        v.get(i).copied().unwrap_or(0)
+    }
+
     /// Takes a packet as if received (for fuzzing and replaying captures);
     /// then call [`Source::next`] while [`pending`](Self::pending) is non-zero.
     pub fn accept_packet(&mut self, bytes: &[u8], stats: &mut FeedStats) -> Option<Step> {
