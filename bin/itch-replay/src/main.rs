@@ -60,6 +60,11 @@ struct Args {
     /// Multicast: the interface to send on, by its address.
     #[arg(long, default_value = "127.0.0.1")]
     multicast_if: std::net::Ipv4Addr,
+    /// Serve book snapshots (GLIMPSE-like, over TCP) on this address: the
+    /// books after every message sent so far, for receivers that lost
+    /// messages the request server did not give back.
+    #[arg(long)]
+    snapshot_server: Option<SocketAddr>,
     /// How long the request server stays up after the end of session.
     #[arg(long, default_value_t = 2000)]
     linger_ms: u64,
@@ -71,6 +76,43 @@ fn draw(state: &mut u64) -> f64 {
     *state ^= *state >> 7;
     *state ^= *state << 17;
     (*state >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Serves snapshots until `stop`: for each connection, the books after the
+/// messages sent so far, rebuilt from the file (a few ms for a day's start).
+fn serve_snapshots(
+    listener: std::net::TcpListener,
+    session: [u8; 10],
+    bytes: Vec<u8>,
+    published: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> u64 {
+    use std::io::Write;
+    use tickline_feed::itch::ItchHandler;
+    use tickline_feed::{Books, FeedStats};
+    let _ = listener.set_nonblocking(true);
+    let mut served = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let Ok((mut conn, _)) = listener.accept() else {
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        };
+        let upto = published.load(std::sync::atomic::Ordering::Acquire);
+        let (mut handler, mut books, mut stats) = (
+            ItchHandler::default(),
+            Books::new(1 << 16, 256),
+            FeedStats::quiet(),
+        );
+        for m in frames(&bytes).take(upto as usize) {
+            let _ = handler.handle(m, &mut books, &mut stats);
+        }
+        let snap = tickline_feed::snapshot::encode(session, upto, handler.directory(), &books);
+        let _ = conn.set_nonblocking(false);
+        if conn.write_all(&snap).is_ok() {
+            served += 1;
+        }
+    }
+    served
 }
 
 /// Answers retransmission requests with the messages asked for, packed
@@ -159,6 +201,20 @@ fn main() -> Result<()> {
         }
         None => None,
     };
+    // Messages sent so far (in packets that went out, lost or not).
+    let published = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let snapshots = match args.snapshot_server {
+        Some(addr) => {
+            let l = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("--snapshot-server {addr}"))?;
+            let (stop, published, bytes) = (stop.clone(), published.clone(), bytes.clone());
+            Some(std::thread::spawn(move || {
+                serve_snapshots(l, session, bytes, published, stop)
+            }))
+        }
+        None => None,
+    };
+    let flushed = |n: u64| published.store(n, std::sync::atomic::Ordering::Release);
     let mut writer = PacketWriter::new(session, 1, args.max_packet);
     let mut rng = args.seed.max(1);
     let mut held: Option<Vec<u8>> = None;
@@ -214,6 +270,7 @@ fn main() -> Result<()> {
                 // Flush what is ready before waiting for the next message's time.
                 if !writer.is_empty() {
                     send(&writer.finish(), true)?;
+                    flushed(messages);
                 }
                 let wait = due.saturating_sub(started.elapsed());
                 if wait > Duration::from_secs(1) {
@@ -224,6 +281,7 @@ fn main() -> Result<()> {
         }
         if !writer.push(msg) {
             send(&writer.finish(), true)?;
+            flushed(messages);
             if !writer.push(msg) {
                 bail!(
                     "a {}-byte message does not fit in --max-packet {}",
@@ -237,21 +295,24 @@ fn main() -> Result<()> {
     if !writer.is_empty() {
         send(&writer.finish(), true)?;
     }
+    flushed(messages);
     // End of session, repeated: UDP may lose one.
     for _ in 0..3 {
         send(&writer.control(true), false)?;
         std::thread::sleep(Duration::from_millis(5));
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let answered = server.map(|t| {
+    if server.is_some() || snapshots.is_some() {
         std::thread::sleep(Duration::from_millis(args.linger_ms));
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        t.join().unwrap_or(0)
-    });
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answered = server.map(|t| t.join().unwrap_or(0));
+    let snapshots_served = snapshots.map(|t| t.join().unwrap_or(0));
     println!(
         "{}",
         serde_json::json!({"messages": messages, "packets_sent": sent, "packets_lost_on_purpose": lost,
-                           "requests_answered": answered, "elapsed_s": elapsed})
+                           "requests_answered": answered, "snapshots_served": snapshots_served,
+                           "elapsed_s": elapsed})
     );
     Ok(())
 }

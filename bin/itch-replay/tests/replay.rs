@@ -179,3 +179,89 @@ fn with_loss_duplicates_and_reordering_the_request_server_fills_every_gap() {
         assert_eq!(g, w, "event {i}");
     }
 }
+
+/// Reads a source to its end: every instrument's whole book at the end,
+/// and how many events came from a stale book.
+fn final_books(
+    src: &mut dyn tickline_feed::Source,
+    deadline: std::time::Instant,
+) -> Option<(Vec<String>, usize)> {
+    use tickline_feed::{Books, FeedStats, Step};
+    let (mut books, mut stats) = (Books::default(), FeedStats::quiet());
+    let mut stale = 0;
+    loop {
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        match src.next(&mut books, &mut stats) {
+            Step::Event(ev) => stale += usize::from(books.is_stale(ev.instrument)),
+            Step::End => break,
+            Step::Skip | Step::Idle => {}
+        }
+    }
+    let sides = |i: u32| {
+        let b = books.book(i).expect("listed");
+        let side = |s| b.side(s).levels().collect::<Vec<_>>();
+        format!(
+            "{i}: bids {:?} asks {:?}",
+            side(tickline_schema::Side::Buy),
+            side(tickline_schema::Side::Sell)
+        )
+    };
+    Some((books.instruments().map(sides).collect(), stale))
+}
+
+#[test]
+fn with_the_request_server_down_the_books_are_rebuilt_from_a_snapshot() {
+    use tickline_feed::itch::ItchSource;
+    use tickline_feed::moldudp64::MoldUdpSource;
+    let file = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/itch/ex20101224.ITCH_50.framed");
+    let bytes = std::fs::read(&file).unwrap();
+    let far = std::time::Instant::now() + Duration::from_secs(60);
+    let (want, _) = final_books(&mut ItchSource::new(&bytes[..]), far).unwrap();
+
+    // A request server that never answers, and the replay's snapshot server.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let snapshot = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut src = MoldUdpSource::bind("127.0.0.1:0".parse().unwrap(), Duration::from_millis(1))
+        .unwrap()
+        .with_request_server(silent.local_addr().unwrap())
+        .unwrap()
+        .with_recovery_deadline(Duration::from_millis(30))
+        .with_snapshot_server(snapshot);
+    let to = src.local_addr().unwrap().to_string();
+    let replay = std::thread::spawn(move || {
+        Command::new(env!("CARGO_BIN_EXE_tickline-itch-replay"))
+            .arg(&file)
+            .args(["--to", &to, "--snapshot-server", &snapshot.to_string()])
+            .args(["--loss", "0.02", "--seed", "5", "--packets-per-s", "1000"])
+            .args(["--linger-ms", "500"])
+            .output()
+            .unwrap()
+    });
+    let got = final_books(
+        &mut src,
+        std::time::Instant::now() + Duration::from_secs(30),
+    );
+    let out = replay.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (got, stale) = got.expect("no end of session");
+    let c = src.counts;
+    eprintln!("{c:?}\n{}", String::from_utf8_lossy(&out.stdout));
+    assert!(c.gaps >= 2, "the losses made gaps: {c:?}");
+    assert!(c.snapshots >= 1 && c.snapshot_failures == 0, "{c:?}");
+    assert_eq!(
+        c.gaps_unrecovered, 0,
+        "every gap ended in a snapshot: {c:?}"
+    );
+    assert_eq!(stale, 0, "no event from a stale book");
+    assert_eq!(got, want, "the final books are the file's");
+}

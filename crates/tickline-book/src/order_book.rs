@@ -91,6 +91,11 @@ impl OrderBook {
         self.orders.get(&id)
     }
 
+    /// Live orders by reference, in no particular order (for snapshots).
+    pub fn orders(&self) -> impl Iterator<Item = (u64, &RestingOrder)> + '_ {
+        self.orders.iter().map(|(id, o)| (*id, o))
+    }
+
     /// Live orders.
     pub fn order_count(&self) -> usize {
         self.orders.len()

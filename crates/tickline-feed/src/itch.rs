@@ -544,6 +544,14 @@ impl ItchHandler {
         }
     }
 
+    /// The stock directory so far: (locate, 8-byte padded symbol).
+    pub fn directory(&self) -> impl Iterator<Item = (u16, [u8; 8])> + '_ {
+        let known = self.symbols.iter().enumerate();
+        known
+            .filter(|(_, s)| **s != [b' '; 8])
+            .map(|(i, s)| (i as u16, *s))
+    }
+
     /// The symbol of an instrument, from the stock directory.
     pub fn symbol(&self, instrument: u32) -> Option<&str> {
         let s = self.symbols.get(instrument as usize)?;

@@ -12,6 +12,7 @@ pub mod itch;
 pub mod lobster;
 pub mod moldudp64;
 mod reader;
+pub mod snapshot;
 mod spec;
 mod stats;
 pub mod synthetic;
@@ -126,6 +127,15 @@ impl Books {
     /// snapshot rebuilds them, which this source cannot do yet).
     pub fn mark_all_stale(&mut self) {
         self.all_stale = true;
+    }
+
+    /// Empties every book and clears the stale mark: a snapshot is about
+    /// to rebuild them.
+    pub fn reset(&mut self) {
+        for b in self.books.iter_mut().flatten() {
+            b.clear();
+        }
+        self.all_stale = false;
     }
 
     /// Whether `instrument`'s book may have missed messages.

@@ -143,8 +143,12 @@ pub struct MoldCounts {
     /// All gaps' times to recovery, summed, ns.
     pub recovery_total_ns: u64,
     /// Gaps given up on: without a request server, or unanswered past the
-    /// deadline. Each marks every book stale.
+    /// deadline (and no snapshot to rebuild from). Each marks every book stale.
     pub gaps_unrecovered: u64,
+    /// Books rebuilt from a snapshot after a gap the request server did not fill.
+    pub snapshots: u64,
+    /// Snapshots asked for and not had (server down, too old, malformed).
+    pub snapshot_failures: u64,
 }
 
 /// A MoldUDP64 retransmission request: session, first sequence number, count.
@@ -163,6 +167,9 @@ const MAX_AHEAD: u64 = 1 << 20;
 
 /// How long a gap's request waits for an answer before it is sent again.
 const REQUEST_RETRY: Duration = Duration::from_millis(3);
+
+/// How long a snapshot may take to arrive.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Recovery times kept for percentiles; later ones only count in the max.
 const RECOVERY_LOG: usize = 1 << 16;
@@ -213,6 +220,8 @@ pub struct MoldUdpSource {
     handler: ItchHandler,
     /// A gap was given up on since the last message: books go stale.
     lost: bool,
+    /// Where to rebuild the books from when a gap is given up on.
+    snapshot_server: Option<SocketAddr>,
     /// Each recovered gap's time from first sight to its last message, ns
     /// (the first [`RECOVERY_LOG`]).
     recovery_ns: Vec<u64>,
@@ -259,9 +268,17 @@ impl MoldUdpSource {
             recovery: None,
             handler: ItchHandler::default(),
             lost: false,
+            snapshot_server: None,
             recovery_ns: Vec::new(),
             counts: MoldCounts::default(),
         })
+    }
+
+    /// Rebuilds the books from the snapshot server at `addr` (TCP) when a
+    /// gap is not recovered by the deadline.
+    pub fn with_snapshot_server(mut self, addr: SocketAddr) -> Self {
+        self.snapshot_server = Some(addr);
+        self
     }
 
     /// Gives up on a gap after `deadline` instead of [`RECOVERY_DEADLINE`].
@@ -424,6 +441,57 @@ impl MoldUdpSource {
         self.counts.requests += 1;
     }
 
+    /// Rebuilds every book from the snapshot server, if there is one and
+    /// its snapshot covers the gap (it reflects messages up to at least
+    /// `until - 1`); held messages it already reflects are dropped.
+    fn rebuild_from_snapshot(
+        &mut self,
+        until: u64,
+        books: &mut Books,
+        stats: &mut FeedStats,
+    ) -> bool {
+        let Some(addr) = self.snapshot_server else {
+            return false;
+        };
+        let snap = match crate::snapshot::fetch(addr, SNAPSHOT_TIMEOUT) {
+            Ok(s) if Some(s.session) == self.session && s.seq + 1 >= until => s,
+            Ok(s) => {
+                self.counts.snapshot_failures += 1;
+                stats.error(
+                    FeedError::Gap,
+                    format_args!(
+                        "snapshot at {} does not cover the gap to {until} (or another session)",
+                        s.seq
+                    ),
+                );
+                return false;
+            }
+            Err(e) => {
+                self.counts.snapshot_failures += 1;
+                stats.error(FeedError::Gap, format_args!("{e}"));
+                return false;
+            }
+        };
+        books.reset();
+        self.handler = ItchHandler::default();
+        for m in &snap.messages {
+            let _ = self.handler.handle(m, books, stats);
+        }
+        self.counts.snapshots += 1;
+        self.expected = Some(snap.seq + 1);
+        if let Some(rec) = self.recovery.as_mut() {
+            rec.open = None;
+            while rec
+                .ahead
+                .first_key_value()
+                .is_some_and(|(s, _)| *s <= snap.seq)
+            {
+                rec.ahead.pop_first();
+            }
+        }
+        true
+    }
+
     /// The next held message, once every one before it has been applied.
     /// Closes the open gap when its last missing message has arrived, and
     /// repeats its request when unanswered.
@@ -433,6 +501,9 @@ impl MoldUdpSource {
         if let Some(g) = gap {
             let deadline = self.recovery.as_ref()?.deadline;
             if expected < g.until && g.opened.elapsed() >= deadline {
+                if self.rebuild_from_snapshot(g.until, books, stats) {
+                    return self.drain(books, stats);
+                }
                 // Unanswered too long: the books may be wrong from here on.
                 stats.error(
                     FeedError::Gap,
@@ -569,6 +640,8 @@ impl Source for MoldUdpSource {
             ("gaps", c.gaps),
             ("gaps_recovered", c.gaps_recovered),
             ("gaps_unrecovered", c.gaps_unrecovered),
+            ("snapshots", c.snapshots),
+            ("snapshot_failures", c.snapshot_failures),
             ("retransmission_requests", c.requests),
             ("recovered_messages", c.recovered_messages),
             ("recovery_p50_ns", self.recovery_quantile(0.5)),

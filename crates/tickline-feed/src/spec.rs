@@ -17,7 +17,7 @@ use crate::synthetic::{SyntheticConfig, SyntheticSource};
 use crate::Source;
 
 /// The spec syntax, for help texts and errors.
-pub const SPEC_HELP: &str = "itch:FILE, lobster:MESSAGES[,ORDERBOOK], binance:FILE[.gz][,FILE...], dbn:FILE[.zst], moldudp64:ADDR[,iface=IP][,request=SERVER[,deadline_ms=N]] (ADDR may be a multicast group) or synthetic[:SEED[:EVENTS[:INSTRUMENTS[:RATE[:BURST[:STEP_AT]]]]]]";
+pub const SPEC_HELP: &str = "itch:FILE, lobster:MESSAGES[,ORDERBOOK], binance:FILE[.gz][,FILE...], dbn:FILE[.zst], moldudp64:ADDR[,iface=IP][,request=SERVER[,deadline_ms=N][,snapshot=TCP_ADDR]] (ADDR may be a multicast group) or synthetic[:SEED[:EVENTS[:INSTRUMENTS[:RATE[:BURST[:STEP_AT]]]]]]";
 
 /// Why a source spec could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -141,11 +141,17 @@ pub fn open_source(spec: &str) -> Result<Box<dyn Source>, SourceError> {
             // LISTEN[,iface=ADDR][,request=SERVER]; LISTEN may be a multicast group.
             let mut parts = rest.split(',');
             let listen = parts.next().unwrap_or_default();
-            let (mut server, mut iface, mut deadline) = (None, None, None);
+            let (mut server, mut iface, mut deadline, mut snapshot) = (None, None, None, None);
             for p in parts {
                 match p.split_once('=') {
                     Some(("request", r)) => server = Some(r),
                     Some(("iface", i)) => iface = Some(i),
+                    Some(("snapshot", a)) => {
+                        snapshot = Some(
+                            a.parse::<std::net::SocketAddr>()
+                                .map_err(|_| SourceError::Address(a.to_owned()))?,
+                        )
+                    }
                     Some(("deadline_ms", d)) => {
                         let ms: u64 = d
                             .parse()
@@ -154,7 +160,7 @@ pub fn open_source(spec: &str) -> Result<Box<dyn Source>, SourceError> {
                     }
                     _ => {
                         return Err(SourceError::Address(format!(
-                            "{p} (expected request=, iface= or deadline_ms=)"
+                            "{p} (expected request=, iface=, deadline_ms= or snapshot=)"
                         )))
                     }
                 }
@@ -188,8 +194,12 @@ pub fn open_source(spec: &str) -> Result<Box<dyn Source>, SourceError> {
                     let src = src
                         .with_request_server(server)
                         .map_err(|source| SourceError::Bind { addr, source })?;
-                    match deadline {
-                        Some(d) => Box::new(src.with_recovery_deadline(d)),
+                    let src = match deadline {
+                        Some(d) => src.with_recovery_deadline(d),
+                        None => src,
+                    };
+                    match snapshot {
+                        Some(a) => Box::new(src.with_snapshot_server(a)),
                         None => Box::new(src),
                     }
                 }
