@@ -67,10 +67,7 @@ impl StateStore for ShmStore {
     }
 
     fn instruments(&self) -> Vec<u32> {
-        let held = self.segments.iter().enumerate();
-        held.filter(|(_, s)| s.is_some())
-            .map(|(i, _)| i as u32)
-            .collect()
+        tickline_features::filled_slots(&self.segments)
     }
 }
 

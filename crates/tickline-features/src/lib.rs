@@ -19,7 +19,7 @@ mod state;
 pub mod training;
 
 pub use engine::{Applied, FeatureConfig, FeatureEngine, FeatureStats};
-pub use state::{block_words, HeapStore, StateError, StateStore};
+pub use state::{block_words, filled_slots, HeapStore, StateError, StateStore};
 
 /// Bump when a feature's meaning, order or window changes.
 pub const FEATURE_SET_VERSION: u32 = 1;

@@ -277,6 +277,15 @@ pub trait StateStore {
     fn instruments(&self) -> Vec<u32>;
 }
 
+/// The indices of the filled slots of a per-instrument table, ascending:
+/// what a [`StateStore`] answers to `instruments`.
+pub fn filled_slots<T>(slots: &[Option<T>]) -> Vec<u32> {
+    let held = slots.iter().enumerate();
+    held.filter(|(_, s)| s.is_some())
+        .map(|(i, _)| i as u32)
+        .collect()
+}
+
 /// Blocks on the heap: state that lives as long as the engine.
 #[derive(Default)]
 pub struct HeapStore {
@@ -303,9 +312,6 @@ impl StateStore for HeapStore {
     }
 
     fn instruments(&self) -> Vec<u32> {
-        let held = self.blocks.iter().enumerate();
-        held.filter(|(_, b)| b.is_some())
-            .map(|(i, _)| i as u32)
-            .collect()
+        filled_slots(&self.blocks)
     }
 }
