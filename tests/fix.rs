@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tickline_e2e::{binary, fix_venue, pipeline_binaries, synthetic_pipeline_config};
+use tickline_e2e::{
+    binary, fix_venue, output_ok, pipeline_binaries, synthetic_pipeline_config, wait_ok,
+};
 
 /// Two cores: one pipeline at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -163,21 +165,16 @@ const ROUTER_LIMITS: [&str; 10] = [
 
 /// The order-router over a predictions file; its summary.
 fn route_csv(csv: &Path, journal: &Path, venue: &str) -> serde_json::Value {
-    let out = Command::new(binary("tickline-order-router"))
-        .args(["--in", &format!("csv:{}", csv.display())])
-        .args([
-            "--journal",
-            &journal.display().to_string(),
-            "--venue",
-            venue,
-        ])
-        .args(ROUTER_LIMITS)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = output_ok(
+        Command::new(binary("tickline-order-router"))
+            .args(["--in", &format!("csv:{}", csv.display())])
+            .args([
+                "--journal",
+                &journal.display().to_string(),
+                "--venue",
+                venue,
+            ])
+            .args(ROUTER_LIMITS),
     );
     let text = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(text.lines().last().unwrap()).unwrap()
@@ -275,12 +272,7 @@ fn supervise(config: &Path) -> Child {
 }
 
 fn finish(child: Child) -> serde_json::Value {
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "supervisor: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = wait_ok(child);
     serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap()
 }
 

@@ -141,3 +141,27 @@ heartbeat_timeout_ms = {router_heartbeat_ms}
         model = model.display(),
     )
 }
+
+/// Runs a command to its end and asserts it succeeded, showing its stderr
+/// if it did not.
+pub fn output_ok(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = cmd.output().expect("spawning the command");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Waits for a spawned child (stdout and stderr piped) and asserts it
+/// succeeded, showing its stderr if it did not.
+pub fn wait_ok(child: std::process::Child) -> std::process::Output {
+    let out = child.wait_with_output().expect("waiting for the child");
+    assert!(
+        out.status.success(),
+        "child failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}

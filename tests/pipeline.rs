@@ -14,7 +14,7 @@ use nix::unistd::Pid;
 use tickline_schema::telemetry::{get_str, PipelineStatus, StageStats};
 use tickline_shm::BoardReader;
 
-use tickline_e2e::{binary, have_tool, pipeline_binaries, synthetic_pipeline_config};
+use tickline_e2e::{binary, have_tool, output_ok, pipeline_binaries, synthetic_pipeline_config};
 
 /// Two cores: one pipeline at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -185,17 +185,12 @@ fn a_replay_completes_with_every_event_accounted_for() {
     // The interval logs hold what the summary says, for `stats logs`.
     let stats = binary("tickline-stats");
     let svg = run.dir.join("lat.svg");
-    let out = Command::new(stats)
-        .args(["--json", "logs"])
-        .arg(run.dir.join("run"))
-        .arg("--svg")
-        .arg(&svg)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = output_ok(
+        Command::new(stats)
+            .args(["--json", "logs"])
+            .arg(run.dir.join("run"))
+            .arg("--svg")
+            .arg(&svg),
     );
     let logs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(logs["feature.service"]["count"], N);
@@ -468,21 +463,16 @@ fn the_end_of_run_report_fits_a_screen() {
         run.dir.join("p.svg"),
         run.dir.join("t.png"),
     );
-    let out = Command::new(binary("tickline-stats"))
-        .arg("logs")
-        .arg(run.dir.join("run"))
-        .arg("--png")
-        .arg(&png)
-        .arg("--svg")
-        .arg(&svg)
-        .arg("--over-time")
-        .arg(&over)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    output_ok(
+        Command::new(binary("tickline-stats"))
+            .arg("logs")
+            .arg(run.dir.join("run"))
+            .arg("--png")
+            .arg(&png)
+            .arg("--svg")
+            .arg(&svg)
+            .arg("--over-time")
+            .arg(&over),
     );
     for p in [&png, &over] {
         let bytes = std::fs::read(p).unwrap();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tickline_e2e::binary;
+use tickline_e2e::{binary, output_ok, wait_ok};
 use tickline_schema::BookEvent;
 
 fn data() -> PathBuf {
@@ -28,12 +28,7 @@ fn feed_handler(group: &str, shard: Option<&str>, out: &Path) -> Child {
 }
 
 fn finish(c: Child) -> serde_json::Value {
-    let out = c.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = wait_ok(c);
     let text = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(text.lines().last().unwrap()).unwrap()
 }
@@ -75,22 +70,17 @@ fn two_shards_of_one_multicast_feed_publish_exactly_what_one_unsharded_handler_d
     // Joined once each has bound: give them a moment, then send the feed.
     std::thread::sleep(Duration::from_millis(500));
     let t0 = Instant::now();
-    let replay = Command::new(binary("tickline-itch-replay"))
-        .arg(data())
-        .args([
-            "--to",
-            &group,
-            "--packets-per-s",
-            "10000",
-            "--session",
-            "SHARD",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        replay.status.success(),
-        "{}",
-        String::from_utf8_lossy(&replay.stderr)
+    output_ok(
+        Command::new(binary("tickline-itch-replay"))
+            .arg(data())
+            .args([
+                "--to",
+                &group,
+                "--packets-per-s",
+                "10000",
+                "--session",
+                "SHARD",
+            ]),
     );
     let (all_s, s0_s, s1_s) = (finish(all), finish(s0), finish(s1));
     eprintln!("replayed and received in {:?}", t0.elapsed());
