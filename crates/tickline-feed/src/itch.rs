@@ -67,7 +67,7 @@ pub fn timestamp(msg: &[u8]) -> Option<u64> {
 }
 
 /// ITCH prices have 4 decimals.
-const PRICE_TO_FIXED: i64 = UNIT / 10_000;
+pub(crate) const PRICE_TO_FIXED: i64 = UNIT / 10_000;
 /// Largest valid ITCH price: $199,999.9900 (0x7FFFFFFF means "market", not a price).
 const MAX_PRICE: u32 = 1_999_999_900;
 

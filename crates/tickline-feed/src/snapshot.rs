@@ -11,10 +11,8 @@ use std::time::Duration;
 
 use tickline_schema::Side;
 
+use crate::itch::PRICE_TO_FIXED;
 use crate::{Books, UNIT};
-
-/// ITCH prices have 4 decimals; ours 8.
-const PRICE_TO_FIXED: i64 = UNIT / 10_000;
 
 /// A snapshot as read.
 #[derive(Debug, Clone, PartialEq, Eq)]

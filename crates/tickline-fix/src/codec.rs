@@ -199,30 +199,13 @@ pub fn parse_uint(s: &[u8]) -> Option<u64> {
     })
 }
 
-/// A decimal to fixed point 1e-8, exactly; None if malformed or too precise.
+/// A decimal, signed, to fixed point 1e-8, exactly; None if malformed or
+/// too precise.
 pub fn parse_fixed(s: &[u8]) -> Option<i64> {
-    let (neg, s) = match s.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, s),
-    };
-    let (int, frac) = match s.iter().position(|&b| b == b'.') {
-        Some(i) => (&s[..i], &s[i + 1..]),
-        None => (s, &b""[..]),
-    };
-    let mut frac = frac;
-    while let Some((b'0', rest)) = frac.split_last() {
-        frac = rest;
+    match s.split_first() {
+        Some((b'-', rest)) => tickline_schema::parse_fixed(rest).map(|v| -v),
+        _ => tickline_schema::parse_fixed(s),
     }
-    if frac.len() > 8 || (!frac.is_empty() && !frac.iter().all(u8::is_ascii_digit)) {
-        return None;
-    }
-    let mut v = (parse_uint(int)? as i64).checked_mul(100_000_000)?;
-    let mut scale = 10_000_000;
-    for &d in frac {
-        v = v.checked_add((d - b'0') as i64 * scale)?;
-        scale /= 10;
-    }
-    Some(if neg { -v } else { v })
 }
 
 /// What [`Reader::next`] found.

@@ -18,6 +18,32 @@ pub mod telemetry;
 
 /// Price and quantity scale: a value of 1.0 is stored as 100_000_000.
 pub const FIXED_SCALE: i64 = 100_000_000;
+/// A non-negative decimal (`61800.2`, `0.00000001`) to fixed point, exactly;
+/// None if it is not digits with at most one point, has more than 8
+/// decimals that are not zero, or overflows.
+pub fn parse_fixed(s: &[u8]) -> Option<i64> {
+    let (int, frac) = match s.iter().position(|&b| b == b'.') {
+        Some(i) => (&s[..i], &s[i + 1..]),
+        None => (s, &b""[..]),
+    };
+    let mut frac = frac;
+    while let Some((b'0', rest)) = frac.split_last() {
+        frac = rest;
+    }
+    let digits = |d: &[u8]| d.iter().all(u8::is_ascii_digit);
+    if int.is_empty() || int.len() > 18 || !digits(int) || frac.len() > 8 || !digits(frac) {
+        return None;
+    }
+    let whole = int.iter().fold(0i64, |v, &b| v * 10 + (b - b'0') as i64);
+    let mut v = whole.checked_mul(FIXED_SCALE)?;
+    let mut scale = FIXED_SCALE / 10;
+    for &d in frac {
+        v = v.checked_add((d - b'0') as i64 * scale)?;
+        scale /= 10;
+    }
+    Some(v)
+}
+
 /// Book levels per side carried by a [`BookEvent`].
 pub const MAX_LEVELS: usize = 10;
 /// Feature slots in a [`FeatureVector`].

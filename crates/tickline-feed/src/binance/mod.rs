@@ -17,7 +17,7 @@ use std::io::BufRead;
 
 use tickline_schema::{EventKind, Side};
 
-use crate::{Books, FeedError, FeedEvent, FeedStats, Source, Step, UNIT};
+use crate::{Books, FeedError, FeedEvent, FeedStats, Source, Step};
 
 mod messages;
 
@@ -30,21 +30,7 @@ fn ms_to_ns(ms: u64) -> u64 {
 
 /// A decimal string to fixed-point 1e-8, exactly; None if malformed or too precise.
 pub fn parse_fixed(s: &str) -> Option<i64> {
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let frac = frac.trim_end_matches('0');
-    if frac.len() > 8 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let mut v = int.parse::<i64>().ok()?.checked_mul(UNIT)?;
-    let mut scale = UNIT / 10;
-    for b in frac.bytes() {
-        v = v.checked_add((b - b'0') as i64 * scale)?;
-        scale /= 10;
-    }
-    Some(v)
+    tickline_schema::parse_fixed(s.as_bytes())
 }
 
 /// Spot or futures chaining rules.
@@ -770,6 +756,7 @@ impl<R: BufRead> Source for BinanceSource<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::UNIT;
 
     fn run(lines: &[&str]) -> (Vec<Step>, FeedStats, BinanceCounts, Books) {
         let input = lines.join("\n");
