@@ -224,8 +224,10 @@ pub enum Frame<'a> {
 /// Frames messages out of the bytes a connection delivers.
 #[derive(Default)]
 pub struct Reader {
+    /// Kept at its full length: bytes `start..end` are unread.
     buf: Vec<u8>,
     start: usize,
+    end: usize,
 }
 
 /// Largest body this reader accepts; longer is garbled.
@@ -235,38 +237,45 @@ impl Reader {
     /// A reader with room for `capacity` bytes.
     pub fn with_capacity(capacity: usize) -> Self {
         Reader {
-            buf: Vec::with_capacity(capacity),
+            buf: vec![0; capacity],
             start: 0,
+            end: 0,
         }
     }
 
-    /// The spare room to read into; call [`Reader::filled`] with the count read.
+    /// At least `at_least` bytes of room to read into, after the unread
+    /// bytes (moved to the front when that makes the room; the buffer grows
+    /// only when it must). Call [`Reader::filled`] with the count read.
     pub fn spare(&mut self, at_least: usize) -> &mut [u8] {
-        if self.start > 0 {
-            self.buf.drain(..self.start);
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        }
+        if self.buf.len() - self.end < at_least && self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
-        let len = self.buf.len();
-        self.buf.resize(len + at_least, 0);
-        &mut self.buf[len..]
+        if self.buf.len() - self.end < at_least {
+            self.buf.resize(self.end + at_least, 0);
+        }
+        &mut self.buf[self.end..]
     }
 
-    /// `n` bytes were read into the spare room (the rest is dropped).
-    pub fn filled(&mut self, spare_len: usize, n: usize) {
-        debug_assert!(n <= spare_len);
-        let len = self.buf.len() - spare_len + n;
-        self.buf.truncate(len);
+    /// `n` bytes were read into the spare room.
+    pub fn filled(&mut self, n: usize) {
+        debug_assert!(self.end + n <= self.buf.len());
+        self.end += n;
     }
 
     /// Appends bytes (for tests and in-memory use).
     pub fn push(&mut self, bytes: &[u8]) {
-        let spare = self.spare(bytes.len());
-        spare.copy_from_slice(bytes);
+        self.spare(bytes.len())[..bytes.len()].copy_from_slice(bytes);
+        self.filled(bytes.len());
     }
 
     /// The next frame.
     pub fn next_frame(&mut self) -> Frame<'_> {
-        let data = &self.buf[self.start..];
+        let data = &self.buf[self.start..self.end];
         if data.len() < BEGIN.len() {
             return Frame::Incomplete;
         }
@@ -368,6 +377,23 @@ mod tests {
         assert_eq!(msg.fixed(44), Some(6_180_020_000_000));
         assert_eq!(msg.fixed(38), Some(150_000));
         assert!(matches!(r.next_frame(), Frame::Incomplete));
+    }
+
+    #[test]
+    fn messages_dribbling_in_are_framed_whole_through_compaction_and_growth() {
+        let m = sample();
+        let stream: Vec<u8> = (0..100).flat_map(|_| m.clone()).collect();
+        let mut r = Reader::with_capacity(64);
+        let mut got = 0;
+        for chunk in stream.chunks(7) {
+            r.push(chunk);
+            while let Frame::Message(x) = r.next_frame() {
+                assert_eq!(x.raw(), &m[..]);
+                got += 1;
+            }
+        }
+        assert_eq!(got, 100);
+        assert!(r.buf.len() < 4 * m.len(), "grew to {} bytes", r.buf.len());
     }
 
     #[test]

@@ -611,10 +611,9 @@ impl Worker {
     /// Reads and handles what the venue sent; true if anything came.
     fn read(&mut self, sock: &mut TcpStream) -> Result<bool, String> {
         use std::io::Read;
-        let spare = self.reader.spare(1 << 16);
+        let spare = self.reader.spare(4096);
         let n = match sock.read(spare) {
             Ok(0) => {
-                self.reader.filled(1 << 16, 0);
                 return Err("the venue closed the connection".into());
             }
             Ok(n) => n,
@@ -624,12 +623,11 @@ impl Worker {
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
                 ) =>
             {
-                self.reader.filled(1 << 16, 0);
                 return Ok(false);
             }
             Err(e) => return Err(format!("read: {e}")),
         };
-        self.reader.filled(1 << 16, n);
+        self.reader.filled(n);
         let Worker {
             reader,
             session,
