@@ -22,6 +22,8 @@ pub struct Store {
     next_out: u64,
     next_in: u64,
     epoch: u64,
+    /// Reused for every record written, so a message allocates nothing.
+    scratch: Vec<u8>,
 }
 
 fn io(dir: &Path, what: &str, e: std::io::Error) -> FixError {
@@ -70,6 +72,7 @@ impl Store {
             next_out,
             next_in,
             epoch,
+            scratch: Vec::with_capacity(4096),
         };
         s.save()?;
         Ok(s)
@@ -114,14 +117,14 @@ impl Store {
     /// An application message went out: kept for resends, number advanced.
     pub fn sent_app(&mut self, seq: u64, raw: &[u8]) -> Result<(), FixError> {
         debug_assert_eq!(seq, self.next_out);
-        let head = format!("{seq} {}\n", raw.len());
-        let at = self.sent_len + head.len() as u64;
-        let mut rec = Vec::with_capacity(head.len() + raw.len() + 1);
-        rec.extend_from_slice(head.as_bytes());
+        let rec = &mut self.scratch;
+        rec.clear();
+        let _ = writeln!(rec, "{seq} {}", raw.len());
+        let at = self.sent_len + rec.len() as u64;
         rec.extend_from_slice(raw);
         rec.push(b'\n');
         self.sent
-            .write_all(&rec)
+            .write_all(rec)
             .map_err(|e| io(&self.dir, "sent", e))?;
         self.sent_len += rec.len() as u64;
         self.index.push((seq, at, raw.len()));
@@ -144,12 +147,15 @@ impl Store {
 
     fn save(&mut self) -> Result<(), FixError> {
         // Fixed width, so a rewrite never leaves a longer old tail behind.
-        let text = format!(
-            "{:020} {:020} {:020}\n",
+        let text = &mut self.scratch;
+        text.clear();
+        let _ = writeln!(
+            text,
+            "{:020} {:020} {:020}",
             self.next_out, self.next_in, self.epoch
         );
         self.seqnums
-            .write_all_at(text.as_bytes(), 0)
+            .write_all_at(text, 0)
             .map_err(|e| io(&self.dir, "seqnums", e))
     }
 }
