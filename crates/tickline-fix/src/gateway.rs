@@ -104,8 +104,10 @@ pub struct GatewayCounters {
     pub exec_reports: AtomicU64,
     /// Garbled frames ignored.
     pub garbled: AtomicU64,
-    /// Session-level Rejects sent and received, cancel rejects and others.
-    pub rejects: AtomicU64,
+    /// Session-level Rejects (3) sent and received.
+    pub session_rejects: AtomicU64,
+    /// OrderCancelRejects (9) and BusinessMessageRejects (j) received.
+    pub refusals: AtomicU64,
     /// ResendRequests sent for inbound gaps.
     pub resend_requests: AtomicU64,
     /// Our messages resent with PossDupFlag.
@@ -723,7 +725,7 @@ impl Worker {
         let c = &self.session.counters;
         self.counters.garbled.store(c.garbled, Ordering::Relaxed);
         self.counters
-            .rejects
+            .session_rejects
             .store(c.rejects_sent + c.rejects_received, Ordering::Relaxed);
         self.counters
             .resend_requests
@@ -792,7 +794,7 @@ fn on_app(
             }
         }
         b"9" | b"j" => {
-            counters.rejects.fetch_add(1, Ordering::Relaxed);
+            counters.refusals.fetch_add(1, Ordering::Relaxed);
             eprintln!(
                 "fix: the venue refused {}: {}",
                 m.str(11).unwrap_or("?"),
