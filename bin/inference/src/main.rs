@@ -16,10 +16,12 @@ mod reload;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use tickline_inference::{Model, SessionConfig};
+use tickline_features::N_FEATURES;
+use tickline_inference::{EngineChoice, Model, SessionConfig};
 use tickline_schema::{prediction_csv, FeatureVector, Prediction, Stage};
 use tickline_shm::FullPolicy;
 use tickline_stage::{
@@ -50,6 +52,18 @@ struct Args {
     /// How often the model file's modification time is checked (by a helper thread).
     #[arg(long, default_value_t = 500)]
     reload_check_ms: u64,
+    /// Which engine serves: `trees` (native; tree ensembles and logistic
+    /// regression), `ort` (ONNX Runtime, any graph), or `auto` (trees when it
+    /// evaluates the whole graph and matches ONNX Runtime at load, else ort).
+    #[arg(long, default_value = "auto")]
+    engine: EngineChoice,
+    /// A feature CSV (from `tickline-feature --out csv:FILE`) whose vectors
+    /// the load-time parity check uses before generated ones.
+    #[arg(long)]
+    parity_features: Option<PathBuf>,
+    /// Vectors the parity check compares, recorded and generated.
+    #[arg(long, default_value_t = 4096)]
+    parity_vectors: usize,
     /// Model runs at batch 1 and at the largest batch before the stage says
     /// it is ready (and before a reloaded model serves).
     #[arg(long, default_value_t = 200)]
@@ -62,19 +76,30 @@ fn main() -> std::process::ExitCode {
 
 fn run_main() -> Result<()> {
     let args = Args::parse();
+    let parity_rows = match &args.parity_features {
+        Some(p) => csv_input::read(p)?
+            .iter()
+            .flat_map(|fv| fv.values[..N_FEATURES].to_vec())
+            .collect(),
+        None => Vec::new(),
+    };
     let cfg = SessionConfig {
         intra_threads: args.intra_threads,
         spinning: args.spin,
         max_batch: args.max_batch.max(1),
+        engine: args.engine,
+        parity_rows: Arc::new(parity_rows),
+        parity_vectors: args.parity_vectors,
     };
     let signals = Signals::install()?.with_reload()?;
     let model = Model::load(&args.model, &cfg)?;
     eprintln!(
-        "inference: {} ({}, model version {}, horizon {} events) on {}",
+        "inference: {} ({}, model version {}, horizon {} events), engine {}; ONNX Runtime {}",
         args.model.display(),
         model.info().kind,
         model.info().model_version,
         model.info().horizon_events,
+        model.engine(),
         tickline_inference::runtime_path().map_or("?".into(), |p| p.display().to_string())
     );
     let mut input: Box<dyn Input<FeatureVector>> = match args.stage.input(&[K::Queue, K::Csv])? {
@@ -122,6 +147,10 @@ fn run_main() -> Result<()> {
         rt.summary(serde_json::json!({
             "model": args.model.display().to_string(),
             "model_version": inf.model.info().model_version,
+            "engine": inf.model.engine_name(),
+            "engine_note": inf.model.engine(),
+            "parity_max_abs_diff": inf.model.parity().map(|p| p.max_abs_diff),
+            "parity_vectors": inf.model.parity().map(|p| p.vectors),
             "vectors": vectors,
             "predictions": c.predictions,
             "bad_outputs": c.bad_outputs,

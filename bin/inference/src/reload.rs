@@ -31,9 +31,10 @@ impl Loader {
             Ok(model) => {
                 self.reloads.fetch_add(1, Ordering::Relaxed);
                 eprintln!(
-                    "inference: reloaded {} (model version {})",
+                    "inference: reloaded {} (model version {}, engine {})",
                     self.path.display(),
-                    model.info().model_version
+                    model.info().model_version,
+                    model.engine()
                 );
                 Some(model)
             }

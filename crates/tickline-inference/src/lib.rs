@@ -1,22 +1,27 @@
-//! ONNX Runtime for the inference stage: finding the shared library, loading
-//! a model, checking it against the declared feature set, and running
-//! batches into preallocated buffers.
-//!
-//! The library is `libonnxruntime.so` 1.31 from PyPI's `onnxruntime` wheel
-//! (the version `ort` 2.0.0-rc.15 speaks), loaded at run time: first
-//! `$ORT_DYLIB_PATH`, then the project's `.venv` (made by
-//! `scripts/setup-python.sh`), searched from the working directory and from
-//! the executable's location upward.
+//! Model inference for the inference stage, behind one seam: ONNX Runtime
+//! (the reference, any ONNX graph) or the native engine (ONNX-ML tree
+//! ensembles, and the scaler + linear classifier of a logistic regression),
+//! read from the same `.onnx` file. The native engine serves only after
+//! giving ONNX Runtime's probabilities, within 1e-6, on a few thousand
+//! vectors at load.
 #![forbid(unsafe_code)]
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+pub mod linear;
+pub mod native;
+pub mod onnx;
+mod ort_engine;
+pub mod parity;
+pub mod post;
+pub mod trees;
 
-use ort::environment::Environment;
-use ort::session::builder::GraphOptimizationLevel;
-use ort::session::Session;
-use ort::value::{TensorElementType, TensorRef, ValueType};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
 use tickline_features::{FEATURE_SET_VERSION, N_FEATURES};
+
+pub use native::NativeModel;
+pub use ort_engine::{find_runtime, runtime, runtime_path, OrtSession};
+pub use parity::Parity;
 
 /// What can fail finding the runtime, loading a model or running it.
 #[derive(Debug, thiserror::Error)]
@@ -55,95 +60,48 @@ pub enum InferenceError {
     /// A run failed.
     #[error("inference failed: {0}")]
     Run(String),
+    /// The native engine was asked for and cannot evaluate this model.
+    #[error("model {path}: the native engine cannot serve it: {msg}")]
+    Native {
+        /// The model file.
+        path: String,
+        /// Why.
+        msg: String,
+    },
+    /// The native engine's outputs differ from ONNX Runtime's: refused.
+    #[error("model {path}: the native engine is refused, its outputs differ from ONNX Runtime's by more than {tol:e}: {parity}", tol = parity::TOLERANCE)]
+    Parity {
+        /// The model file.
+        path: String,
+        /// What the check found.
+        parity: Box<Parity>,
+    },
 }
 
 /// Result of model operations.
 pub type Result<T> = std::result::Result<T, InferenceError>;
 
-/// Where the library would be found, in order.
-fn runtime_candidates() -> Vec<PathBuf> {
-    let mut bases: Vec<PathBuf> = Vec::new();
-    if let Ok(cwd) = std::env::current_dir() {
-        bases.extend(cwd.ancestors().map(Path::to_path_buf));
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        bases.extend(exe.ancestors().skip(1).map(Path::to_path_buf));
-    }
-    let mut out = Vec::new();
-    for base in bases {
-        let lib = base.join(".venv/lib");
-        let Ok(pythons) = std::fs::read_dir(&lib) else {
-            continue;
-        };
-        for py in pythons.flatten() {
-            let capi = py.path().join("site-packages/onnxruntime/capi");
-            if let Ok(files) = std::fs::read_dir(&capi) {
-                let mut libs: Vec<PathBuf> = files
-                    .flatten()
-                    .map(|f| f.path())
-                    .filter(|p| {
-                        p.file_name()
-                            .and_then(|n| n.to_str())
-                            .is_some_and(|n| n.starts_with("libonnxruntime.so"))
-                    })
-                    .collect();
-                libs.sort();
-                out.extend(libs);
-            }
+/// Which engine serves the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineChoice {
+    /// The native engine when it evaluates the whole graph and passes the
+    /// parity check, else ONNX Runtime (saying why).
+    Auto,
+    /// ONNX Runtime, always.
+    Ort,
+    /// The native engine, or the load fails.
+    Trees,
+}
+
+impl std::str::FromStr for EngineChoice {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(EngineChoice::Auto),
+            "ort" => Ok(EngineChoice::Ort),
+            "trees" => Ok(EngineChoice::Trees),
+            _ => Err(format!("engine `{s}`: expected auto, ort or trees")),
         }
-    }
-    out
-}
-
-/// The library to load: `$ORT_DYLIB_PATH`, else the first `.venv` that has one.
-pub fn find_runtime() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
-        let p = PathBuf::from(p);
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(InferenceError::RuntimeNotFound(format!(
-                "ORT_DYLIB_PATH={} (no such file)",
-                p.display()
-            )))
-        };
-    }
-    runtime_candidates().into_iter().next().ok_or_else(|| {
-        InferenceError::RuntimeNotFound(
-            "$ORT_DYLIB_PATH (unset), .venv/lib/python3*/site-packages/onnxruntime/capi/ \
-             under the working directory, the executable's directory, and their parents"
-                .into(),
-        )
-    })
-}
-
-static RUNTIME: OnceLock<std::result::Result<(PathBuf, Environment), String>> = OnceLock::new();
-
-/// Loads ONNX Runtime once per process; the environment lives as long as it.
-pub fn runtime() -> Result<&'static Environment> {
-    let r = RUNTIME.get_or_init(|| {
-        let path = find_runtime().map_err(|e| e.to_string())?;
-        let env = ort::init_from(&path)
-            .map_err(|e| format!("loading ONNX Runtime from {}: {e}", path.display()))?
-            .with_name("tickline")
-            .build()
-            .map_err(|e| format!("creating the ONNX Runtime environment: {e}"))?;
-        Ok((path, env))
-    });
-    match r {
-        Ok((_, env)) => Ok(env),
-        Err(msg) => Err(InferenceError::RuntimeLoad {
-            path: std::env::var("ORT_DYLIB_PATH").unwrap_or_default(),
-            msg: msg.clone(),
-        }),
-    }
-}
-
-/// Path of the loaded library, once [`runtime`] succeeded.
-pub fn runtime_path() -> Option<&'static Path> {
-    match RUNTIME.get() {
-        Some(Ok((p, _))) => Some(p),
-        _ => None,
     }
 }
 
@@ -154,8 +112,14 @@ pub struct SessionConfig {
     pub intra_threads: usize,
     /// Let ONNX Runtime's worker threads spin between runs (faster wake-up, burns CPU).
     pub spinning: bool,
-    /// Largest batch `predict` takes; buffers are sized for it at load.
+    /// Largest batch `run` takes; buffers are sized for it at load.
     pub max_batch: usize,
+    /// Which engine serves.
+    pub engine: EngineChoice,
+    /// Recorded feature vectors (row-major) the parity check uses first.
+    pub parity_rows: Arc<Vec<f32>>,
+    /// Vectors the parity check compares in all (generated ones fill up).
+    pub parity_vectors: usize,
 }
 
 impl Default for SessionConfig {
@@ -164,6 +128,9 @@ impl Default for SessionConfig {
             intra_threads: 1,
             spinning: false,
             max_batch: 32,
+            engine: EngineChoice::Auto,
+            parity_rows: Arc::new(Vec::new()),
+            parity_vectors: 4096,
         }
     }
 }
@@ -183,11 +150,20 @@ pub struct ModelInfo {
     pub kind: String,
 }
 
+/// The engine serving a model.
+enum Engine {
+    Ort(OrtSession),
+    Native(Box<NativeModel>),
+}
+
 /// A loaded, validated model with buffers for its largest batch.
 pub struct Model {
-    session: Session,
+    engine: Engine,
     info: ModelInfo,
     path: PathBuf,
+    /// Which engine serves, and why.
+    engine_note: String,
+    parity: Option<Parity>,
     /// Row-major inputs for up to `max_batch` rows.
     input: Vec<f32>,
     /// P(up) per row of the last run.
@@ -195,149 +171,69 @@ pub struct Model {
     max_batch: usize,
 }
 
-fn load_err(path: &Path, msg: impl std::fmt::Display) -> InferenceError {
-    InferenceError::Load {
-        path: path.display().to_string(),
-        msg: msg.to_string(),
-    }
-}
-
-fn mismatch(path: &Path, what: String) -> InferenceError {
-    InferenceError::Mismatch {
-        path: path.display().to_string(),
-        what,
-    }
-}
-
-fn describe(t: &ValueType) -> String {
-    match t {
-        ValueType::Tensor { ty, shape, .. } => format!("{ty:?} tensor of shape {:?}", &shape[..]),
-        other => format!("{other:?}"),
-    }
-}
-
 impl Model {
-    /// Loads and checks a model: one f32 input of shape [batch, N_FEATURES],
-    /// an f32 `probabilities` output of shape [batch, 2], and metadata naming
-    /// this feature set's version.
+    /// Loads a model, checks it against the contract (one f32 input of shape
+    /// [batch, N_FEATURES], an f32 `probabilities` output of shape [batch, 2],
+    /// metadata naming this feature set's version) in ONNX Runtime, and
+    /// picks the engine `cfg.engine` asks for.
     pub fn load(path: &Path, cfg: &SessionConfig) -> Result<Model> {
-        let env = runtime()?;
-        let build = || -> std::result::Result<Session, String> {
-            let s = |e: ort::Error<ort::session::builder::SessionBuilder>| e.to_string();
-            Session::builder(env)
-                .map_err(|e| e.to_string())?
-                .with_optimization_level(GraphOptimizationLevel::Level3)
-                .map_err(s)?
-                .with_intra_threads(cfg.intra_threads.max(1))
-                .map_err(s)?
-                .with_inter_threads(1)
-                .map_err(s)?
-                .with_intra_op_spinning(cfg.spinning)
-                .map_err(s)?
-                .commit_from_file(path)
-                .map_err(|e| e.to_string())
-        };
-        let session = build().map_err(|m| load_err(path, m))?;
-        let info = Self::check(&session, path)?;
+        let (mut ort, info) = OrtSession::load(path, cfg)?;
         let max_batch = cfg.max_batch.max(1);
+        let (engine, engine_note, parity) = match cfg.engine {
+            EngineChoice::Ort => (Engine::Ort(ort), "ort (asked for)".to_owned(), None),
+            choice => match Self::native(path, &mut ort, cfg) {
+                Ok((native, p)) => {
+                    let note = format!(
+                        "trees ({}; parity {:.1e} over {} vectors)",
+                        native.describe(),
+                        p.max_abs_diff,
+                        p.vectors
+                    );
+                    (Engine::Native(Box::new(native)), note, Some(p))
+                }
+                Err(e) if choice == EngineChoice::Trees => return Err(e),
+                Err(e) => (
+                    Engine::Ort(ort),
+                    format!("ort (native engine not used: {e})"),
+                    None,
+                ),
+            },
+        };
         Ok(Model {
-            session,
+            engine,
             info,
             path: path.to_path_buf(),
+            engine_note,
+            parity,
             input: vec![0.0; max_batch * N_FEATURES],
             probs: vec![0.0; max_batch],
             max_batch,
         })
     }
 
-    fn check(session: &Session, path: &Path) -> Result<ModelInfo> {
-        let inputs = session.inputs();
-        if inputs.len() != 1 {
-            return Err(mismatch(
-                path,
-                format!(
-                    "it has {} inputs, the stage feeds exactly one",
-                    inputs.len()
-                ),
-            ));
+    /// The native engine for the model at `path`, if it evaluates the whole
+    /// graph and matches ONNX Runtime.
+    fn native(
+        path: &Path,
+        ort: &mut OrtSession,
+        cfg: &SessionConfig,
+    ) -> Result<(NativeModel, Parity)> {
+        let err = |msg: String| InferenceError::Native {
+            path: path.display().to_string(),
+            msg,
+        };
+        let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        let proto = onnx::decode(&bytes).map_err(|e| err(e.to_string()))?;
+        let mut native = NativeModel::build(&proto, "probabilities", N_FEATURES)
+            .map_err(|e| err(e.to_string()))?;
+        let p = check_parity(ort, &mut native, cfg)?;
+        if !p.passed() {
+            return Err(InferenceError::Parity {
+                path: path.display().to_string(),
+                parity: Box::new(p),
+            });
         }
-        let input = &inputs[0];
-        match input.dtype() {
-            ValueType::Tensor {
-                ty: TensorElementType::Float32,
-                shape,
-                ..
-            } if shape.len() == 2 && shape[1] == N_FEATURES as i64 => {}
-            t => {
-                return Err(mismatch(
-                    path,
-                    format!(
-                    "input `{}` is a {}, expected a Float32 tensor of shape [batch, {N_FEATURES}]",
-                    input.name(),
-                    describe(t)
-                ),
-                ))
-            }
-        }
-        let output = session
-            .outputs()
-            .iter()
-            .find(|o| o.name() == "probabilities")
-            .ok_or_else(|| {
-                let names: Vec<_> = session
-                    .outputs()
-                    .iter()
-                    .map(|o| o.name().to_owned())
-                    .collect();
-                mismatch(
-                    path,
-                    format!("no `probabilities` output (outputs: {names:?})"),
-                )
-            })?;
-        match output.dtype() {
-            ValueType::Tensor {
-                ty: TensorElementType::Float32,
-                shape,
-                ..
-            } if shape.len() == 2 && shape[1] == 2 => {}
-            t => {
-                return Err(mismatch(
-                    path,
-                    format!(
-                    "output `probabilities` is a {}, expected a Float32 tensor of shape [batch, 2]",
-                    describe(t)
-                ),
-                ))
-            }
-        }
-        let meta = session.metadata().map_err(|e| load_err(path, e))?;
-        let get = |k: &str| meta.custom(k);
-        let version = get("feature_set_version").ok_or_else(|| {
-            mismatch(
-                path,
-                "no `feature_set_version` in its metadata (train it with scripts/train_model.py)"
-                    .into(),
-            )
-        })?;
-        if version.parse::<u32>().ok() != Some(FEATURE_SET_VERSION) {
-            return Err(mismatch(
-                path,
-                format!("it was trained on feature set version {version}"),
-            ));
-        }
-        if let Some(n) = get("n_features") {
-            if n.parse::<usize>().ok() != Some(N_FEATURES) {
-                return Err(mismatch(path, format!("its metadata says {n} features")));
-            }
-        }
-        let num = |k: &str| get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
-        Ok(ModelInfo {
-            input: input.name().to_owned(),
-            output: output.name().to_owned(),
-            model_version: num("model_version"),
-            horizon_events: num("horizon_events"),
-            kind: get("model_kind").unwrap_or_default(),
-        })
+        Ok((native, p))
     }
 
     /// What the model declares.
@@ -372,28 +268,69 @@ impl Model {
         &mut self.input[..rows.min(self.max_batch) * N_FEATURES]
     }
 
+    /// Which engine serves, and why (for the log and the summary).
+    pub fn engine(&self) -> &str {
+        &self.engine_note
+    }
+
+    /// The engine's short name: `trees` or `ort`.
+    pub fn engine_name(&self) -> &'static str {
+        match self.engine {
+            Engine::Ort(_) => "ort",
+            Engine::Native(_) => "trees",
+        }
+    }
+
+    /// The parity check's result, when the native engine serves.
+    pub fn parity(&self) -> Option<&Parity> {
+        self.parity.as_ref()
+    }
+
     /// Runs the first `rows` input rows; P(up) per row, unchecked (the
     /// stage decides what to do with out-of-range values).
     pub fn run(&mut self, rows: usize) -> Result<&[f64]> {
         let rows = rows.min(self.max_batch);
-        let x = TensorRef::from_array_view(([rows, N_FEATURES], &self.input[..rows * N_FEATURES]))
-            .map_err(|e| InferenceError::Run(e.to_string()))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![x])
-            .map_err(|e| InferenceError::Run(e.to_string()))?;
-        let (shape, p) = outputs["probabilities"]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| InferenceError::Run(e.to_string()))?;
-        if shape.len() != 2 || shape[0] != rows as i64 || shape[1] != 2 {
-            return Err(InferenceError::Run(format!(
-                "probabilities of shape {:?} for {rows} rows",
-                &shape[..]
-            )));
-        }
-        for (dst, pair) in self.probs.iter_mut().zip(p.chunks_exact(2)) {
-            *dst = pair[1] as f64;
+        match &mut self.engine {
+            Engine::Ort(s) => {
+                let out = s.run(&self.input, rows)?;
+                for (dst, pair) in self.probs.iter_mut().zip(out.chunks_exact(2)) {
+                    *dst = pair[1] as f64;
+                }
+            }
+            Engine::Native(m) => {
+                for (dst, x) in self.probs[..rows]
+                    .iter_mut()
+                    .zip(self.input.chunks_exact(N_FEATURES))
+                {
+                    *dst = m.eval(x)[1] as f64;
+                }
+            }
         }
         Ok(&self.probs[..rows])
     }
+}
+
+/// Both engines on the recorded rows, then generated ones up to `cfg.parity_vectors`.
+fn check_parity(
+    ort: &mut OrtSession,
+    native: &mut NativeModel,
+    cfg: &SessionConfig,
+) -> Result<Parity> {
+    let total = cfg.parity_vectors.max(1);
+    let recorded = (cfg.parity_rows.len() / N_FEATURES).min(total);
+    let mut x = cfg.parity_rows[..recorded * N_FEATURES].to_vec();
+    x.extend(parity::generated(
+        &native.thresholds(),
+        total - recorded,
+        0x7_1C_11E,
+    ));
+    let mut want = Vec::with_capacity(total * 2);
+    let mut got = Vec::with_capacity(total * 2);
+    for chunk in x.chunks(cfg.max_batch.max(1) * N_FEATURES) {
+        want.extend_from_slice(ort.run(chunk, chunk.len() / N_FEATURES)?);
+    }
+    for row in x.chunks_exact(N_FEATURES) {
+        got.extend_from_slice(native.eval(row));
+    }
+    Ok(parity::compare(&x, N_FEATURES, recorded, &want, &got, 2))
 }
