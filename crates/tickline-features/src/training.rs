@@ -109,6 +109,38 @@ impl<W: Write> LabelledCsv<W> {
     }
 }
 
+/// A row of a feature CSV (as the feature stage records it): its sequence
+/// number and the feature values.
+pub type FeatureRow = (u64, [f32; N_FEATURES]);
+
+/// Reads the rows of a feature CSV (`seq,instrument_id,exchange_ns,` then
+/// the features, labelled or not); errors name the line and the field.
+pub fn read_feature_csv(text: &str) -> Result<Vec<FeatureRow>, String> {
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() < 3 + N_FEATURES {
+            return Err(format!(
+                "line {}: {} fields, expected at least {}",
+                i + 1,
+                f.len(),
+                3 + N_FEATURES
+            ));
+        }
+        let seq = f[0]
+            .parse()
+            .map_err(|_| format!("line {}: seq {:?}", i + 1, f[0]))?;
+        let mut v = [0f32; N_FEATURES];
+        for (dst, s) in v.iter_mut().zip(&f[3..3 + N_FEATURES]) {
+            *dst = s
+                .parse()
+                .map_err(|_| format!("line {}: feature {s:?}", i + 1))?;
+        }
+        rows.push((seq, v));
+    }
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -322,7 +322,7 @@ fn check_parity(
     x.extend(parity::generated(
         &native.thresholds(),
         total - recorded,
-        0x7_1C_11E,
+        0x0071_C11E,
     ));
     let mut want = Vec::with_capacity(total * 2);
     let mut got = Vec::with_capacity(total * 2);

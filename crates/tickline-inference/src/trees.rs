@@ -77,14 +77,39 @@ impl Mode {
     }
 }
 
-/// One node: 16 bytes. For a leaf, `next` is itself and `value` its first weight.
+/// One node: 16 bytes. An inner node's children are adjacent (false at
+/// `next`, true at `next + 1`); a leaf has `next` itself, `inner` 0 and its
+/// first weight in `value`.
 #[derive(Clone, Copy, Debug)]
 struct Node {
     value: f32,
+    next: u32,
+    /// 1 for an inner node, 0 for a leaf (masks the comparison).
+    inner: u32,
     feature: u8,
     mode: u8,
-    next: [u32; 2],
 }
+
+impl Node {
+    fn is_leaf(&self) -> bool {
+        self.inner == 0
+    }
+}
+
+/// A node as the walk reads it: 8 bytes. `link` is the false child's index
+/// shifted left 8, or'ed with the feature index. A leaf links to itself with
+/// a NaN threshold, which every comparison but NEQ calls false.
+#[derive(Clone, Copy, Debug)]
+struct Packed {
+    threshold: f32,
+    link: u32,
+}
+
+/// The mode index of a leaf in the walk's mode table: compares false.
+const LEAF_MODE: u8 = MODES.len() as u8;
+
+/// Trees walked side by side.
+const LANES: usize = 4;
 
 const MODES: [Mode; 6] = [
     Mode::Leq,
@@ -114,6 +139,16 @@ pub struct TreeEnsemble {
     nodes: Vec<Node>,
     roots: Vec<u32>,
     depths: Vec<u8>,
+    /// `nodes` packed for the walk, padded with empty leaves to a power-of-two length.
+    table: Vec<Packed>,
+    /// Per table slot: its mode index (`LEAF_MODE` for a leaf).
+    table_modes: Vec<u8>,
+    /// Per table slot: a leaf's single weight (the fast path), else 0.
+    leaf_values: Vec<f32>,
+    /// The roots, padded with an empty leaf to a multiple of [`LANES`].
+    lanes: Vec<u32>,
+    /// The deepest tree's depth: every walk takes this many steps.
+    max_depth: u8,
     /// The mode every inner node has, when they all have the same one.
     uniform: Option<Mode>,
     /// Per node, the span of its weights in `weights` (empty but for leaves).
@@ -241,6 +276,11 @@ impl TreeEnsemble {
             nodes: Vec::with_capacity(cols.tree.len()),
             roots: Vec::new(),
             depths: Vec::new(),
+            max_depth: 0,
+            lanes: Vec::new(),
+            table: Vec::new(),
+            table_modes: Vec::new(),
+            leaf_values: Vec::new(),
             uniform: None,
             spans: Vec::new(),
             weights: Vec::new(),
@@ -252,7 +292,14 @@ impl TreeEnsemble {
             n_features: 0,
         };
         let index = e.build_nodes(node, &cols)?;
+        if e.nodes.len() >= 1 << 24 {
+            return Err(unsupported(
+                node,
+                format!("{} nodes (at most 2^24)", e.nodes.len()),
+            ));
+        }
         e.attach_weights(node, &weights, &index)?;
+        e.pad_lanes();
         e.check_base_values(node)?;
         Ok(e)
     }
@@ -331,6 +378,7 @@ impl TreeEnsemble {
         modes.sort_unstable_by_key(|m: &Mode| *m as u8);
         modes.dedup();
         self.uniform = (modes.len() == 1).then(|| modes[0]);
+        self.max_depth = self.depths.iter().copied().max().unwrap_or(0);
         debug_assert_eq!(self.roots.len(), self.depths.len());
         Ok(placed)
     }
@@ -393,9 +441,10 @@ impl TreeEnsemble {
                 depth = depth.max(d);
                 self.nodes.push(Node {
                     value: 0.0,
+                    next: me,
+                    inner: 0,
                     feature: 0,
                     mode: 0,
-                    next: [me; 2],
                 });
                 continue;
             };
@@ -423,7 +472,8 @@ impl TreeEnsemble {
                 value: c.value[k],
                 feature,
                 mode: MODES.iter().position(|&m| m == mode).unwrap_or(0) as u8,
-                next: [slot, slot + 1],
+                next: slot,
+                inner: 1,
             });
         }
         u8::try_from(depth)
@@ -458,7 +508,7 @@ impl TreeEnsemble {
                     ),
                 )
             })?;
-            if self.nodes[at].next != [at as u32; 2] {
+            if !self.nodes[at].is_leaf() {
                 return Err(malformed(
                     node,
                     format!("a weight on inner node {} of tree {}", w.node[k], w.tree[k]),
@@ -478,7 +528,7 @@ impl TreeEnsemble {
                 })?;
             per_leaf[at].push((target as u32, w.weight[k]));
         }
-        let leaves = || (0..self.nodes.len()).filter(|&i| self.nodes[i].next == [i as u32; 2]);
+        let leaves = || (0..self.nodes.len()).filter(|&i| self.nodes[i].is_leaf());
         let first_target = leaves().find_map(|i| per_leaf[i].first().map(|p| p.0));
         self.single_target = first_target
             .filter(|&t| leaves().all(|i| per_leaf[i].len() == 1 && per_leaf[i][0].0 == t));
@@ -491,6 +541,58 @@ impl TreeEnsemble {
             }
         }
         Ok(())
+    }
+
+    /// The lanes: every root, then an empty leaf (no weight, value 0) up to
+    /// a multiple of [`LANES`].
+    fn pad_lanes(&mut self) {
+        self.lanes = self.roots.clone();
+        if !self.roots.len().is_multiple_of(LANES) {
+            let empty = self.nodes.len() as u32;
+            self.nodes.push(Node {
+                value: 0.0,
+                next: empty,
+                inner: 0,
+                feature: 0,
+                mode: 0,
+            });
+            self.spans.push((self.weights.len() as u32, 0));
+            while !self.lanes.len().is_multiple_of(LANES) {
+                self.lanes.push(empty);
+            }
+        }
+        self.pack();
+    }
+
+    /// The walk's tables: 8-byte nodes, modes and leaf values, padded to a
+    /// power of two so a masked index is always in bounds.
+    fn pack(&mut self) {
+        let size = self.nodes.len().next_power_of_two();
+        self.table = vec![
+            Packed {
+                threshold: f32::NAN,
+                link: 0
+            };
+            size
+        ];
+        self.table_modes = vec![LEAF_MODE; size];
+        self.leaf_values = vec![0.0; size];
+        for (i, n) in self.nodes.iter().enumerate() {
+            debug_assert!(n.next < 1 << 24);
+            if n.is_leaf() {
+                self.table[i] = Packed {
+                    threshold: f32::NAN,
+                    link: n.next << 8,
+                };
+                self.leaf_values[i] = n.value;
+            } else {
+                self.table[i] = Packed {
+                    threshold: n.value,
+                    link: n.next << 8 | n.feature as u32,
+                };
+                self.table_modes[i] = n.mode;
+            }
+        }
     }
 
     fn check_base_values(&self, node: &NodeProto) -> Result<(), TreeError> {
@@ -538,7 +640,11 @@ impl TreeEnsemble {
             Some(Mode::Lt) => self.add_leaves(row, s, |x, t, _| x < t),
             Some(Mode::Gte) => self.add_leaves(row, s, |x, t, _| x >= t),
             Some(Mode::Gt) => self.add_leaves(row, s, |x, t, _| x > t),
-            _ => self.add_leaves(row, s, |x, t, m| MODES[m as usize % MODES.len()].test(x, t)),
+            Some(Mode::Eq) => self.add_leaves(row, s, |x, t, _| x == t),
+            // NEQ calls a leaf's NaN true: the mode table says which slots are leaves.
+            _ => self.add_leaves(row, s, |x, t, m| {
+                MODES.get(m as usize).is_some_and(|m| m.test(x, t))
+            }),
         }
         match self.kind {
             Kind::Classifier {
@@ -555,30 +661,44 @@ impl TreeEnsemble {
     }
 
     /// The leaf each tree reaches, added in tree order (ONNX Runtime's order
-    /// on one thread, so the sums round the same way).
+    /// on one thread, so the sums round the same way). Trees walk [`LANES`]
+    /// at a time, level by level: the steps of one group are independent, so
+    /// the core overlaps them (and the previous group's additions), and no
+    /// step branches. The last group is padded with an empty leaf, which
+    /// adds nothing.
     #[inline(always)]
     fn add_leaves(&self, row: &[f32; 256], s: &mut Scores, test: impl Fn(f32, f32, u8) -> bool) {
-        let walk = |t: usize| {
-            let mut i = self.roots[t] as usize;
-            for _ in 0..self.depths[t] {
-                let n = &self.nodes[i];
-                i = n.next[test(row[n.feature as usize], n.value, n.mode) as usize] as usize;
+        let mut sum = 0.0f32;
+        // Indices are masked to the power-of-two tables: no bounds checks in the walk.
+        let mask = self.table.len() - 1;
+        let (table, modes) = (&self.table[..=mask], &self.table_modes[..=mask]);
+        for group in self.lanes.chunks_exact(LANES) {
+            let mut at = [0u32; LANES];
+            at.copy_from_slice(group);
+            for _ in 0..self.max_depth {
+                for i in at.iter_mut() {
+                    let k = *i as usize & mask;
+                    let n = table[k];
+                    let x = row[(n.link & 0xff) as usize];
+                    *i = (n.link >> 8) + test(x, n.threshold, modes[k]) as u32;
+                }
             }
-            i
-        };
-        if let Some(target) = self.single_target {
-            let mut sum = 0.0f32;
-            for t in 0..self.roots.len() {
-                sum += self.nodes[walk(t)].value;
+            debug_assert!(at.iter().all(|&i| self.nodes[i as usize].is_leaf()));
+            if self.single_target.is_some() {
+                for &i in &at {
+                    sum += self.leaf_values[i as usize & mask];
+                }
+                continue;
             }
-            s.add(target as usize, sum);
-            return;
+            for &i in &at {
+                let (start, len) = self.spans[i as usize];
+                for &(target, w) in &self.weights[start as usize..(start + len) as usize] {
+                    s.add(target as usize, w);
+                }
+            }
         }
-        for t in 0..self.roots.len() {
-            let (start, len) = self.spans[walk(t)];
-            for &(target, w) in &self.weights[start as usize..(start + len) as usize] {
-                s.add(target as usize, w);
-            }
+        if let Some(target) = self.single_target {
+            s.add(target as usize, sum);
         }
     }
 }
@@ -587,8 +707,8 @@ impl TreeEnsemble {
     /// Each feature's thresholds, sorted and deduplicated (for parity vectors).
     pub fn thresholds(&self, n: usize) -> Vec<Vec<f32>> {
         let mut out = vec![Vec::new(); n];
-        for (i, node) in self.nodes.iter().enumerate() {
-            if node.next != [i as u32; 2] && (node.feature as usize) < n && node.value.is_finite() {
+        for node in &self.nodes {
+            if !node.is_leaf() && (node.feature as usize) < n && node.value.is_finite() {
                 out[node.feature as usize].push(node.value);
             }
         }
