@@ -2,7 +2,7 @@
 //! standardised logistic regression, with ONNX Runtime's semantics.
 
 use crate::onnx::{NodeProto, OnnxError};
-use crate::post::{logistic, softmax, Post};
+use crate::post::{mlas_logistic, softmax, Post};
 
 /// Why a linear node is refused.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +46,20 @@ impl Scaler {
             offset: widen(node.floats("offset")?, "offset")?,
             scale: widen(node.floats("scale")?, "scale")?,
         })
+    }
+
+    /// Per feature, `offset + k / scale` for k in -sigmas..=sigmas: the
+    /// inputs a standardised model sees (none where the scale is 0).
+    pub fn standard_range(&self, sigmas: i32) -> Vec<Vec<f32>> {
+        let per = |(&o, &s): (&f32, &f32)| -> Vec<f32> {
+            if s == 0.0 || !s.is_finite() {
+                return Vec::new();
+            }
+            let mut v: Vec<f32> = (-sigmas..=sigmas).map(|k| o + k as f32 / s).collect();
+            v.sort_by(f32::total_cmp);
+            v
+        };
+        self.offset.iter().zip(&self.scale).map(per).collect()
     }
 
     /// Scales `row` in place.
@@ -125,6 +139,8 @@ impl LinearClassifier {
             .zip(self.coefficients.chunks_exact(self.n_features))
             .zip(&self.intercepts)
         {
+            // In order, from zero. MLAS's GEMM kernel rounds its own way: the
+            // parity check at load decides whether the two agree closely enough.
             let mut acc = 0.0f32;
             for (xi, wi) in x.iter().zip(w) {
                 acc += xi * wi;
@@ -139,7 +155,8 @@ impl LinearClassifier {
         }
         match self.post {
             Post::None => {}
-            Post::Logistic => self.scores.iter_mut().for_each(|s| *s = logistic(*s)),
+            // Runtime's LinearClassifier takes MLAS's logistic, not libm's.
+            Post::Logistic => self.scores.iter_mut().for_each(|s| *s = mlas_logistic(*s)),
             Post::Softmax => softmax(&mut self.scores),
         }
         out[..self.scores.len()].copy_from_slice(&self.scores);

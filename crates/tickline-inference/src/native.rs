@@ -199,11 +199,14 @@ impl NativeModel {
         &self.out
     }
 
-    /// Per-feature thresholds the model compares against (empty for a linear model).
+    /// Per feature, the values where the model's behaviour is decided: a
+    /// tree's thresholds; for a scaled linear model, the standardised range
+    /// (offset + k / scale for k in -4..=4); else none.
     pub fn thresholds(&self) -> Vec<Vec<f32>> {
-        match &self.head {
-            Head::Trees(t) => t.thresholds(self.n_inputs),
-            Head::Linear(_) => vec![Vec::new(); self.n_inputs],
+        match (&self.head, &self.scaler) {
+            (Head::Trees(t), _) => t.thresholds(self.n_inputs),
+            (Head::Linear(_), Some(s)) => s.standard_range(4),
+            (Head::Linear(_), None) => vec![Vec::new(); self.n_inputs],
         }
     }
 }

@@ -186,3 +186,30 @@ impl Scores {
         Self::write_all(&mut self.v, post, out);
     }
 }
+
+/// The logistic function as ONNX Runtime's MLAS computes it for a batch of
+/// scores (`MlasComputeLogistic`, which `LinearClassifier` uses): a rational
+/// polynomial over [-18, 18] (Eigen's coefficients), evaluated with fused
+/// multiply-adds as its FMA3 kernel does, the result clamped to [0, 1].
+pub fn mlas_logistic(x: f32) -> f32 {
+    const A: [f32; 5] = [
+        4.370_310_1e-11,
+        1.156_273_2e-7,
+        6.085_748_6e-5,
+        8.513_771e-3,
+        2.482_879_5e-1,
+    ];
+    const B: [f32; 6] = [
+        6.102_474e-13,
+        5.761_021_4e-9,
+        6.291_068e-6,
+        1.701_988_2e-3,
+        1.168_176_6e-1,
+        9.931_519e-1,
+    ];
+    let v = x.clamp(-18.0, 18.0);
+    let v2 = v * v;
+    let p = A[1..].iter().fold(A[0], |acc, &a| acc.mul_add(v2, a)) * v;
+    let q = B[1..].iter().fold(B[0], |acc, &b| acc.mul_add(v2, b));
+    (p / q + 0.5).clamp(0.0, 1.0)
+}
