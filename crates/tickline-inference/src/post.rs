@@ -193,7 +193,7 @@ impl Scores {
 /// multiply-adds as its FMA3 kernel does, the result clamped to [0, 1].
 pub fn mlas_logistic(x: f32) -> f32 {
     const A: [f32; 5] = [
-        4.370_310_1e-11,
+        4.370_31e-11,
         1.156_273_2e-7,
         6.085_748_6e-5,
         8.513_771e-3,
