@@ -69,7 +69,6 @@ fn prometheus_scrapes_a_running_pipeline() {
     let config = base
         .replacen("name = \"default\"", &format!("name = \"{name}\""), 1)
         .replace("runs/default", &dir.join("run").display().to_string())
-        .replace("\"--pace\", \"max\"", "\"--pace\", \"realtime:0.5\"")
         + "\n[metrics]\nlisten = \"127.0.0.1:0\"\n";
     let cfg_path = dir.join("pipeline.toml");
     std::fs::write(&cfg_path, config).unwrap();

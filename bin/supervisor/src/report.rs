@@ -65,6 +65,10 @@ pub fn render(s: &Value, order: &[String]) -> String {
         .iter()
         .filter(|(_, st)| !st["latency_ns"]["tick_to_decision"].is_null())
         .collect();
+    // A feed replayed as fast as it reads fills every queue: its latencies are backlog.
+    let unpaced = stages
+        .iter()
+        .any(|(_, st)| st["stage_summary"]["paced"].as_bool() == Some(false));
     let mut decided = 0;
     for (name, router) in &routers {
         if routers.len() > 1 {
@@ -73,11 +77,16 @@ pub fn render(s: &Value, order: &[String]) -> String {
         let t = &router["latency_ns"]["tick_to_decision"];
         let _ = writeln!(
             out,
-            "tick to decision: p50 {}, p99 {}, p99.9 {}, max {} over {} decisions",
-            duration(t["p50"].as_f64()),
-            duration(t["p99"].as_f64()),
-            duration(t["p99.9"].as_f64()),
-            duration(t["max"].as_f64()),
+            "tick to decision{}: p50 {}, p99 {}, p99.9 {}, max {} over {} decisions",
+            if unpaced {
+                " (unpaced replay: latency includes queue backlog; see throughput)"
+            } else {
+                " (exchange event read to order decided, paced replay)"
+            },
+            micros(t["p50"].as_f64()),
+            micros(t["p99"].as_f64()),
+            micros(t["p99.9"].as_f64()),
+            micros(t["max"].as_f64()),
             thousands(t["count"].as_u64().unwrap_or(0))
         );
         trading(&mut out, &router["stage_summary"]);
@@ -143,7 +152,9 @@ fn trading(out: &mut String, r: &Value) {
         .unwrap_or_default();
     let _ = writeln!(
         out,
-        "PnL {:.2}; positions {}; hit rate {} over {} judged fills{}",
+        "PnL {:.2} (realised, plus open positions at their last mid; paper fills at the touch, \
+         no fees); positions {}; hit rate {} over {} judged fills (share of fills whose price the \
+         mid had passed in our favour one model horizon later: a taker must beat half the spread){}",
         r["pnl"].as_f64().unwrap_or(f64::NAN),
         if positions.is_empty() {
             "flat".into()
@@ -160,6 +171,15 @@ fn trading(out: &mut String, r: &Value) {
             ""
         }
     );
+}
+
+/// Nanoseconds in microseconds ("12.3 µs", "4,650 µs"); "-" if unknown.
+fn micros(ns: Option<f64>) -> String {
+    match ns {
+        Some(ns) if ns < 100_000.0 => format!("{:.1} µs", ns / 1e3),
+        Some(ns) => format!("{} µs", thousands((ns / 1e3).round() as u64)),
+        None => "-".into(),
+    }
 }
 
 /// Nanoseconds as a short duration; "-" if unknown.
@@ -191,5 +211,7 @@ mod tests {
         assert_eq!(duration(Some(121.0)), "121 ns");
         assert_eq!(duration(Some(10_671.0)), "10.7 µs");
         assert_eq!(duration(Some(62_324_735.0)), "62.3 ms");
+        assert_eq!(micros(Some(9_960.0)), "10.0 µs");
+        assert_eq!(micros(Some(4_650_000.0)), "4,650 µs");
     }
 }
