@@ -214,4 +214,32 @@ mod tests {
         assert_eq!(micros(Some(9_960.0)), "10.0 µs");
         assert_eq!(micros(Some(4_650_000.0)), "4,650 µs");
     }
+
+    fn summary(paced: bool) -> Value {
+        serde_json::json!({
+            "pipeline": "t", "run_dir": "r", "elapsed_s": 2.0,
+            "stages": {
+                "feed-handler": {"state": "done", "latency_ns": {}, "stage_summary": {"paced": paced, "messages_in": 10}},
+                "order-router": {"state": "done", "latency_ns": {"tick_to_decision": {
+                    "count": 10, "p50": 7_600.0, "p99": 74_500.0, "p99.9": 342_000.0, "max": 1_797_000.0}},
+                    "stage_summary": {"predictions": 10}}
+            }
+        })
+    }
+
+    #[test]
+    fn an_unpaced_replay_says_its_latency_is_backlog() {
+        let order = ["feed-handler".to_owned(), "order-router".to_owned()];
+        let unpaced = render(&summary(false), &order);
+        assert!(
+            unpaced.contains("unpaced replay: latency includes queue backlog; see throughput"),
+            "{unpaced}"
+        );
+        let paced = render(&summary(true), &order);
+        assert!(!paced.contains("backlog"), "{paced}");
+        assert!(
+            paced.contains("p50 7.6 µs, p99 74.5 µs, p99.9 342 µs, max 1,797 µs over 10 decisions"),
+            "{paced}"
+        );
+    }
 }
