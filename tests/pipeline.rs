@@ -442,7 +442,8 @@ fn the_end_of_run_report_fits_a_screen() {
         assert!(row.contains("5,000"), "{row}");
     }
     // Replayed unpaced ("max"): the latency line says it is backlog.
-    let backlog = "tick to decision (unpaced replay: latency includes queue backlog; see throughput): p50 ";
+    let backlog =
+        "tick to decision (unpaced replay: latency includes queue backlog; see throughput): p50 ";
     for want in [backlog, "orders ", "PnL ", "throughput: "] {
         assert!(text.contains(want), "{want} missing:\n{text}");
     }
