@@ -6,7 +6,7 @@
 use crate::linear::{LinearClassifier, LinearError, Scaler};
 use crate::onnx::{GraphProto, ModelProto, NodeProto};
 use crate::post::Scores;
-use crate::trees::{TreeEnsemble, TreeError};
+use crate::trees::{TreeEnsemble, TreeError, NAN_SLOT};
 
 /// Why the native engine cannot serve a model.
 #[derive(Debug, thiserror::Error)]
@@ -109,11 +109,18 @@ impl NativeModel {
                 "`{output}` would have {width} columns, the stage reads 2"
             )));
         }
+        if n_inputs >= NAN_SLOT {
+            return Err(NativeError::Unsupported(format!(
+                "{n_inputs} inputs (at most 254)"
+            )));
+        }
+        let mut row = Box::new([0.0; 256]);
+        row[NAN_SLOT] = f32::NAN;
         Ok(NativeModel {
             scaler,
             head,
             n_inputs,
-            row: Box::new([0.0; 256]),
+            row,
             scores: Scores::with_capacity(16),
             out: vec![0.0; width],
         })

@@ -97,19 +97,24 @@ impl Node {
 }
 
 /// A node as the walk reads it: 8 bytes. `link` is the false child's index
-/// shifted left 8, or'ed with the feature index. A leaf links to itself with
-/// a NaN threshold, which every comparison but NEQ calls false.
+/// shifted left 8, or'ed with the feature index. A leaf links to itself and
+/// reads feature slot [`NAN_SLOT`], always NaN, which every comparison but
+/// NEQ calls false; its `threshold` holds its weight, so the sum reads the
+/// cache lines the walk just read.
 #[derive(Clone, Copy, Debug)]
 struct Packed {
     threshold: f32,
     link: u32,
 }
 
+/// The row slot a leaf reads: NaN in every row the engine evaluates.
+pub const NAN_SLOT: usize = 255;
+
 /// The mode index of a leaf in the walk's mode table: compares false.
 const LEAF_MODE: u8 = MODES.len() as u8;
 
 /// Trees walked side by side.
-const LANES: usize = 4;
+const LANES: usize = 8;
 
 const MODES: [Mode; 6] = [
     Mode::Leq,
@@ -143,8 +148,6 @@ pub struct TreeEnsemble {
     table: Vec<Packed>,
     /// Per table slot: its mode index (`LEAF_MODE` for a leaf).
     table_modes: Vec<u8>,
-    /// Per table slot: a leaf's single weight (the fast path), else 0.
-    leaf_values: Vec<f32>,
     /// The roots, padded with an empty leaf to a multiple of [`LANES`].
     lanes: Vec<u32>,
     /// The deepest tree's depth: every walk takes this many steps.
@@ -280,7 +283,6 @@ impl TreeEnsemble {
             lanes: Vec::new(),
             table: Vec::new(),
             table_modes: Vec::new(),
-            leaf_values: Vec::new(),
             uniform: None,
             spans: Vec::new(),
             weights: Vec::new(),
@@ -448,12 +450,15 @@ impl TreeEnsemble {
                 });
                 continue;
             };
-            let feature = u8::try_from(c.feature[k]).map_err(|_| {
-                unsupported(
-                    node,
-                    format!("feature index {} (at most 255)", c.feature[k]),
-                )
-            })?;
+            let feature = u8::try_from(c.feature[k])
+                .ok()
+                .filter(|&f| (f as usize) < NAN_SLOT)
+                .ok_or_else(|| {
+                    unsupported(
+                        node,
+                        format!("feature index {} (at most 254)", c.feature[k]),
+                    )
+                })?;
             let child = |id: i64| {
                 by_id.get(&(t, id)).copied().ok_or_else(|| {
                     malformed(
@@ -564,34 +569,33 @@ impl TreeEnsemble {
         self.pack();
     }
 
-    /// The walk's tables: 8-byte nodes, modes and leaf values, padded to a
-    /// power of two so a masked index is always in bounds.
+    /// The walk's tables: 8-byte nodes and their modes, padded to a power
+    /// of two so a masked index is always in bounds.
     fn pack(&mut self) {
         let size = self.nodes.len().next_power_of_two();
+        let nan = NAN_SLOT as u32;
         self.table = vec![
             Packed {
-                threshold: f32::NAN,
-                link: 0
+                threshold: 0.0,
+                link: nan
             };
             size
         ];
         self.table_modes = vec![LEAF_MODE; size];
-        self.leaf_values = vec![0.0; size];
         for (i, n) in self.nodes.iter().enumerate() {
-            debug_assert!(n.next < 1 << 24);
-            if n.is_leaf() {
-                self.table[i] = Packed {
-                    threshold: f32::NAN,
-                    link: n.next << 8,
-                };
-                self.leaf_values[i] = n.value;
+            debug_assert!(n.next < 1 << 24 && (n.feature as usize) < NAN_SLOT);
+            self.table[i] = if n.is_leaf() {
+                Packed {
+                    threshold: n.value,
+                    link: n.next << 8 | nan,
+                }
             } else {
-                self.table[i] = Packed {
+                self.table_modes[i] = n.mode;
+                Packed {
                     threshold: n.value,
                     link: n.next << 8 | n.feature as u32,
-                };
-                self.table_modes[i] = n.mode;
-            }
+                }
+            };
         }
     }
 
@@ -634,6 +638,7 @@ impl TreeEnsemble {
 
     /// Evaluates one row (features in its first slots) into `out` (`outputs()` wide).
     pub fn eval(&self, row: &[f32; 256], s: &mut Scores, out: &mut [f32]) {
+        debug_assert!(row[NAN_SLOT].is_nan(), "leaves read the NaN slot");
         s.clear(self.n_targets);
         match self.uniform {
             Some(Mode::Leq) => self.add_leaves(row, s, |x, t, _| x <= t),
@@ -686,7 +691,7 @@ impl TreeEnsemble {
             debug_assert!(at.iter().all(|&i| self.nodes[i as usize].is_leaf()));
             if self.single_target.is_some() {
                 for &i in &at {
-                    sum += self.leaf_values[i as usize & mask];
+                    sum += table[i as usize & mask].threshold;
                 }
                 continue;
             }
