@@ -8,44 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use tickline_features::{FeatureConfig, FeatureEngine, N_FEATURES};
-use tickline_feed::synthetic::{SyntheticConfig, SyntheticSource};
-use tickline_feed::{Books, FeedStats, Source, Step};
+use tickline_features::N_FEATURES;
 use tickline_inference::{onnx, EngineChoice, InferenceError, Model, SessionConfig};
-use tickline_schema::{BookEvent, FeatureVector};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Feature vectors of the synthetic market, as the feature stage makes them.
-fn vectors(seed: u64, n: usize) -> Vec<f32> {
-    let cfg = SyntheticConfig {
-        seed,
-        instruments: 2,
-        events: n as u64 + 200,
-        ..Default::default()
-    };
-    let mut src = SyntheticSource::new(cfg);
-    let (mut books, mut stats) = (Books::default(), FeedStats::quiet());
-    let mut engine = FeatureEngine::new(FeatureConfig::default());
-    let (mut e, mut fv): (BookEvent, FeatureVector) =
-        (bytemuck::Zeroable::zeroed(), bytemuck::Zeroable::zeroed());
-    let mut out = Vec::new();
-    loop {
-        match src.next(&mut books, &mut stats) {
-            Step::Event(ev) => {
-                books.fill_event(&ev, 10, &mut e);
-                engine.update(&e, &mut fv);
-                out.extend_from_slice(&fv.values[..N_FEATURES]);
-            }
-            Step::End => break,
-            _ => {}
-        }
-    }
-    out.truncate(n * N_FEATURES);
-    out
-}
+mod common;
+use common::{predict, python, repo, vectors};
 
 fn load(path: &Path, engine: EngineChoice, batch: usize) -> Result<Model, InferenceError> {
     Model::load(
@@ -58,26 +25,16 @@ fn load(path: &Path, engine: EngineChoice, batch: usize) -> Result<Model, Infere
     )
 }
 
-fn predict(model: &mut Model, x: &[f32], batch: usize) -> Vec<f64> {
-    let mut out = Vec::new();
-    for chunk in x.chunks(batch * N_FEATURES) {
-        let rows = chunk.len() / N_FEATURES;
-        model.rows_mut(rows).copy_from_slice(chunk);
-        out.extend_from_slice(model.run(rows).unwrap());
-    }
-    out
-}
-
 /// A model from scripts/make_test_model.py (`args` choose its kind).
 fn make_model(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
     let path = dir.join(format!("{name}.onnx"));
-    let out = Command::new(repo().join(".venv/bin/python"))
+    let out = Command::new(python())
         .arg(repo().join("scripts/make_test_model.py"))
         .args(args)
         .args(["--meta", "feature_set_version=1", "--meta", "n_features=16"])
         .arg(&path)
         .output()
-        .expect("run scripts/setup-python.sh first");
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",

@@ -5,63 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tickline_features::{FeatureConfig, FeatureEngine, N_FEATURES};
-use tickline_feed::synthetic::{SyntheticConfig, SyntheticSource};
-use tickline_feed::{Books, FeedStats, Source, Step};
+use tickline_features::N_FEATURES;
 use tickline_inference::{InferenceError, Model, SessionConfig};
-use tickline_schema::{BookEvent, FeatureVector};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn python() -> PathBuf {
-    let p = repo().join(".venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} missing: run scripts/setup-python.sh",
-        p.display()
-    );
-    p
-}
-
-fn vectors(n: usize) -> Vec<f32> {
-    let cfg = SyntheticConfig {
-        seed: 9,
-        instruments: 2,
-        events: n as u64 + 200,
-        ..Default::default()
-    };
-    let mut src = SyntheticSource::new(cfg);
-    let (mut books, mut stats) = (Books::default(), FeedStats::quiet());
-    let mut engine = FeatureEngine::new(FeatureConfig::default());
-    let (mut e, mut fv): (BookEvent, FeatureVector) =
-        (bytemuck::Zeroable::zeroed(), bytemuck::Zeroable::zeroed());
-    let mut out = Vec::new();
-    loop {
-        match src.next(&mut books, &mut stats) {
-            Step::Event(ev) => {
-                books.fill_event(&ev, 10, &mut e);
-                engine.update(&e, &mut fv);
-                out.extend_from_slice(&fv.values[..N_FEATURES]);
-            }
-            Step::End => break,
-            _ => {}
-        }
-    }
-    out.truncate(n * N_FEATURES);
-    out
-}
-
-fn predict(model: &mut Model, x: &[f32], batch: usize) -> Vec<f64> {
-    let mut out = Vec::new();
-    for chunk in x.chunks(batch * N_FEATURES) {
-        let rows = chunk.len() / N_FEATURES;
-        model.rows_mut(rows).copy_from_slice(chunk);
-        out.extend_from_slice(model.run(rows).unwrap());
-    }
-    out
-}
+mod common;
+use common::{predict, python, repo, vectors};
 
 #[test]
 fn rust_and_python_onnxruntime_agree_within_1e6() {
@@ -76,7 +24,7 @@ fn rust_and_python_onnxruntime_agree_within_1e6() {
     .unwrap();
     assert_eq!(model.info().input, "features");
     assert_eq!(model.info().horizon_events, 50);
-    let x = vectors(2_000);
+    let x = vectors(9, 2_000);
     let p32 = predict(&mut model, &x, 32);
     let p1 = predict(&mut model, &x, 1);
     assert_eq!(p32.len(), 2_000);
