@@ -12,7 +12,7 @@ use tickline_features::N_FEATURES;
 use tickline_inference::{onnx, EngineChoice, InferenceError, Model, SessionConfig};
 
 mod common;
-use common::{predict, python, repo, vectors};
+use common::{predict, python, repo, run_ok, vectors};
 
 fn load(path: &Path, engine: EngineChoice, batch: usize) -> Result<Model, InferenceError> {
     Model::load(
@@ -28,17 +28,12 @@ fn load(path: &Path, engine: EngineChoice, batch: usize) -> Result<Model, Infere
 /// A model from scripts/make_test_model.py (`args` choose its kind).
 fn make_model(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
     let path = dir.join(format!("{name}.onnx"));
-    let out = Command::new(python())
-        .arg(repo().join("scripts/make_test_model.py"))
-        .args(args)
-        .args(["--meta", "feature_set_version=1", "--meta", "n_features=16"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new(python())
+            .arg(repo().join("scripts/make_test_model.py"))
+            .args(args)
+            .args(["--meta", "feature_set_version=1", "--meta", "n_features=16"])
+            .arg(&path),
     );
     path
 }

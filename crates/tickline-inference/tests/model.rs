@@ -9,7 +9,7 @@ use tickline_features::N_FEATURES;
 use tickline_inference::{InferenceError, Model, SessionConfig};
 
 mod common;
-use common::{predict, python, repo, vectors};
+use common::{predict, python, repo, run_ok, vectors};
 
 #[test]
 fn rust_and_python_onnxruntime_agree_within_1e6() {
@@ -41,16 +41,7 @@ fn rust_and_python_onnxruntime_agree_within_1e6() {
         d = dir.display(),
         m = path.display()
     );
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(Command::new(python()).arg("-c").arg(&script));
     let py: Vec<f64> =
         bytemuck::cast_slice::<u8, f64>(&std::fs::read(dir.join("p.f64")).unwrap()).to_vec();
     let _ = std::fs::remove_dir_all(&dir);
@@ -89,12 +80,7 @@ fn make_model(dir: &Path, name: &str, cols: usize, output: &str, meta: &[(&str, 
     for (k, v) in meta {
         cmd.args(["--meta", &format!("{k}={v}")]);
     }
-    let out = cmd.arg(&path).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(cmd.arg(&path));
     path
 }
 

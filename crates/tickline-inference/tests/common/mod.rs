@@ -63,3 +63,15 @@ pub fn predict(model: &mut Model, x: &[f32], batch: usize) -> Vec<f64> {
     }
     out
 }
+
+/// Runs `cmd`, failing the test with its stderr if it fails.
+pub fn run_ok(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
