@@ -2,11 +2,13 @@
 //! natively with ONNX Runtime's semantics (its CPU kernel is the reference
 //! the load-time parity check holds this to).
 //!
-//! Layout: every tree's nodes in one array of 16-byte nodes, each with the
-//! index of its false and true child; a leaf points to itself, so a walk
-//! is `depth` identical, branch-free steps (`next[cond]`), and a leaf's
-//! first weight sits where an inner node keeps its threshold. Features are
-//! read from a 256-slot row, so a `u8` feature id needs no bounds check.
+//! Layout: every tree in level order in one table of 8-byte nodes, a node's
+//! children adjacent, so a step is `next + (x <= t)` with no branch; a leaf
+//! links to itself (and reads the row's NaN slot, so it stays), so every walk
+//! takes the ensemble's depth in steps, and keeps its weight where an inner
+//! node keeps its threshold. Features are read from a 256-slot row, so a `u8`
+//! feature index needs no bounds check; node indices are masked into the
+//! power-of-two table, so they need none either.
 
 use std::collections::HashMap;
 
@@ -84,7 +86,7 @@ impl Mode {
 struct Node {
     value: f32,
     next: u32,
-    /// 1 for an inner node, 0 for a leaf (masks the comparison).
+    /// 1 for an inner node, 0 for a leaf.
     inner: u32,
     feature: u8,
     mode: u8,
@@ -167,6 +169,8 @@ pub struct TreeEnsemble {
     post: Post,
     /// Largest feature index read, plus one.
     n_features: usize,
+    /// Nodes in the file (`nodes` may add an empty leaf for padding).
+    file_nodes: usize,
 }
 
 /// The attributes a node may have that this engine does not read, refused if present.
@@ -261,12 +265,9 @@ impl TreeEnsemble {
                 "missing-value tracking (nodes_missing_value_tracks_true)",
             ));
         }
-        let post = Post::parse(&node.string("post_transform", "NONE")?).ok_or_else(|| {
-            unsupported(
-                node,
-                format!("post_transform {:?}", node.string("post_transform", "NONE")),
-            )
-        })?;
+        let post_name = node.string("post_transform", "NONE")?;
+        let post = Post::parse(&post_name)
+            .ok_or_else(|| unsupported(node, format!("post_transform {post_name}")))?;
         let classifier = node.op() == "TreeEnsembleClassifier";
         let (weights, n_targets, kind) = if classifier {
             Self::classifier_parts(node)?
@@ -292,6 +293,7 @@ impl TreeEnsemble {
             kind,
             post,
             n_features: 0,
+            file_nodes: cols.tree.len(),
         };
         let index = e.build_nodes(node, &cols)?;
         if e.nodes.len() >= 1 << 24 {
@@ -370,10 +372,26 @@ impl TreeEnsemble {
                 trees.push(t);
             }
         }
+        let children: std::collections::HashSet<(i64, i64)> = (0..c.tree.len())
+            .filter(|&k| c.modes[k] != "LEAF")
+            .flat_map(|k| [(c.tree[k], c.t[k]), (c.tree[k], c.f[k])])
+            .collect();
+        let mut roots: HashMap<i64, Vec<usize>> = HashMap::new();
+        for (&(t, id), &k) in &by_id {
+            if !children.contains(&(t, id)) {
+                roots.entry(t).or_default().push(k);
+            }
+        }
         let mut placed: Index = HashMap::with_capacity(c.tree.len());
         let mut modes = Vec::new();
         for &t in &trees {
-            let root = Self::root_of(node, c, t, &by_id)?;
+            let root = match roots.get(&t).map(Vec::as_slice) {
+                Some(&[r]) => r,
+                Some([]) | None => {
+                    return Err(malformed(node, format!("tree {t} has no root (a cycle)")))
+                }
+                Some(_) => return Err(malformed(node, format!("tree {t} has more than one root"))),
+            };
             let depth = self.place_tree(node, c, t, root, &by_id, &mut placed, &mut modes)?;
             self.depths.push(depth);
         }
@@ -383,29 +401,6 @@ impl TreeEnsemble {
         self.max_depth = self.depths.iter().copied().max().unwrap_or(0);
         debug_assert_eq!(self.roots.len(), self.depths.len());
         Ok(placed)
-    }
-
-    /// The one node of tree `t` that no node of it points to.
-    fn root_of(
-        node: &NodeProto,
-        c: &NodeColumns<'_>,
-        t: i64,
-        by_id: &Index,
-    ) -> Result<usize, TreeError> {
-        let mut children = std::collections::HashSet::new();
-        for k in (0..c.tree.len()).filter(|&k| c.tree[k] == t && c.modes[k] != "LEAF") {
-            children.insert(c.t[k]);
-            children.insert(c.f[k]);
-        }
-        let mut roots = by_id
-            .iter()
-            .filter(|((tt, id), _)| *tt == t && !children.contains(id))
-            .map(|(_, &k)| k);
-        match (roots.next(), roots.next()) {
-            (Some(r), None) => Ok(r),
-            (None, _) => Err(malformed(node, format!("tree {t} has no root (a cycle)"))),
-            (Some(_), Some(_)) => Err(malformed(node, format!("tree {t} has more than one root"))),
-        }
     }
 
     /// Places tree `t` breadth-first from `root`; returns its depth.
@@ -629,11 +624,7 @@ impl TreeEnsemble {
 
     /// Trees, nodes and depth, for the log.
     pub fn shape(&self) -> (usize, usize, u8) {
-        (
-            self.roots.len(),
-            self.nodes.len(),
-            self.depths.iter().copied().max().unwrap_or(0),
-        )
+        (self.roots.len(), self.file_nodes, self.max_depth)
     }
 
     /// Evaluates one row (features in its first slots) into `out` (`outputs()` wide).
@@ -722,5 +713,156 @@ impl TreeEnsemble {
             v.dedup();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::onnx::AttributeProto;
+
+    fn ints(name: &str, v: &[i64]) -> AttributeProto {
+        AttributeProto {
+            name: Some(name.into()),
+            ints: v.to_vec(),
+            r#type: Some(7),
+            ..Default::default()
+        }
+    }
+
+    fn floats(name: &str, v: &[f32]) -> AttributeProto {
+        AttributeProto {
+            name: Some(name.into()),
+            floats: v.to_vec(),
+            r#type: Some(6),
+            ..Default::default()
+        }
+    }
+
+    fn strings(name: &str, v: &[&str]) -> AttributeProto {
+        let strings = v.iter().map(|s| s.as_bytes().to_vec()).collect();
+        AttributeProto {
+            name: Some(name.into()),
+            strings,
+            r#type: Some(8),
+            ..Default::default()
+        }
+    }
+
+    /// A regressor of one tree: node 0 tests feature `f` <= 0.5, leaves 1
+    /// (true, weight 10) and 2 (false, weight 20); `edit` breaks it.
+    fn regressor(f: i64, edit: impl FnOnce(&mut Vec<AttributeProto>)) -> NodeProto {
+        let mut a = vec![
+            ints("nodes_treeids", &[0, 0, 0]),
+            ints("nodes_nodeids", &[0, 1, 2]),
+            ints("nodes_featureids", &[f, 0, 0]),
+            floats("nodes_values", &[0.5, 0.0, 0.0]),
+            strings("nodes_modes", &["BRANCH_LEQ", "LEAF", "LEAF"]),
+            ints("nodes_truenodeids", &[1, 0, 0]),
+            ints("nodes_falsenodeids", &[2, 0, 0]),
+            ints("target_treeids", &[0, 0]),
+            ints("target_nodeids", &[1, 2]),
+            ints("target_ids", &[0, 0]),
+            floats("target_weights", &[10.0, 20.0]),
+        ];
+        edit(&mut a);
+        NodeProto {
+            op_type: Some("TreeEnsembleRegressor".into()),
+            attribute: a,
+            ..Default::default()
+        }
+    }
+
+    fn set(a: &mut [AttributeProto], v: AttributeProto) {
+        let slot = a.iter_mut().find(|x| x.name == v.name).unwrap();
+        *slot = v;
+    }
+
+    fn eval(e: &TreeEnsemble, x0: f32) -> f32 {
+        let mut row = [0.0f32; 256];
+        row[0] = x0;
+        row[NAN_SLOT] = f32::NAN;
+        let mut out = [0.0f32];
+        e.eval(&row, &mut Scores::with_capacity(1), &mut out);
+        out[0]
+    }
+
+    #[test]
+    fn a_small_tree_takes_the_branch_onnx_says() {
+        let e = TreeEnsemble::from_node(&regressor(0, |_| {})).unwrap();
+        assert_eq!(
+            (eval(&e, 0.5), eval(&e, 0.50001), eval(&e, -3.0)),
+            (10.0, 20.0, 10.0)
+        );
+        assert_eq!(eval(&e, f32::NAN), 20.0, "NaN takes the false branch");
+        assert_eq!(e.shape(), (1, 3, 1));
+    }
+
+    #[test]
+    fn broken_trees_are_refused_naming_what() {
+        let cases: Vec<(NodeProto, &str)> = vec![
+            (
+                regressor(0, |a| {
+                    set(a, ints("nodes_treeids", &[0, 0]));
+                    set(a, ints("nodes_nodeids", &[0, 1]));
+                    set(a, ints("nodes_featureids", &[0, 0]));
+                    set(a, floats("nodes_values", &[0.5, 0.0]));
+                    set(a, strings("nodes_modes", &["BRANCH_LEQ", "LEAF"]));
+                    set(a, ints("nodes_truenodeids", &[1, 0]));
+                    set(a, ints("nodes_falsenodeids", &[7, 0]));
+                    set(a, ints("target_treeids", &[0]));
+                    set(a, ints("target_nodeids", &[1]));
+                    set(a, ints("target_ids", &[0]));
+                    set(a, floats("target_weights", &[10.0]));
+                }),
+                "points to missing node 7",
+            ),
+            (
+                regressor(0, |a| set(a, ints("nodes_truenodeids", &[7, 0, 0]))),
+                "more than one root",
+            ),
+            (
+                regressor(0, |a| set(a, ints("nodes_nodeids", &[0, 1, 1]))),
+                "node id 1 twice",
+            ),
+            (
+                regressor(0, |a| {
+                    set(
+                        a,
+                        strings("nodes_modes", &["BRANCH_LEQ", "BRANCH_LEQ", "LEAF"]),
+                    );
+                    set(a, ints("nodes_truenodeids", &[1, 0, 0]));
+                    set(a, ints("nodes_falsenodeids", &[2, 2, 0]));
+                }),
+                "no root",
+            ),
+            (
+                regressor(0, |a| set(a, ints("target_nodeids", &[0, 2]))),
+                "a weight on inner node 0",
+            ),
+            (regressor(300, |_| {}), "feature index 300"),
+            (
+                regressor(0, |a| {
+                    set(a, strings("nodes_modes", &["BRANCH_MAYBE", "LEAF", "LEAF"]))
+                }),
+                "BRANCH_MAYBE",
+            ),
+            (
+                regressor(0, |a| set(a, ints("nodes_featureids", &[0, 0]))),
+                "unequal",
+            ),
+            (
+                regressor(0, |a| {
+                    a.push(ints("nodes_missing_value_tracks_true", &[1, 0, 0]))
+                }),
+                "missing-value",
+            ),
+        ];
+        for (node, needle) in cases {
+            let err = TreeEnsemble::from_node(&node)
+                .expect_err(needle)
+                .to_string();
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
     }
 }
