@@ -13,6 +13,7 @@ use tickline_features::naive::NaiveEngine;
 use tickline_features::{FeatureConfig, FeatureEngine, N_FEATURES};
 use tickline_feed::{Books, FeedStats, Step};
 use tickline_schema::BookEvent;
+use tickline_telemetry::median_range;
 
 #[derive(Parser)]
 struct Args {
@@ -46,11 +47,6 @@ fn events(spec: &str, limit: usize) -> Result<Vec<BookEvent>> {
         }
     }
     Ok(out)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn main() -> Result<()> {
@@ -87,7 +83,7 @@ fn main() -> Result<()> {
         let evs = events(&spec, limit).with_context(|| format!("reading {name}"))?;
         let n = evs.len();
         let mut features = vec![0f32; n * N_FEATURES];
-        let times: Vec<f64> = (0..args.passes.max(1))
+        let mut times: Vec<f64> = (0..args.passes.max(1))
             .map(|_| {
                 let mut eng = FeatureEngine::new(FeatureConfig::default());
                 let t = Instant::now();
@@ -100,7 +96,7 @@ fn main() -> Result<()> {
                 t.elapsed().as_nanos() as f64 / n as f64
             })
             .collect();
-        let engine_ns = median(times);
+        let engine_ns = median_range(&mut times).0;
         let m = n.min(args.naive_events);
         let mut naive = NaiveEngine::new(FeatureConfig::default());
         let t = Instant::now();

@@ -16,7 +16,7 @@ use tickline_features::training::read_feature_csv;
 use tickline_features::N_FEATURES;
 use tickline_inference::{EngineChoice, Model, SessionConfig};
 use tickline_shm::monotonic_ns;
-use tickline_telemetry::new_histogram;
+use tickline_telemetry::{median_range, new_histogram};
 use tract_onnx::prelude::*;
 
 #[derive(Parser, Debug)]
@@ -98,14 +98,8 @@ fn time_timer(n: usize, h: &mut Histogram<u64>) {
 }
 
 fn spread(mut v: Vec<f64>) -> serde_json::Value {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    let med = if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    };
-    serde_json::json!({"median": med, "min": v[0], "max": v[n - 1]})
+    let (median, min, max) = median_range(&mut v);
+    serde_json::json!({"median": median, "min": min, "max": max})
 }
 
 fn main() -> Result<()> {

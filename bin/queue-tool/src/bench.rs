@@ -15,6 +15,7 @@ use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
 use tickline_shm::payload::Bytes;
 use tickline_shm::{monotonic_ns, Consumer, FullPolicy, Message, Producer, WaitStrategy};
+use tickline_telemetry::median_range;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
@@ -312,19 +313,6 @@ fn iceoryx2_own(args: &BenchArgs, size: usize) -> Result<Histogram<u64>> {
     Ok(h)
 }
 
-/// Median and range of `v` (not empty).
-fn spread(v: &mut [f64]) -> (f64, f64, f64) {
-    debug_assert!(!v.is_empty());
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    let median = if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    };
-    (median, v[0], v[n - 1])
-}
-
 impl Row {
     fn quantile(&self, q: f64) -> (f64, f64, f64) {
         let mut v: Vec<f64> = self
@@ -332,17 +320,17 @@ impl Row {
             .iter()
             .map(|s| s.latency.value_at_quantile(q) as f64)
             .collect();
-        spread(&mut v)
+        median_range(&mut v)
     }
 
     fn mean(&self) -> (f64, f64, f64) {
         let mut v: Vec<f64> = self.samples.iter().map(|s| s.latency.mean()).collect();
-        spread(&mut v)
+        median_range(&mut v)
     }
 
     fn rate(&self, pick: fn(&Sample) -> Option<f64>) -> Option<(f64, f64, f64)> {
         let mut v: Vec<f64> = self.samples.iter().filter_map(pick).collect();
-        (!v.is_empty()).then(|| spread(&mut v))
+        (!v.is_empty()).then(|| median_range(&mut v))
     }
 }
 

@@ -54,6 +54,20 @@ pub fn new_histogram() -> Histogram<u64> {
         .expect("valid bounds")
 }
 
+/// Median (the mean of the middle two for an even count), minimum and
+/// maximum of repeated measurements: how benchmarks report rounds.
+pub fn median_range(v: &mut [f64]) -> (f64, f64, f64) {
+    assert!(!v.is_empty(), "median of no measurements");
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    (median, v[0], v[n - 1])
+}
+
 /// Mean, p50, p90, p99, p99.9 and max in ns, as JSON.
 pub fn percentiles(h: &Histogram<u64>) -> serde_json::Value {
     if h.is_empty() {
