@@ -126,7 +126,7 @@ fn run_main() -> Result<()> {
         rt.summary(serde_json::json!({
             "source": spec,
             // Replayed at its own pace, or live: the latency figures are the pipeline's.
-            "paced": pace.is_some() || spec.starts_with("moldudp64:"),
+            "paced": pace.is_some() || live,
             "pace": args.pace,
             "input_messages": stats.messages,
             "lost_messages": reader.lost_messages(),

@@ -118,6 +118,7 @@ const LEAF_MODE: u8 = MODES.len() as u8;
 /// Trees walked side by side.
 const LANES: usize = 8;
 
+/// Every mode, in declaration order (a mode's index is `mode as u8`).
 const MODES: [Mode; 6] = [
     Mode::Leq,
     Mode::Lt,
@@ -145,7 +146,6 @@ enum Kind {
 pub struct TreeEnsemble {
     nodes: Vec<Node>,
     roots: Vec<u32>,
-    depths: Vec<u8>,
     /// `nodes` packed for the walk, padded with empty leaves to a power-of-two length.
     table: Vec<Packed>,
     /// Per table slot: its mode index (`LEAF_MODE` for a leaf).
@@ -279,7 +279,6 @@ impl TreeEnsemble {
         let mut e = TreeEnsemble {
             nodes: Vec::with_capacity(cols.tree.len()),
             roots: Vec::new(),
-            depths: Vec::new(),
             max_depth: 0,
             lanes: Vec::new(),
             table: Vec::new(),
@@ -393,13 +392,12 @@ impl TreeEnsemble {
                 Some(_) => return Err(malformed(node, format!("tree {t} has more than one root"))),
             };
             let depth = self.place_tree(node, c, t, root, &by_id, &mut placed, &mut modes)?;
-            self.depths.push(depth);
+            self.max_depth = self.max_depth.max(depth);
         }
         modes.sort_unstable_by_key(|m: &Mode| *m as u8);
         modes.dedup();
         self.uniform = (modes.len() == 1).then(|| modes[0]);
-        self.max_depth = self.depths.iter().copied().max().unwrap_or(0);
-        debug_assert_eq!(self.roots.len(), self.depths.len());
+        debug_assert_eq!(self.roots.len(), trees.len());
         Ok(placed)
     }
 
@@ -471,7 +469,7 @@ impl TreeEnsemble {
             self.nodes.push(Node {
                 value: c.value[k],
                 feature,
-                mode: MODES.iter().position(|&m| m == mode).unwrap_or(0) as u8,
+                mode: mode as u8, // MODES lists the variants in declaration order
                 next: slot,
                 inner: 1,
             });
