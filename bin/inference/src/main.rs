@@ -79,7 +79,7 @@ fn run_main() -> Result<()> {
     let parity_rows = match &args.parity_features {
         Some(p) => csv_input::read(p)?
             .iter()
-            .flat_map(|fv| fv.values[..N_FEATURES].to_vec())
+            .flat_map(|fv| fv.values[..N_FEATURES].iter().copied())
             .collect(),
         None => Vec::new(),
     };
