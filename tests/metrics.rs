@@ -98,34 +98,34 @@ fn prometheus_scrapes_a_running_pipeline() {
         .expect("the supervisor says where its metrics are");
     std::thread::spawn(move || lines.for_each(drop));
 
-    // Served, with every stage and queue, once events flow.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let body = loop {
-        assert!(Instant::now() < deadline, "no events in the metrics");
-        let (code, body) = get(&addr, "/metrics").unwrap();
-        assert_eq!(code, 200, "{body}");
-        let decided = "tickline_stage_latency_seconds_count{stage=\"order-router\",metric=\"tick_to_decision\"}";
-        // The router's own values come with its first report (250 ms).
-        if body.contains(decided) && body.contains("tickline_router_orders_total") {
-            break body;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    for want in [
+    // Served, with every stage and queue, once events flow. Each stage's own
+    // values come with its first report (every 250 ms), and the status board
+    // with the supervisor's next pass, so wait until every line is there.
+    let wants = [
         "tickline_stage_up{stage=\"inference\"} 1",
         "tickline_stage_pid{stage=\"feature\"} ",
         "tickline_stage_state{stage=\"feature\",state=\"running\"} 1",
         "tickline_stage_restarts_total{stage=\"feed-handler\"} 0",
         "tickline_queue_capacity{queue=\"book\"} 16384",
         "# TYPE tickline_stage_latency_seconds histogram",
+        "tickline_stage_latency_seconds_count{stage=\"order-router\",metric=\"tick_to_decision\"}",
         "tickline_stage_latency_seconds_bucket{le=\"0.001\",stage=\"inference\",metric=\"service\"}",
         "# TYPE tickline_stage_restarts_total counter",
         "tickline_router_orders_total{stage=\"order-router\"}",
         "tickline_router_rejects_total{stage=\"order-router\",reason=\"rate\"}",
         "tickline_router_pnl_currency{stage=\"order-router\"}",
-    ] {
-        assert!(body.contains(want), "{want} missing:\n{body}");
-    }
+    ];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let body = loop {
+        let (code, body) = get(&addr, "/metrics").unwrap();
+        assert_eq!(code, 200, "{body}");
+        let missing: Vec<_> = wants.iter().filter(|w| !body.contains(*w)).collect();
+        if missing.is_empty() {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "{missing:?} missing:\n{body}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
     // OpenMetrics for a client that asks for it, as Prometheus does.
     let accept = "Accept: application/openmetrics-text; version=1.0.0\r\n";
     let (_, open) = get_with(&addr, "/metrics", accept).unwrap();
