@@ -13,22 +13,24 @@
 
 mod state;
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufWriter;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use serde::Serialize;
 use state::{ShmStore, Store};
 use tickline_features::training::LabelledCsv;
 use tickline_features::{
     block_words, formulas, Applied, FeatureConfig, FeatureEngine, HeapStore, FEATURE_NAMES,
 };
-use tickline_feed::EventReader;
+use tickline_feed::{EventReader, SourceInput};
 use tickline_schema::{BookEvent, FeatureVector, Stage, FIXED_SCALE, MAX_LEVELS};
 use tickline_shm::FullPolicy;
 use tickline_stage::{
     queue_input, Emitted, Emitter, Endpoint, EndpointKind as K, Flow, Input, Processor, Runtime,
-    Signals, SourceInput, StageArgs,
+    Signals, StageArgs,
 };
 
 #[derive(Parser, Debug)]
@@ -98,6 +100,47 @@ impl Processor for Features {
     }
 }
 
+/// The feature stage's own summary fields.
+#[derive(Serialize)]
+struct Summary {
+    events: u64,
+    csv_rows: u64,
+    unlabelled: u64,
+    /// Per feature, vectors in which it fell back to its default.
+    defaulted: BTreeMap<&'static str, u64>,
+    window_overflows: u64,
+    state_resumed_instruments: u64,
+    digest: String,
+    events_per_s: f64,
+}
+
+impl Summary {
+    fn new(f: &mut Features, rt: &Runtime<FeatureVector>) -> Result<Self> {
+        let labels = f.csv.take().map(LabelledCsv::finish).transpose()?;
+        let digest = f.engine.digest()?;
+        let stats = &f.engine.stats;
+        let events = rt.counts().handled;
+        Ok(Summary {
+            events,
+            csv_rows: labels.map_or(0, |l| l.rows),
+            unlabelled: labels.map_or(0, |l| l.unlabelled),
+            defaulted: FEATURE_NAMES
+                .iter()
+                .copied()
+                .zip(stats.defaulted)
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            window_overflows: stats.window_overflows,
+            state_resumed_instruments: match f.engine.store() {
+                Store::Shm(s) => s.resumed,
+                Store::Heap(_) => 0,
+            },
+            digest: format!("{digest:016x}"),
+            events_per_s: events as f64 / rt.elapsed().as_secs_f64().max(1e-9),
+        })
+    }
+}
+
 fn main() -> std::process::ExitCode {
     tickline_stage::exit_code("tickline-feature", run_main())
 }
@@ -159,33 +202,7 @@ fn run_main() -> Result<()> {
         Runtime::<FeatureVector>::new(Stage::Feature, &args.stage, signals, FullPolicy::Block)?;
     rt.run(input.as_mut(), &mut features)?;
 
-    let labels = features.csv.take().map(LabelledCsv::finish).transpose()?;
-    let digest = features.engine.digest()?;
-    let stats = &features.engine.stats;
-    let defaulted: serde_json::Map<_, _> = FEATURE_NAMES
-        .iter()
-        .zip(stats.defaulted)
-        .filter(|(_, n)| *n > 0)
-        .map(|(k, n)| (k.to_string(), n.into()))
-        .collect();
-    let events = rt.counts().handled;
-    let resumed = match features.engine.store() {
-        Store::Shm(s) => s.resumed,
-        Store::Heap(_) => 0,
-    };
-    let elapsed = rt.elapsed().as_secs_f64();
-    println!(
-        "{}",
-        rt.summary(serde_json::json!({
-            "events": events,
-            "csv_rows": labels.map_or(0, |l| l.rows),
-            "unlabelled": labels.map_or(0, |l| l.unlabelled),
-            "defaulted": defaulted,
-            "window_overflows": stats.window_overflows,
-            "state_resumed_instruments": resumed,
-            "digest": format!("{digest:016x}"),
-            "events_per_s": events as f64 / elapsed.max(1e-9),
-        }))
-    );
+    let own = Summary::new(&mut features, &rt)?;
+    println!("{}", rt.summary(&own));
     Ok(())
 }

@@ -7,12 +7,17 @@
 //! replay killed and restarted publishes every event exactly once.
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
+
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use tickline_feed::{EventReader, InstrumentMap, Shard};
+use serde::Serialize;
+use tickline_feed::{EventReader, InstrumentMap, Shard, SourceInput};
 use tickline_schema::{BookEvent, Stage, MAX_LEVELS};
 use tickline_shm::FullPolicy;
-use tickline_stage::{Endpoint, EndpointKind, Runtime, Signals, StageArgs};
+use tickline_stage::{
+    Emitted, Emitter, Endpoint, EndpointKind, Flow, Paced, Processor, Runtime, Signals, StageArgs,
+};
 
 #[derive(Parser, Debug)]
 #[command(version, about)]
@@ -42,6 +47,10 @@ struct Args {
     /// max (as fast as the queue takes them) or realtime[:SPEED].
     #[arg(long, default_value = "max")]
     pace: String,
+    /// Most events read and published per batch (a paced replay hands out
+    /// only the events that are due; a live source only what has arrived).
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
     /// Full output queue: block or drop-newest. Default: drop-newest for
     /// live sources (never wait on a later stage), block for replays.
     #[arg(long)]
@@ -67,20 +76,105 @@ fn main() -> std::process::ExitCode {
     tickline_stage::exit_code("tickline-feed-handler", run_main())
 }
 
+/// Publishes each book event as read: the feed-handler's work (parsing and
+/// the books) is its input's.
+struct Publish {
+    batch: usize,
+}
+
+impl Processor for Publish {
+    type In = BookEvent;
+    type Out = BookEvent;
+    type Error = std::convert::Infallible;
+
+    fn batch_size(&self) -> usize {
+        self.batch
+    }
+
+    #[inline]
+    fn on_message(
+        &mut self,
+        e: &BookEvent,
+        out: &mut Emitter<'_, BookEvent>,
+    ) -> Result<Flow, Self::Error> {
+        let mut e = *e;
+        Ok(match out.emit(&mut e) {
+            Emitted::Stopped => Flow::Stop,
+            _ => Flow::Continue,
+        })
+    }
+}
+
+/// The feed-handler's own summary fields.
+#[derive(Serialize)]
+struct Summary<'a> {
+    source: &'a str,
+    /// Replayed at its own pace, or live: the latency figures are the pipeline's.
+    paced: bool,
+    pace: &'a str,
+    input_messages: u64,
+    lost_messages: u64,
+    events: u64,
+    filtered: u64,
+    errors: BTreeMap<&'static str, u64>,
+    book_checks: BTreeMap<&'static str, u64>,
+    instruments: BTreeMap<String, Option<&'a str>>,
+    checks: BTreeMap<String, u64>,
+    events_per_s: f64,
+    ns_per_event: f64,
+}
+
+impl<'a> Summary<'a> {
+    fn new(
+        args: &'a Args,
+        spec: &'a str,
+        paced: bool,
+        reader: &'a EventReader,
+        elapsed: f64,
+    ) -> Self {
+        let stats = reader.stats();
+        let events = reader.events();
+        Summary {
+            source: spec,
+            paced,
+            pace: &args.pace,
+            input_messages: stats.messages,
+            lost_messages: reader.lost_messages(),
+            events,
+            filtered: reader.filtered(),
+            errors: stats.error_counts().collect(),
+            book_checks: stats.book_check_counts().collect(),
+            instruments: reader
+                .instruments()
+                .into_iter()
+                .map(|(i, s)| (i.to_string(), s))
+                .collect(),
+            checks: reader.checks().into_iter().collect(),
+            events_per_s: events as f64 / elapsed.max(1e-9),
+            ns_per_event: elapsed * 1e9 / events.max(1) as f64,
+        }
+    }
+}
+
+/// The source named by `--source` or `--in source:`.
+fn source_spec(args: &Args) -> Result<String> {
+    match (&args.source, &args.stage.input) {
+        (Some(s), None) => Ok(s.clone()),
+        (None, Some(_)) => match args.stage.input(&[EndpointKind::Source])? {
+            Endpoint::Source(s) => Ok(s.clone()),
+            _ => unreachable!("checked to be a source"),
+        },
+        _ => bail!("give the input as --source SPEC or --in source:SPEC, once"),
+    }
+}
+
 fn run_main() -> Result<()> {
     let args = Args::parse();
     if args.levels == 0 || args.levels > MAX_LEVELS {
         bail!("--levels must be 1..={MAX_LEVELS}");
     }
     let pace = parse_pace(&args.pace)?;
-    let spec = match (&args.source, &args.stage.input) {
-        (Some(s), None) => s.clone(),
-        (None, Some(_)) => match args.stage.input(&[EndpointKind::Source])? {
-            Endpoint::Source(s) => s.clone(),
-            _ => unreachable!("checked to be a source"),
-        },
-        _ => bail!("give the input as --source SPEC or --in source:SPEC, once"),
-    };
+    let spec = source_spec(&args)?;
     args.stage
         .output(&[EndpointKind::Null, EndpointKind::Queue, EndpointKind::File])?;
     let live = tickline_feed::is_live(&spec);
@@ -98,48 +192,29 @@ fn run_main() -> Result<()> {
         reader = reader.with_shard(shard);
     }
     let mut rt = Runtime::<BookEvent>::new(Stage::Feed, &args.stage, signals, full)?;
-    rt.run_source(&mut reader, pace)?;
-
-    let stats = reader.stats();
-    let errors: serde_json::Map<_, _> = stats
-        .error_counts()
-        .map(|(k, n)| (k.to_owned(), n.into()))
-        .collect();
-    let book_checks: serde_json::Map<_, _> = stats
-        .book_check_counts()
-        .map(|(k, n)| (k.to_owned(), n.into()))
-        .collect();
-    let instruments: serde_json::Map<_, _> = reader
-        .instruments()
-        .into_iter()
-        .map(|(i, s)| (i.to_string(), s.into()))
-        .collect();
-    let checks: serde_json::Map<_, _> = reader
-        .checks()
-        .into_iter()
-        .map(|(k, n)| (k, n.into()))
-        .collect();
+    let input = SourceInput::new(reader, args.batch);
+    let mut publish = Publish { batch: args.batch };
+    let reader = match pace {
+        Some(speed) => {
+            let mut paced = Paced::new(input, speed, rt.resume_after(), args.batch);
+            rt.run(&mut paced, &mut publish)?;
+            paced.into_inner()
+        }
+        None => {
+            let mut input = input;
+            rt.run(&mut input, &mut publish)?;
+            input
+        }
+    };
     let elapsed = rt.elapsed().as_secs_f64();
-    let events = reader.events();
-    println!(
-        "{}",
-        rt.summary(serde_json::json!({
-            "source": spec,
-            // Replayed at its own pace, or live: the latency figures are the pipeline's.
-            "paced": pace.is_some() || live,
-            "pace": args.pace,
-            "input_messages": stats.messages,
-            "lost_messages": reader.lost_messages(),
-            "events": events,
-            "filtered": reader.filtered(),
-            "errors": errors,
-            "book_checks": book_checks,
-            "instruments": instruments,
-            "checks": checks,
-            "events_per_s": events as f64 / elapsed.max(1e-9),
-            "ns_per_event": elapsed * 1e9 / events.max(1) as f64,
-        }))
+    let own = Summary::new(
+        &args,
+        &spec,
+        pace.is_some() || live,
+        reader.reader(),
+        elapsed,
     );
+    println!("{}", rt.summary(&own));
     Ok(())
 }
 

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use serde::Serialize;
 use tickline_features::N_FEATURES;
 use tickline_inference::{EngineChoice, Model, SessionConfig};
 use tickline_schema::{prediction_csv, FeatureVector, Prediction, Stage};
@@ -74,8 +75,57 @@ fn main() -> std::process::ExitCode {
     tickline_stage::exit_code("tickline-inference", run_main())
 }
 
-fn run_main() -> Result<()> {
-    let args = Args::parse();
+/// The inference stage's own summary fields.
+#[derive(Serialize)]
+struct Summary {
+    model: String,
+    model_version: u32,
+    engine: &'static str,
+    engine_note: String,
+    parity_max_abs_diff: Option<f64>,
+    parity_vectors: Option<usize>,
+    vectors: u64,
+    predictions: u64,
+    bad_outputs: u64,
+    version_mismatch: u64,
+    run_errors: u64,
+    reloads: u64,
+    reload_failures: u64,
+    runs: u64,
+    mean_batch: f64,
+    run_ns_batch1: serde_json::Value,
+    run_ns_batched: serde_json::Value,
+    ns_per_vector: serde_json::Value,
+}
+
+impl Summary {
+    fn new(args: &Args, inf: &Inference, vectors: u64) -> Self {
+        let (c, r, m) = (&inf.c, &inf.reloader, &inf.model);
+        Summary {
+            model: args.model.display().to_string(),
+            model_version: m.info().model_version,
+            engine: m.engine_name(),
+            engine_note: m.engine().to_owned(),
+            parity_max_abs_diff: m.parity().map(|p| p.max_abs_diff),
+            parity_vectors: m.parity().map(|p| p.vectors),
+            vectors,
+            predictions: c.predictions,
+            bad_outputs: c.bad_outputs,
+            version_mismatch: c.version_mismatch,
+            run_errors: c.run_errors,
+            reloads: r.reloads(),
+            reload_failures: r.failures(),
+            runs: c.runs,
+            mean_batch: vectors as f64 / c.runs.max(1) as f64,
+            run_ns_batch1: percentiles(&inf.run1),
+            run_ns_batched: percentiles(&inf.run_n),
+            ns_per_vector: percentiles(&inf.per_vector),
+        }
+    }
+}
+
+/// The model's session settings from the flags.
+fn session_config(args: &Args) -> Result<SessionConfig> {
     let parity_rows = match &args.parity_features {
         Some(p) => csv_input::read(p)?
             .iter()
@@ -83,14 +133,32 @@ fn run_main() -> Result<()> {
             .collect(),
         None => Vec::new(),
     };
-    let cfg = SessionConfig {
+    Ok(SessionConfig {
         intra_threads: args.intra_threads,
         spinning: args.spin,
         max_batch: args.max_batch.max(1),
         engine: args.engine,
         parity_rows: Arc::new(parity_rows),
         parity_vectors: args.parity_vectors,
-    };
+    })
+}
+
+/// `--out csv:FILE`: the predictions recording, its header written.
+fn open_recording(args: &Args) -> Result<Option<BufWriter<File>>> {
+    match args.stage.output(&[K::Null, K::Queue, K::Csv, K::File])? {
+        Endpoint::Csv(path) => {
+            let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            let mut w = BufWriter::new(f);
+            prediction_csv::write_header(&mut w)?;
+            Ok(Some(w))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn run_main() -> Result<()> {
+    let args = Args::parse();
+    let cfg = session_config(&args)?;
     let signals = Signals::install()?.with_reload()?;
     let model = Model::load(&args.model, &cfg)?;
     eprintln!(
@@ -107,15 +175,6 @@ fn run_main() -> Result<()> {
         Endpoint::Csv(path) => Box::new(RowsInput::new(csv_input::read(path)?)),
         _ => unreachable!("checked above"),
     };
-    let recording = match args.stage.output(&[K::Null, K::Queue, K::Csv, K::File])? {
-        Endpoint::Csv(path) => {
-            let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-            let mut w = BufWriter::new(f);
-            prediction_csv::write_header(&mut w)?;
-            Some(w)
-        }
-        _ => None,
-    };
     let mut inf = Inference {
         reloader: Reloader::spawn(
             &args.model,
@@ -129,7 +188,7 @@ fn run_main() -> Result<()> {
         rows: Vec::with_capacity(cfg.max_batch),
         probs: vec![0.0; cfg.max_batch],
         pred: bytemuck::Zeroable::zeroed(),
-        recording,
+        recording: open_recording(&args)?,
         run1: new_histogram(),
         run_n: new_histogram(),
         per_vector: new_histogram(),
@@ -140,30 +199,9 @@ fn run_main() -> Result<()> {
     if let Some(w) = &mut inf.recording {
         w.flush().context("writing the predictions recording")?;
     }
-    let vectors = rt.counts().handled;
-    let (c, r) = (&inf.c, &inf.reloader);
     println!(
         "{}",
-        rt.summary(serde_json::json!({
-            "model": args.model.display().to_string(),
-            "model_version": inf.model.info().model_version,
-            "engine": inf.model.engine_name(),
-            "engine_note": inf.model.engine(),
-            "parity_max_abs_diff": inf.model.parity().map(|p| p.max_abs_diff),
-            "parity_vectors": inf.model.parity().map(|p| p.vectors),
-            "vectors": vectors,
-            "predictions": c.predictions,
-            "bad_outputs": c.bad_outputs,
-            "version_mismatch": c.version_mismatch,
-            "run_errors": c.run_errors,
-            "reloads": r.reloads(),
-            "reload_failures": r.failures(),
-            "runs": c.runs,
-            "mean_batch": vectors as f64 / c.runs.max(1) as f64,
-            "run_ns_batch1": percentiles(&inf.run1),
-            "run_ns_batched": percentiles(&inf.run_n),
-            "ns_per_vector": percentiles(&inf.per_vector),
-        }))
+        rt.summary(&Summary::new(&args, &inf, rt.counts().handled))
     );
     Ok(())
 }

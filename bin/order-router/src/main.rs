@@ -10,10 +10,12 @@ mod journal_tool;
 mod processor;
 mod venue;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use serde::Serialize;
 use tickline_router::{Journal, PaperExchange, Reject, Router, UNIT};
 
 use crate::venue::Venue;
@@ -100,45 +102,68 @@ fn run_main() -> Result<()> {
     };
     let mut rt = Runtime::<Order>::new(Stage::Router, &a.stage, signals, FullPolicy::Block)?;
     rt.run(input.as_mut(), &mut p)?;
-    println!("{}", rt.summary(summary(&mut p.router, &a, malformed)?));
+    println!("{}", rt.summary(&summary(&mut p.router, &a, malformed)?));
     Ok(())
 }
 
-/// The router's own summary: orders, fills, rejects, positions, PnL.
-fn summary(router: &mut Router<Venue>, a: &Args, malformed: u64) -> Result<serde_json::Value> {
+/// The router's own summary fields: orders, fills, rejects, positions, PnL.
+#[derive(Serialize)]
+struct Summary {
+    predictions: u64,
+    malformed_input: u64,
+    skipped_after_restart: u64,
+    in_band: u64,
+    at_target: u64,
+    orders: u64,
+    fills: u64,
+    filled_qty: f64,
+    rejects: BTreeMap<&'static str, u64>,
+    killed: bool,
+    positions: BTreeMap<String, f64>,
+    pnl: f64,
+    hit_rate: f64,
+    judged_fills: u64,
+    reconciled_at_start: u64,
+    journal: String,
+    fix: Option<serde_json::Value>,
+}
+
+/// Settles what the venue still owes, then sums up.
+fn summary(router: &mut Router<Venue>, a: &Args, malformed: u64) -> Result<Summary> {
     // A FIX venue answers asynchronously: what it said before exit is journaled.
     let late = router.gateway_mut().settle();
     router.journal_late(late)?;
     router.poll_venue()?;
     router.sync()?;
-    let venue = router.gateway_mut().fix_summary();
     let st = &router.stats;
-    let rejects: serde_json::Map<_, _> = Reject::ALL
-        .iter()
-        .filter(|r| st.rejects[**r as usize] > 0)
-        .map(|r| (r.name().to_owned(), st.rejects[*r as usize].into()))
-        .collect();
-    let positions: serde_json::Map<_, _> = router
-        .positions()
-        .map(|(i, q)| (i.to_string(), (q as f64 / UNIT as f64).into()))
-        .collect();
-    Ok(serde_json::json!({
-        "predictions": st.predictions,
-        "malformed_input": malformed,
-        "skipped_after_restart": st.skipped,
-        "in_band": st.in_band,
-        "at_target": st.at_target,
-        "orders": st.orders,
-        "fills": st.fills,
-        "filled_qty": st.filled_qty as f64 / UNIT as f64,
-        "rejects": rejects,
-        "killed": router.is_killed(),
-        "positions": positions,
-        "pnl": router.pnl(),
-        "hit_rate": if st.judged > 0 { st.hits as f64 / st.judged as f64 } else { f64::NAN },
-        "judged_fills": st.judged,
-        "reconciled_at_start": st.reconciled,
-        "journal": a.journal.display().to_string(),
-        "fix": venue,
-    }))
+    Ok(Summary {
+        predictions: st.predictions,
+        malformed_input: malformed,
+        skipped_after_restart: st.skipped,
+        in_band: st.in_band,
+        at_target: st.at_target,
+        orders: st.orders,
+        fills: st.fills,
+        filled_qty: st.filled_qty as f64 / UNIT as f64,
+        rejects: Reject::ALL
+            .iter()
+            .map(|r| (r.name(), st.rejects[*r as usize]))
+            .filter(|(_, n)| *n > 0)
+            .collect(),
+        killed: router.is_killed(),
+        positions: router
+            .positions()
+            .map(|(i, q)| (i.to_string(), q as f64 / UNIT as f64))
+            .collect(),
+        pnl: router.pnl(),
+        hit_rate: if st.judged > 0 {
+            st.hits as f64 / st.judged as f64
+        } else {
+            f64::NAN
+        },
+        judged_fills: st.judged,
+        reconciled_at_start: st.reconciled,
+        journal: a.journal.display().to_string(),
+        fix: router.gateway_mut().fix_summary(),
+    })
 }

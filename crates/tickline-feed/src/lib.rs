@@ -14,11 +14,13 @@ pub mod moldudp64;
 mod reader;
 pub mod snapshot;
 mod spec;
+mod stage_input;
 mod stats;
 pub mod synthetic;
 
 pub use reader::{EventReader, InstrumentMap, InstrumentMapError, ReadStep, Shard};
 pub use spec::{is_live, open_source, SourceError, SPEC_HELP};
+pub use stage_input::SourceInput;
 pub use stats::{FeedError, FeedStats};
 
 use tickline_book::OrderBook;

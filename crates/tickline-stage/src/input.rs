@@ -1,16 +1,16 @@
 //! Where a stage's messages come from: a shared-memory queue (the pipeline),
-//! rows already in memory (a recording replayed), or a market-data source run
-//! in-process. Each hands out batches in place and is told how many were
-//! handled, so a queue commits only what is done.
+//! rows already in memory (a recording replayed), or a source of its own
+//! (the feed-handler's market data, which implements [`Input`] in
+//! `tickline-feed`). Each hands out batches in place and is told how many
+//! were handled, so a queue commits only what is done.
 
 use std::time::Duration;
 
-use tickline_feed::{EventReader, ReadStep};
-use tickline_schema::{BookEvent, Stage};
-use tickline_shm::{monotonic_ns, Consumer, Message, WaitOutcome};
+use tickline_shm::{Consumer, Message, WaitOutcome};
+use tickline_telemetry::StageTelemetry;
 
 /// How long an idle stage sleeps before it looks at its signals and files again.
-const IDLE_WAKE: Duration = Duration::from_millis(100);
+pub(crate) const IDLE_WAKE: Duration = Duration::from_millis(100);
 
 /// What a read gave.
 pub enum Batch<'a, T> {
@@ -32,6 +32,13 @@ pub trait Input<T> {
     fn wait(&mut self) -> WaitOutcome;
     /// Says this process is alive (queues only).
     fn beat(&self) {}
+    /// Bad input so far (malformed feed bytes...), all kinds summed.
+    fn errors(&self) -> u64 {
+        0
+    }
+    /// Updates the input's own values in the stats segment, as
+    /// [`crate::Processor::report`] does the processor's.
+    fn report(&mut self, _tel: &mut StageTelemetry) {}
 }
 
 /// The consuming end of a queue.
@@ -92,59 +99,6 @@ impl<T> Input<T> for RowsInput<T> {
     }
 
     fn wait(&mut self) -> WaitOutcome {
-        WaitOutcome::Ready
-    }
-}
-
-/// A market-data source in-process: book events stamped at ingest, as the
-/// feed-handler would publish them.
-pub struct SourceInput {
-    reader: EventReader,
-    batch: Vec<BookEvent>,
-    end: bool,
-}
-
-impl SourceInput {
-    /// Reads `reader` in batches of at most `max_batch`.
-    pub fn new(reader: EventReader, max_batch: usize) -> Self {
-        SourceInput {
-            reader,
-            batch: Vec::with_capacity(max_batch.max(1)),
-            end: false,
-        }
-    }
-}
-
-impl Input<BookEvent> for SourceInput {
-    fn read(&mut self, max: usize) -> Batch<'_, BookEvent> {
-        self.batch.clear();
-        let max = max.min(self.batch.capacity());
-        let mut e: BookEvent = bytemuck::Zeroable::zeroed();
-        while self.batch.len() < max && !self.end {
-            match self.reader.next(&mut e) {
-                ReadStep::Event => {
-                    e.trace.stamp(Stage::Feed, monotonic_ns());
-                    self.batch.push(e);
-                }
-                ReadStep::Skip => {}
-                ReadStep::Idle if self.batch.is_empty() => return Batch::Idle,
-                ReadStep::Idle => break,
-                ReadStep::End => self.end = true,
-            }
-        }
-        if self.batch.is_empty() {
-            Batch::End
-        } else {
-            Batch::Ready(&self.batch)
-        }
-    }
-
-    fn commit(&mut self, n: usize) {
-        debug_assert!(n <= self.batch.len());
-    }
-
-    fn wait(&mut self) -> WaitOutcome {
-        std::thread::yield_now();
         WaitOutcome::Ready
     }
 }

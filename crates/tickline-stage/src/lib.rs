@@ -9,26 +9,30 @@
 //!   number was published by a predecessor and is not emitted again;
 //! - the batch loop: read in place, process, publish, commit, heartbeat;
 //! - latency (queue wait, service, end-to-end) and counters to the stats board;
-//! - `--limit`, and the JSON summary line;
+//! - `--limit`, pacing a replay ([`Paced`]), and the JSON summary line;
 //! - under a supervisor, death with it ([`bind_to_supervisor`]).
 #![forbid(unsafe_code)]
 
 mod args;
+mod emitter;
 mod error;
 mod exit;
 mod input;
 mod output;
+mod paced;
 mod runtime;
 mod signals;
 mod supervision;
 mod watch;
 
 pub use args::{Endpoint, EndpointKind, Handoff, StageArgs};
+pub use emitter::{Counts, Emitted, Emitter};
 pub use error::StageError;
 pub use exit::exit_code;
-pub use input::{Batch, Input, QueueInput, RowsInput, SourceInput};
+pub use input::{Batch, Input, QueueInput, RowsInput};
 pub use output::Output;
-pub use runtime::{Counts, Emitted, Emitter, Flow, Processor, Runtime};
+pub use paced::Paced;
+pub use runtime::{Flow, Processor, Runtime};
 pub use signals::Signals;
 pub use supervision::{bind_to_supervisor, SUPERVISOR_PID_ENV};
 pub use watch::{FileWatch, Watch};

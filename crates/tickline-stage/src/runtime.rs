@@ -1,15 +1,17 @@
-//! The loop every stage runs: read a batch, process it, publish, commit,
-//! beat, record latency; stop on a signal, a limit or the end of input; and
-//! the summary it prints. A stage supplies only a [`Processor`].
+//! The loop every stage runs, the feed-handler's included: read a batch,
+//! process it, publish, commit, beat, record latency; stop on a signal, a
+//! limit or the end of input; and the summary it prints. A stage supplies
+//! only an [`Input`] and a [`Processor`].
 
 use std::time::{Duration, Instant};
 
-use tickline_feed::{EventReader, ReadStep};
-use tickline_schema::telemetry::{Metric, OwnKind};
-use tickline_schema::{BookEvent, Stage, Traced};
-use tickline_shm::{monotonic_ns, FullPolicy, Message, Push, WaitOutcome};
-use tickline_telemetry::{OwnSlot, StageTelemetry};
+use serde::Serialize;
+use tickline_schema::telemetry::Metric;
+use tickline_schema::{Stage, Traced};
+use tickline_shm::{monotonic_ns, FullPolicy, Message, WaitOutcome};
+use tickline_telemetry::StageTelemetry;
 
+use crate::emitter::{Counts, Emitter};
 use crate::input::{Batch, Input};
 use crate::{Handoff, Output, Signals, StageArgs, StageError};
 
@@ -85,93 +87,13 @@ pub trait Processor {
     fn report(&mut self, _tel: &mut StageTelemetry) {}
 }
 
-/// What became of an emitted message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Emitted {
-    /// Published.
-    Sent,
-    /// A predecessor already published it: skipped.
-    Replayed,
-    /// Dropped by a full output's drop-newest policy (counted).
-    Dropped,
-    /// The stage is stopping while the output was full: not published.
-    Stopped,
-}
-
-/// Message counts of one run.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Counts {
-    /// Input messages handled, redelivered ones included.
-    pub handled: u64,
-    /// Of those, ones a predecessor had already handled.
-    pub replayed: u64,
-    /// Messages handed to the output (sent or dropped when full).
-    pub published: u64,
-    /// Of those, dropped by a drop-newest output.
-    pub dropped: u64,
-}
-
-/// The output side of a stage as its processor sees it: stamps, end-to-end
-/// latency, resume after a predecessor, and the counts.
-pub struct Emitter<'a, O: Message + Traced> {
-    stage: Stage,
-    output: &'a mut Output<O>,
-    tel: &'a mut StageTelemetry,
-    counts: &'a mut Counts,
-    resume_after: Option<u64>,
+/// What one batch came to.
+struct Step {
+    done: usize,
+    flow: Flow,
     stopped: bool,
-}
-
-impl<O: Message + Traced> Emitter<'_, O> {
-    /// True (and counted) if the output for input `seq` was published by a
-    /// predecessor; such input may still be processed (to warm state) but
-    /// must not be emitted again.
-    #[inline]
-    pub fn is_replay(&mut self, seq: u64) -> bool {
-        let replay = self.resume_after.is_some_and(|r| seq <= r);
-        self.counts.replayed += replay as u64;
-        replay
-    }
-
-    /// Stamps `msg` now and publishes it, unless it is a replay.
-    #[inline]
-    pub fn emit(&mut self, msg: &mut O) -> Emitted {
-        self.emit_at(msg, monotonic_ns())
-    }
-
-    /// As [`Emitter::emit`], with the stamp given (messages of one batch
-    /// that became ready at once).
-    #[inline]
-    pub fn emit_at(&mut self, msg: &mut O, now: u64) -> Emitted {
-        if self.is_replay(msg.trace().seq) {
-            return Emitted::Replayed;
-        }
-        msg.trace_mut().stamp(self.stage, now);
-        if self.stage != Stage::Feed {
-            self.tel
-                .record_since(Metric::EndToEnd, msg.trace().ingest_ns(), now);
-        }
-        match self.output.push(msg) {
-            Push::Sent => {
-                self.counts.published += 1;
-                Emitted::Sent
-            }
-            Push::Dropped => {
-                self.counts.published += 1;
-                self.counts.dropped += 1;
-                Emitted::Dropped
-            }
-            Push::Stopped => {
-                self.stopped = true;
-                Emitted::Stopped
-            }
-        }
-    }
-
-    /// The stage's recorder, for latencies of its own.
-    pub fn telemetry(&mut self) -> &mut StageTelemetry {
-        self.tel
-    }
+    t_end: u64,
+    published: bool,
 }
 
 /// One stage process: its output, telemetry, signals and counts.
@@ -248,13 +170,18 @@ impl<O: Message + Traced> Runtime<O> {
         }
     }
 
+    /// Sequence number of the last message a predecessor published to this
+    /// stage's output: what follows it is this process's to publish.
+    pub fn resume_after(&self) -> Option<u64> {
+        self.resume_after
+    }
+
     /// Runs `p` over `input` until the input ends, a stop signal, `--limit`,
     /// or the processor says stop.
     pub fn run<P>(&mut self, input: &mut dyn Input<P::In>, p: &mut P) -> Result<(), StageError>
     where
         P: Processor<Out = O>,
     {
-        let upstream = self.stage.upstream();
         p.warm_up().map_err(StageError::processor)?;
         self.tel.set_ready();
         while !self.signals.stopping() {
@@ -265,6 +192,7 @@ impl<O: Message + Traced> Runtime<O> {
                 Some(r) => r.min(p.batch_size() as u64) as usize,
                 None => p.batch_size(),
             };
+            let t_ask = monotonic_ns();
             let batch = match input.read(max.max(1)) {
                 Batch::Ready(b) => b,
                 Batch::Idle => {
@@ -275,39 +203,65 @@ impl<O: Message + Traced> Runtime<O> {
                 }
                 Batch::End => break,
             };
-            let t_read = monotonic_ns();
-            if self.first_read_ns == 0 {
-                self.first_read_ns = t_read;
-            }
-            let published_before = self.counts.published;
-            if let Some(up) = upstream {
-                for m in batch {
-                    let sent = m.trace().stamps[up as usize];
-                    self.tel.record_since(Metric::QueueWait, sent, t_read);
-                }
-            }
-            let (done, flow, stopped, t_end) = self.process_batch(batch, t_read, p)?;
-            self.last_done_ns = t_end;
-            if stopped {
+            let step = self.step(batch, t_ask, p)?;
+            if step.stopped {
                 // Not committed: a successor skips what this batch published.
                 break;
             }
-            input.commit(done);
+            input.commit(step.done);
             input.beat();
-            if self.tel.tick(t_end) {
-                p.report(&mut self.tel);
+            if self.tel.tick(step.t_end) {
+                self.output.beat();
+                self.report(&mut *input, p);
             }
-            if self.handoff == Handoff::Yield && self.counts.published > published_before {
+            if self.handoff == Handoff::Yield && step.published {
                 std::thread::yield_now();
             }
-            if flow == Flow::Stop || self.remaining() == Some(0) {
+            if step.flow == Flow::Stop || self.remaining() == Some(0) {
                 break;
             }
         }
-        self.tel.set_errors(p.errors());
-        p.report(&mut self.tel);
+        self.report(input, p);
         self.tel.publish(monotonic_ns());
         self.output.finish().map_err(StageError::processor)
+    }
+
+    /// Error counts and own values of the input and the processor.
+    fn report<P: Processor<Out = O>>(&mut self, input: &mut dyn Input<P::In>, p: &mut P) {
+        self.tel.set_errors(p.errors() + input.errors());
+        input.report(&mut self.tel);
+        p.report(&mut self.tel);
+    }
+
+    /// One batch read at `t_ask`: queue waits recorded, then processed.
+    fn step<P>(&mut self, batch: &[P::In], t_ask: u64, p: &mut P) -> Result<Step, StageError>
+    where
+        P: Processor<Out = O>,
+    {
+        debug_assert!(!batch.is_empty(), "a ready batch holds a message");
+        let t_read = monotonic_ns();
+        if self.first_read_ns == 0 {
+            self.first_read_ns = t_read;
+        }
+        if let Some(up) = self.stage.upstream() {
+            for m in batch {
+                let sent = m.trace().stamps[up as usize];
+                self.tel.record_since(Metric::QueueWait, sent, t_read);
+            }
+        }
+        let published_before = self.counts.published;
+        // Reading is service too: a queue's is a few loads, a source's is
+        // parsing and the books.
+        let read_share = (t_read - t_ask) / batch.len() as u64;
+        let (done, flow, stopped, t_end) = self.process_batch(batch, t_read, read_share, p)?;
+        self.last_done_ns = t_end;
+        Ok(Step {
+            done,
+            flow,
+            stopped,
+            t_end,
+            published: self.counts.published > published_before,
+        })
     }
 
     /// Processes one batch: (messages handled, flow, stopped, end time).
@@ -315,6 +269,7 @@ impl<O: Message + Traced> Runtime<O> {
         &mut self,
         batch: &[P::In],
         t_read: u64,
+        read_share: u64,
         p: &mut P,
     ) -> Result<(usize, Flow, bool, u64), StageError>
     where
@@ -327,7 +282,8 @@ impl<O: Message + Traced> Runtime<O> {
             let flow = p.on_batch(batch, &mut em).map_err(StageError::processor)?;
             let t = monotonic_ns();
             let n = batch.len() as u64;
-            em.tel.record_n(Metric::Service, (t - t_read) / n, n);
+            em.tel
+                .record_n(Metric::Service, (t - t_read) / n + read_share, n);
             em.counts.handled += n;
             (batch.len(), flow, t)
         } else {
@@ -337,7 +293,7 @@ impl<O: Message + Traced> Runtime<O> {
                 done += 1;
                 em.counts.handled += 1;
                 let t = monotonic_ns();
-                em.tel.record(Metric::Service, t - t_prev);
+                em.tel.record(Metric::Service, t - t_prev + read_share);
                 t_prev = t;
                 let new = em.counts.handled - em.counts.replayed;
                 if flow == Flow::Stop || em.stopped || limit.is_some_and(|l| new >= l) {
@@ -353,12 +309,17 @@ impl<O: Message + Traced> Runtime<O> {
         Ok((done, flow, stopped, t_end))
     }
 
-    /// The summary line: the stage's own fields, then the runtime's counts and latency.
-    pub fn summary(&self, own: serde_json::Value) -> serde_json::Value {
+    /// The summary line: the stage's own fields (a struct of its own,
+    /// serialized as an object), then the runtime's counts and latency.
+    pub fn summary<S: Serialize>(&self, own: &S) -> serde_json::Value {
         let mut m = serde_json::Map::new();
         m.insert("stage".into(), self.stage.name().into());
-        if let serde_json::Value::Object(own) = own {
-            m.extend(own);
+        match serde_json::to_value(own) {
+            Ok(serde_json::Value::Object(own)) => m.extend(own),
+            Ok(other) => debug_assert!(false, "a stage summary is an object, not {other}"),
+            Err(e) => {
+                m.insert("summary_error".into(), e.to_string().into());
+            }
         }
         let elapsed = self.elapsed().as_secs_f64();
         let c = &self.counts;
@@ -380,110 +341,5 @@ impl<O: Message + Traced> Runtime<O> {
             m.insert(k.into(), v);
         }
         m.into()
-    }
-}
-
-/// Paces a replay at its recorded speed (times `speed`) from its first event.
-struct Pacer {
-    speed: f64,
-    start: Instant,
-    first_exchange_ns: Option<u64>,
-}
-
-impl Pacer {
-    /// Sleeps until the event at `exchange_ns` is due; returns ns slept.
-    fn wait(&mut self, exchange_ns: u64) -> u64 {
-        let t = monotonic_ns();
-        let first = *self.first_exchange_ns.get_or_insert(exchange_ns);
-        let due_ns = (exchange_ns.saturating_sub(first) as f64 / self.speed) as u64;
-        let due = Duration::from_nanos(due_ns);
-        let now = self.start.elapsed();
-        if due > now {
-            std::thread::sleep(due - now);
-        }
-        monotonic_ns() - t
-    }
-}
-
-impl Runtime<BookEvent> {
-    /// Input errors to the stats board, and the count of the stream
-    /// disagreeing with its books to `book_checks`.
-    fn report_feed_counts(&mut self, reader: &EventReader, book_checks: Option<OwnSlot>) {
-        let stats = reader.stats();
-        self.tel
-            .set_errors(stats.error_counts().map(|(_, n)| n).sum());
-        if let Some(slot) = book_checks {
-            self.tel
-                .set_count(slot, stats.book_check_counts().map(|(_, n)| n).sum());
-        }
-    }
-}
-
-/// Events between heartbeats of a source stage (then only if 1 ms passed).
-const SOURCE_BEAT_EVERY: u64 = 1024;
-
-impl Runtime<BookEvent> {
-    /// The source stage's loop: every event of `reader`, stamped at ingest and
-    /// published one at a time, paced at `speed` times its recorded rate if given.
-    pub fn run_source(
-        &mut self,
-        reader: &mut EventReader,
-        speed: Option<f64>,
-    ) -> Result<(), StageError> {
-        debug_assert!(speed.is_none_or(|s| s.is_finite() && s > 0.0));
-        let mut pacer = speed.map(|speed| Pacer {
-            speed,
-            start: self.started,
-            first_exchange_ns: None,
-        });
-        let mut ev: BookEvent = bytemuck::Zeroable::zeroed();
-        let mut last_beat = Instant::now();
-        let book_checks = self.tel.own("feed_book_checks", OwnKind::Counter);
-        self.tel.set_ready();
-        while !self.signals.stopping() && self.remaining() != Some(0) {
-            let t0 = monotonic_ns();
-            match reader.next(&mut ev) {
-                ReadStep::Event => {}
-                ReadStep::Skip => continue,
-                ReadStep::Idle => {
-                    std::thread::yield_now();
-                    continue;
-                }
-                ReadStep::End => break,
-            }
-            self.counts.handled += 1;
-            if self.resume_after.is_some_and(|r| ev.trace.seq <= r) {
-                self.counts.replayed += 1;
-                continue;
-            }
-            let paused = pacer.as_mut().map_or(0, |p| p.wait(ev.trace.exchange_ns));
-            if self.emitter().emit(&mut ev) == Emitted::Stopped {
-                break;
-            }
-            // Parse, book and publish; the pacing sleep is not service.
-            let t = monotonic_ns();
-            self.tel
-                .record(Metric::Service, (t - t0).saturating_sub(paused));
-            if self.handoff == Handoff::Yield && pacer.is_some() {
-                // Hand the CPU to the consumer sharing it now, rather than at
-                // the pacing sleep: programming a timer costs microseconds
-                // (a VM exit here), and the consumer would wait them out. At
-                // full speed the feed never sleeps and the queue batches.
-                std::thread::yield_now();
-            }
-            self.tel.count(1, 1, 0);
-            self.tel.tick(t);
-            if self.counts.published.is_multiple_of(SOURCE_BEAT_EVERY) {
-                let now = Instant::now();
-                if now - last_beat > Duration::from_millis(1) {
-                    self.output.beat();
-                    self.report_feed_counts(reader, book_checks);
-                    last_beat = now;
-                }
-            }
-        }
-        self.report_feed_counts(reader, book_checks);
-        self.tel.publish(monotonic_ns());
-        self.output.finish().map_err(StageError::processor)
     }
 }
