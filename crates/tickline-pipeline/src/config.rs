@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use tickline_shm::WaitStrategy;
+use tickline_stage::{Endpoint, Handoff, StageArgs};
 
 /// A config that cannot be used, and why.
 #[derive(Debug, thiserror::Error)]
@@ -169,7 +171,8 @@ pub struct StageConfig {
     /// Pin the process to this CPU.
     pub cpu: Option<usize>,
     /// `--wait` for the stage: `spin`, `yield[:N]` or `block[:S:Y]`.
-    pub wait: Option<String>,
+    #[serde(default, deserialize_with = "wait_strategy")]
+    pub wait: Option<WaitStrategy>,
     /// Input queue non-empty and no heartbeat for this long: hung.
     #[serde(default = "d_hb_ms")]
     pub heartbeat_timeout_ms: u64,
@@ -177,6 +180,14 @@ pub struct StageConfig {
 
 fn d_hb_ms() -> u64 {
     500
+}
+
+/// A wait strategy in its command-line syntax, checked as the config is read.
+fn wait_strategy<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<WaitStrategy>, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 impl PipelineConfig {
@@ -255,11 +266,6 @@ impl PipelineConfig {
                     seen.push(q.clone());
                 }
             }
-            if let Some(w) = &s.wait {
-                if let Err(e) = w.parse::<tickline_shm::WaitStrategy>() {
-                    bail!("stage {}: {e}", s.name);
-                }
-            }
             if s.heartbeat_timeout_ms == 0 {
                 bail!("stage {}: heartbeat_timeout_ms must be positive", s.name);
             }
@@ -318,28 +324,26 @@ impl PipelineConfig {
         s.cpu.is_some() && consumer.is_some_and(|c| c.cpu == s.cpu)
     }
 
-    /// The full argument list of a stage: its queues, stats board and wait
-    /// strategy, then its own arguments with `{run_dir}` and `{state}` expanded.
-    pub fn stage_args(&self, s: &StageConfig) -> Vec<String> {
-        let mut a = Vec::new();
-        if let Some(q) = &s.input {
-            a.push("--in".into());
-            a.push(format!("queue:{}", self.queue_segment(q)));
-        }
-        if let Some(q) = &s.output {
-            a.push("--out".into());
-            a.push(format!("queue:{}", self.queue_segment(q)));
-        }
-        a.push("--stats".into());
-        a.push(self.stats_segment(&s.name));
-        if let Some(w) = &s.wait {
-            a.push("--wait".into());
-            a.push(w.clone());
+    /// The runtime's arguments of a stage: its queues, stats board, wait
+    /// strategy and hand-off, as the stage's `StageArgs` parser will read them.
+    pub fn stage_contract(&self, s: &StageConfig) -> StageArgs {
+        let queue = |q: &String| Endpoint::Queue(self.queue_segment(q));
+        let mut a = StageArgs::new(s.output.as_ref().map_or(Endpoint::Null, queue));
+        a.input = s.input.as_ref().map(queue);
+        a.stats = Some(self.stats_segment(&s.name));
+        if let Some(w) = s.wait {
+            a.wait = w;
         }
         if self.consumer_shares_cpu(s) {
-            a.push("--handoff".into());
-            a.push("yield".into());
+            a.handoff = Handoff::Yield;
         }
+        a
+    }
+
+    /// The full argument list of a stage: [`Self::stage_contract`], then
+    /// its own arguments with `{run_dir}` and `{state}` expanded.
+    pub fn stage_args(&self, s: &StageConfig) -> Vec<String> {
+        let mut a = self.stage_contract(s).to_args();
         let run_dir = self.run_dir.display().to_string();
         let state = self.state_prefix(&s.name);
         a.extend(
@@ -386,7 +390,7 @@ input = "book"
                 "--stats",
                 "/tickline-t-stats-feed",
                 "--wait",
-                "block",
+                "block:2000:8",
                 "--source",
                 "synthetic",
                 "--x",
@@ -425,7 +429,7 @@ input = "book"
             ),
             (
                 OK.replace("wait = \"block\"", "wait = \"sleep\""),
-                "stage feed: bad queue parameter: unknown wait strategy \"sleep\"",
+                "line 13, column 8\n   |\n13 | wait = \"sleep\"\n   |        ^^^^^^^\nbad queue parameter: unknown wait strategy \"sleep\"",
             ),
         ];
         for (text, want) in cases {

@@ -128,8 +128,20 @@ pub enum Handoff {
     Yield,
 }
 
-/// Arguments of every stage.
-#[derive(clap::Args, Clone, Debug)]
+impl Handoff {
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Handoff::None => "none",
+            Handoff::Yield => "yield",
+        }
+    }
+}
+
+/// Arguments of every stage: the contract between the supervisor, which
+/// builds this value and writes it with [`StageArgs::to_args`], and the
+/// stage, whose parser reads the same value back.
+#[derive(clap::Args, Clone, Debug, PartialEq)]
 pub struct StageArgs {
     /// Input: queue:NAME, or what the stage takes besides (csv:FILE, source:SPEC).
     #[arg(long = "in")]
@@ -158,6 +170,46 @@ pub struct StageArgs {
 }
 
 impl StageArgs {
+    /// Arguments with output `out` and every other field at its default.
+    pub fn new(out: Endpoint) -> Self {
+        StageArgs {
+            input: None,
+            out,
+            wait: "block".parse().expect("the default wait strategy parses"),
+            stats: None,
+            limit: None,
+            handoff: Handoff::None,
+            mlock: false,
+        }
+    }
+
+    /// The command line that parses back to this value.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut a = Vec::new();
+        let mut put = |flag: &str, v: String| {
+            a.push(flag.to_owned());
+            a.push(v);
+        };
+        if let Some(i) = &self.input {
+            put("--in", i.to_string());
+        }
+        put("--out", self.out.to_string());
+        if let Some(s) = &self.stats {
+            put("--stats", s.clone());
+        }
+        put("--wait", self.wait.to_string());
+        if let Some(l) = self.limit {
+            put("--limit", l.to_string());
+        }
+        if self.handoff != Handoff::None {
+            put("--handoff", self.handoff.name().to_owned());
+        }
+        if self.mlock {
+            a.push("--mlock".to_owned());
+        }
+        a
+    }
+
     /// `--in`, which the stage requires, checked against what it takes.
     pub fn input(&self, allowed: &[EndpointKind]) -> Result<&Endpoint, StageError> {
         self.input
@@ -191,6 +243,36 @@ mod tests {
             "source:synthetic:1:2".parse::<Endpoint>().unwrap(),
             Endpoint::Source("synthetic:1:2".into())
         );
+    }
+
+    #[derive(clap::Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        stage: StageArgs,
+    }
+
+    fn parse(args: &[String]) -> StageArgs {
+        use clap::Parser;
+        let argv = std::iter::once("stage".to_owned()).chain(args.iter().cloned());
+        Cli::try_parse_from(argv).unwrap().stage
+    }
+
+    #[test]
+    fn the_written_arguments_parse_back_to_the_same_value() {
+        let mut a = StageArgs::new(Endpoint::Null);
+        assert_eq!(parse(&a.to_args()), a);
+        assert_eq!(parse(&[]), a, "new() is the parser's defaults");
+        a.input = Some(Endpoint::Queue("/tickline-x-q-book".into()));
+        a.out = Endpoint::Csv("/tmp/out.csv".into());
+        a.stats = Some("/tickline-x-stats-feature".into());
+        a.wait = "yield:0".parse().unwrap();
+        a.limit = Some(7);
+        a.handoff = Handoff::Yield;
+        a.mlock = true;
+        assert_eq!(parse(&a.to_args()), a);
+        a.input = Some(Endpoint::Source("synthetic:1:2".into()));
+        a.wait = "block:10:2".parse().unwrap();
+        assert_eq!(parse(&a.to_args()), a);
     }
 
     #[test]
