@@ -11,7 +11,7 @@ use tickline_feed::moldudp64::{parse_header, END_OF_SESSION, HEADER_LEN};
 #[test]
 fn packets_carry_the_file_in_order_with_sequence_numbers() {
     let file = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/itch/ex20101224.TEST_ITCH_50");
+        .join("../../../../shared/data/itch/ex20101224.TEST_ITCH_50");
     assert!(file.exists(), "real data missing: {}", file.display());
     let expected: Vec<Vec<u8>> = frames(&std::fs::read(&file).unwrap())
         .map(<[u8]>::to_vec)
@@ -117,7 +117,7 @@ fn with_loss_duplicates_and_reordering_the_request_server_fills_every_gap() {
     use tickline_feed::itch::ItchSource;
     use tickline_feed::moldudp64::MoldUdpSource;
     let file = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/itch/ex20101224.ITCH_50.framed");
+        .join("../../../../shared/data/itch/ex20101224.ITCH_50.framed");
     let bytes = std::fs::read(&file).unwrap();
     let far = std::time::Instant::now() + Duration::from_secs(60);
     let want = events_of(&mut ItchSource::new(&bytes[..]), far).unwrap();
@@ -216,7 +216,7 @@ fn with_the_request_server_down_the_books_are_rebuilt_from_a_snapshot() {
     use tickline_feed::itch::ItchSource;
     use tickline_feed::moldudp64::MoldUdpSource;
     let file = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/itch/ex20101224.ITCH_50.framed");
+        .join("../../../../shared/data/itch/ex20101224.ITCH_50.framed");
     let bytes = std::fs::read(&file).unwrap();
     let far = std::time::Instant::now() + Duration::from_secs(60);
     let (want, _) = final_books(&mut ItchSource::new(&bytes[..]), far).unwrap();

@@ -16,7 +16,7 @@ use tickline_shm::{create, monotonic_ns, Consumer, FullPolicy, Producer, QueueVi
 const BIN: &str = env!("CARGO_BIN_EXE_tickline-inference");
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../..")
 }
 
 struct Queues(String, String);

@@ -149,7 +149,7 @@ fn check_identical(spec: &str, tag: &str) {
 #[test]
 fn online_and_offline_features_are_bit_identical() {
     check_identical("synthetic:11:20000:3", "syn");
-    let data = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    let data = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../../shared/data");
     assert!(
         data.exists(),
         "real data missing: {} (../shared/data beside the repo)",

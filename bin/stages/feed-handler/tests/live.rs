@@ -16,7 +16,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_tickline-feed-handler");
 
 fn itch_file() -> std::path::PathBuf {
     let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/itch/ex20101224.ITCH_50.framed");
+        .join("../../../../shared/data/itch/ex20101224.ITCH_50.framed");
     assert!(
         p.exists(),
         "real data missing: {} (../shared/data beside the repo)",
