@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Queue benchmark with both peers (iceoryx2, Unix socket) in one run; writes
 # the results into docs/benchmarks.md between the queue-bench markers.
-# Usage: scripts/bench-queue.sh [extra `tickline-queue bench` flags]
+# Usage: scripts/bench-queue.sh [extra `tickline-queue-bench run` flags]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +16,7 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libclang[-.0-9]*\.so'; then
   fi
 fi
 
-cargo build --release -p queue-tool --features iceoryx2
+cargo build --release -p queue-bench --features iceoryx2
 
 # iceoryx2's own benchmark as an anchor, when its source is at hand
 # (ICEORYX2_SRC: a checkout of github.com/eclipse-iceoryx/iceoryx2; crates.io
@@ -31,7 +31,7 @@ fi
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-./target/release/tickline-queue bench --markdown "$out" "${anchor[@]}" "$@"
+./target/release/tickline-queue-bench run --markdown "$out" "${anchor[@]}" "$@"
 
 python3 scripts/splice-doc.py docs/benchmarks.md queue-bench "$out"
 echo "results written to docs/benchmarks.md" >&2

@@ -96,7 +96,7 @@ def run_python(spec, pace, tmp, tag):
 
 
 def floors():
-    out = subprocess.run([os.path.join(REL, "tickline-queue"), "floors"], capture_output=True, text=True, check=True)
+    out = subprocess.run([os.path.join(REL, "tickline-queue-bench"), "floors"], capture_output=True, text=True, check=True)
     return [json.loads(l) for l in out.stdout.splitlines() if l.strip()]
 
 
@@ -133,7 +133,7 @@ def floor_line(fl, res, cases):
 
 
 def report(results, scenarios, cases, fl):
-    lines = ["Floors on this machine (`tickline-queue floors`, round trips, p50 / p99):", ""]
+    lines = ["Floors on this machine (`tickline-queue-bench floors`, round trips, p50 / p99):", ""]
     for f in fl:
         if "wait" in f:
             lines.append(f"- {f['floor']} (`{f['wait']}`, CPUs {f['cpus']}): "

@@ -1,12 +1,8 @@
-//! `tickline-queue`: create, inspect and remove queue segments, drive them as
-//! a producer, relay or consumer (for profiling and for the multi-process
-//! tests), and benchmark them against peers.
+//! `tickline-queue`: create, inspect and remove queue segments, tail them,
+//! and drive them as a producer, relay or consumer (for profiling and for
+//! the multi-process tests). The benchmark is `tickline-queue-bench`.
 #![forbid(unsafe_code)]
 
-mod bench;
-#[cfg(feature = "iceoryx2")]
-mod bench_iceoryx2;
-mod floors;
 mod roles;
 mod tail;
 
@@ -48,9 +44,7 @@ enum Cmd {
         json: bool,
     },
     /// Remove a queue segment's name.
-    Unlink {
-        name: String,
-    },
+    Unlink { name: String },
     /// Publish messages numbered START.. (resuming after the last published with --resume).
     Produce {
         name: String,
@@ -89,16 +83,8 @@ enum Cmd {
         #[command(flatten)]
         common: roles::RoleArgs,
     },
-    /// Benchmark: one-way latency and throughput between two processes, with peers.
     /// The newest messages, decoded, without disturbing the consumer.
     Tail(tail::TailArgs),
-    Bench(bench::BenchArgs),
-    /// Hand-off floors of this machine: round trips polled, yielding and
-    /// futex-woken, on one core and across cores (JSON lines).
-    Floors(floors::FloorArgs),
-    /// Child side of a benchmark (started by `bench`).
-    #[command(hide = true)]
-    BenchChild(bench::ChildArgs),
 }
 
 fn main() -> Result<()> {
@@ -148,9 +134,6 @@ fn main() -> Result<()> {
             PayloadKind::Bytes64 => roles::consume::<8>(&name, count, &common)?,
             PayloadKind::Bytes256 => roles::consume::<32>(&name, count, &common)?,
         },
-        Cmd::Bench(args) => bench::run(args)?,
-        Cmd::Floors(args) => floors::run(args)?,
-        Cmd::BenchChild(args) => bench::child(args)?,
     }
     Ok(())
 }

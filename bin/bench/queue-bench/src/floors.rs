@@ -6,7 +6,7 @@
 
 use anyhow::{Context, Result};
 
-use crate::bench::ours_round_trip;
+use crate::ours::ours_round_trip;
 
 #[derive(clap::Args, Debug)]
 pub struct FloorArgs {

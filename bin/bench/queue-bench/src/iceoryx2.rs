@@ -13,7 +13,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::prelude::*;
 
-use crate::bench::{new_hist, spawn_child, BenchArgs, ChildArgs, Sample};
+use crate::harness::{new_hist, spawn_child, BenchArgs, ChildArgs, Sample};
 use tickline_shm::monotonic_ns;
 
 const READY: u64 = u64::MAX - 1;
