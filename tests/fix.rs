@@ -205,7 +205,7 @@ fn assert_agree(router: &serde_json::Value, venue: &serde_json::Value) {
     theirs.sort_by(|a, b| a.0.cmp(&b.0));
     ours.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(ours, theirs, "positions: journal vs venue");
-    assert_eq!(router["fix"]["working"], 0, "{router}");
+    assert_eq!(router["venue_counters"]["working"], 0, "{router}");
 }
 
 #[test]
@@ -219,7 +219,7 @@ fn orders_go_out_acks_and_fills_come_back_and_both_sides_agree() {
     assert!(router["orders"].as_u64().unwrap() > 20, "{router}");
     assert!(router["fills"].as_u64().unwrap() > 5, "{router}");
     assert!(v["fills"].as_u64().unwrap() > 5, "{v}");
-    assert_eq!(router["fix"]["logons"], 1);
+    assert_eq!(router["venue_counters"]["logons"], 1);
     assert_agree(&router, &v);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -234,7 +234,10 @@ fn a_sequence_gap_from_the_venue_is_asked_for_and_filled() {
     let router = route_csv(&dir.join("p.csv"), &dir.join("journal"), &venue.spec());
     let v = venue.stop();
     assert!(
-        router["fix"]["resend_requests"].as_u64().unwrap() >= 1,
+        router["venue_counters"]["resend_requests"]
+            .as_u64()
+            .unwrap()
+            >= 1,
         "{router}"
     );
     assert!(router["orders"].as_u64().unwrap() > 5, "{router}");
@@ -330,7 +333,7 @@ fn kill_9_of_the_router_and_its_gateway_at_random_moments_loses_and_doubles_no_o
     let v = venue.stop();
     eprintln!(
         "{kills} kills; router: {} orders, {} fills, positions {}, fix {}; venue {v}",
-        router["orders"], router["fills"], router["positions"], router["fix"]
+        router["orders"], router["fills"], router["positions"], router["venue_counters"]
     );
     assert!(kills >= 4, "only {kills} kills landed");
     assert!(
@@ -372,9 +375,12 @@ fn the_venue_restarting_mid_session_loses_and_doubles_no_order() {
     let v = venue.stop();
     eprintln!(
         "router: {} orders, {} fills, positions {}, fix {}; venue {v}",
-        router["orders"], router["fills"], router["positions"], router["fix"]
+        router["orders"], router["fills"], router["positions"], router["venue_counters"]
     );
-    assert!(router["fix"]["logons"].as_u64().unwrap() >= 3, "{router}");
+    assert!(
+        router["venue_counters"]["logons"].as_u64().unwrap() >= 3,
+        "{router}"
+    );
     assert_agree(router, &v);
     let _ = std::fs::remove_dir_all(&dir);
 }

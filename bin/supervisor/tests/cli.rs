@@ -42,7 +42,7 @@ fn check_prints_each_stage_command_with_its_queues_and_board() {
 }
 
 #[test]
-fn a_bad_config_is_refused_naming_the_stage_and_the_value() {
+fn a_bad_config_is_refused_naming_the_line_and_the_value() {
     let dir = std::env::temp_dir().join(format!("tickline-sup-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let good = std::fs::read_to_string(repo().join("config/pipeline.toml")).unwrap();
@@ -62,8 +62,11 @@ fn a_bad_config_is_refused_naming_the_stage_and_the_value() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
+    let line = format!("line {}", good[..at].lines().count());
     assert!(
-        err.contains("bad.toml") && err.contains("stage feed-handler") && err.contains("\"nap\""),
+        err.contains("bad.toml")
+            && err.contains(&line)
+            && err.contains("unknown wait strategy \"nap\""),
         "{err}"
     );
     assert!(!dir.join("runs").exists(), "nothing started");

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
-use tickline_router::paper::{Exec, Touch};
+use tickline_router::{Exec, Touch};
 use tickline_router::{Fill, Gateway, OrderRequest};
 use tickline_schema::{Side, TimeInForce};
 
@@ -376,6 +376,32 @@ impl FixGateway {
 }
 
 impl Gateway for FixGateway {
+    fn kind(&self) -> &'static str {
+        "fix"
+    }
+
+    fn settle(&mut self, out: &mut Vec<Exec>) -> bool {
+        FixGateway::settle(self, out)
+    }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &self.counters;
+        vec![
+            ("connects", c.connects.load(Relaxed)),
+            ("logons", c.logons.load(Relaxed)),
+            ("orders_sent", c.orders_sent.load(Relaxed)),
+            ("orders_resent_after_restart", c.orders_resent.load(Relaxed)),
+            ("exec_reports", c.exec_reports.load(Relaxed)),
+            ("garbled", c.garbled.load(Relaxed)),
+            ("session_rejects", c.session_rejects.load(Relaxed)),
+            ("refusals", c.refusals.load(Relaxed)),
+            ("resend_requests", c.resend_requests.load(Relaxed)),
+            ("resent", c.resent.load(Relaxed)),
+            ("working", self.working() as u64),
+        ]
+    }
+
     fn submit(&mut self, o: &OrderRequest, _touch: Touch, _now: u64, out: &mut Vec<Exec>) {
         self.working.push(Working {
             order: *o,

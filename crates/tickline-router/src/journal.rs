@@ -16,8 +16,8 @@ use std::thread::JoinHandle;
 
 use tickline_schema::{Side, TimeInForce};
 
+use crate::gateway::{Exec, Touch};
 use crate::order::{Fill, OrderRequest};
-use crate::paper::{Exec, Touch};
 
 /// When appended records are forced to disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,8 +53,11 @@ impl FromStr for FsyncPolicy {
     }
 }
 
-/// One journal line.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// One journal line. Its text form (written, parsed and checked here) is
+/// the journal; its serialized form (fixed-point values as written) is what
+/// `tickline-journal dump --json` prints.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Record {
     /// `mark`: the instrument's mid when the record was made (risk marks
     /// other instruments with it, so a restart rebuilds the same marks).
@@ -376,7 +379,7 @@ pub enum JournalError {
     #[error(
         "journal {path} is corrupt at line {line} (byte offset {offset}): {reason}; {intact_after} \
          intact records follow it. Refusing to start and leaving the file untouched: only an \
-         unfinished last line is ever cut. Inspect it with `tickline-order-router journal \
+         unfinished last line is ever cut. Inspect it with `tickline-journal \
          verify {path}`"
     )]
     Corrupt {

@@ -1,7 +1,8 @@
 //! The order-router's logic, independent of queues and processes:
 //! [`sizing`] turns P(up) into a target position, [`risk`] checks every order
-//! before it leaves, [`paper`] is a simulated exchange behind the
-//! [`Gateway`] trait, [`journal`] makes restarts exactly-once, and
+//! before it leaves, [`gateway`] is the one seam to where orders go (the
+//! [`paper`] exchange here, FIX in `tickline-fix`), [`journal`] makes
+//! restarts exactly-once, and
 //! [`Router`] ties them together per prediction.
 //!
 //! Decisions use only the prediction's content and the journaled state
@@ -9,6 +10,7 @@
 //! however fast it runs and however often it is restarted.
 #![forbid(unsafe_code)]
 
+pub mod gateway;
 pub mod journal;
 pub mod order;
 pub mod paper;
@@ -16,9 +18,10 @@ pub mod risk;
 mod router;
 pub mod sizing;
 
+pub use gateway::{Exec, Gateway, Touch};
 pub use journal::{FsyncPolicy, Journal, JournalError, Record};
 pub use order::{Fill, OrderError, OrderRequest};
-pub use paper::{Gateway, PaperExchange};
+pub use paper::PaperExchange;
 pub use risk::{Reject, RiskLimits};
 pub use router::{Router, RouterConfig, RouterStats, Step};
 pub use sizing::Sizing;

@@ -14,7 +14,7 @@ pub enum OrderError {
 }
 
 /// A validated limit order, ready for risk checks and the gateway.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct OrderRequest {
     /// Unique across restarts (continues from the journal).
     pub client_order_id: u64,
@@ -82,7 +82,7 @@ impl OrderRequest {
 }
 
 /// An execution of one of our orders.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Fill {
     /// Unique across restarts (continues from the journal).
     pub client_order_id: u64,

@@ -1,67 +1,10 @@
-//! A paper exchange against the touch the predictions carry, behind the
-//! [`Gateway`] trait that a FIX 4.4 or binary order-entry gateway would also
-//! implement (submit, market updates, cancel-all, restore from the journal).
+//! A paper exchange against the touch the predictions carry: one
+//! implementation of [`Gateway`], in the router's process.
 
 use tickline_schema::{Side, TimeInForce};
 
+use crate::gateway::{Exec, Gateway, Touch};
 use crate::order::{Fill, OrderRequest};
-
-/// Best bid and ask (fixed point; 0 when a side is empty).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Touch {
-    /// Best bid, fixed point.
-    pub bid: i64,
-    /// Best ask, fixed point.
-    pub ask: i64,
-}
-
-impl Touch {
-    /// Mid, fixed point (rounded toward zero); 0 without a two-sided touch.
-    pub fn mid(&self) -> i64 {
-        if self.bid > 0 && self.ask > 0 {
-            (self.bid + self.ask) / 2
-        } else {
-            0
-        }
-    }
-}
-
-/// What the venue did with our orders.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exec {
-    /// A fill.
-    Fill(Fill),
-    /// Order gone without (further) fills: IOC unfilled, or cancelled.
-    Done(u64),
-    /// Order reached the venue (after the latency) and rests there.
-    Rested(u64),
-}
-
-/// Where orders go: a venue, or the paper exchange.
-pub trait Gateway {
-    /// Sends a validated, risk-checked order at exchange time `now`.
-    fn submit(&mut self, o: &OrderRequest, touch: Touch, now: u64, out: &mut Vec<Exec>);
-    /// A new touch for `instrument`: resting orders may fill.
-    fn on_market(&mut self, instrument: u32, touch: Touch, now: u64, out: &mut Vec<Exec>);
-    /// Cancels every resting order.
-    fn cancel_all(&mut self, out: &mut Vec<Exec>);
-    /// Resting (or in-flight) orders of an instrument: (buy qty, sell qty).
-    fn resting(&self, instrument: u32) -> (i64, i64);
-    /// Rebuilds an order from the journal after a restart: sent at
-    /// `sent_at` into `touch`.
-    fn restore_order(&mut self, o: &OrderRequest, sent_at: u64, touch: Touch);
-    /// Rebuilds an execution from the journal after a restart.
-    fn restore_exec(&mut self, e: &Exec);
-    /// After the journal is restored: what the venue did with restored
-    /// orders that the journal does not record (the router was killed
-    /// between journaling an order and journaling what came back). A live
-    /// venue answers from its own books (order status requests); the paper
-    /// exchange re-runs what it did when the order arrived.
-    fn reconcile(&mut self, out: &mut Vec<Exec>);
-    /// What an asynchronous venue reported since the last call (the paper
-    /// exchange answers at once, so it has nothing here).
-    fn poll(&mut self, _out: &mut Vec<Exec>) {}
-}
 
 #[derive(Clone, Copy, Debug)]
 struct Working {
@@ -128,6 +71,10 @@ impl PaperExchange {
 }
 
 impl Gateway for PaperExchange {
+    fn kind(&self) -> &'static str {
+        "paper"
+    }
+
     fn submit(&mut self, o: &OrderRequest, touch: Touch, now: u64, out: &mut Vec<Exec>) {
         let mut w = Working {
             order: *o,

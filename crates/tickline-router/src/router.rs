@@ -7,9 +7,9 @@ use std::io;
 
 use tickline_schema::{Prediction, Side, TimeInForce};
 
+use crate::gateway::{Exec, Gateway, Touch};
 use crate::journal::{Journal, Record};
 use crate::order::{Fill, OrderRequest};
-use crate::paper::{Exec, Gateway, Touch};
 use crate::risk::{Exposure, Reject, RiskLimits};
 use crate::sizing::{to_lots, Sizing};
 use crate::{currency, notional};

@@ -166,7 +166,8 @@ impl TryFrom<u8> for EventKind {
 }
 
 /// Order side. In a trade, the side of the aggressor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 #[repr(i8)]
 pub enum Side {
     /// Bid side.
@@ -257,7 +258,8 @@ pub struct Prediction {
 }
 
 /// Time in force.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 #[repr(u8)]
 pub enum TimeInForce {
     /// Rests until the end of the day.

@@ -18,7 +18,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use hdrhistogram::Histogram;
 use tickline_fix::{FixConfig, FixGateway};
-use tickline_router::paper::{Exec, Touch};
+use tickline_router::{Exec, Touch};
 use tickline_router::{Gateway, OrderRequest};
 use tickline_schema::{Side, TimeInForce};
 

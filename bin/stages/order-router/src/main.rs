@@ -1,14 +1,11 @@
 //! order-router: predictions in, risk-sized and risk-checked orders out to a
-//! gateway (the paper exchange), every order journaled before it leaves.
-//! Restarted on the same journal it resumes exactly where it stopped.
-//!
-//! `tickline-order-router journal verify|dump FILE` checks or prints a journal.
+//! gateway (the paper exchange or a FIX venue), every order journaled before
+//! it leaves. Restarted on the same journal it resumes exactly where it
+//! stopped. `tickline-journal verify|dump FILE` checks or prints a journal.
 #![forbid(unsafe_code)]
 
 mod args;
-mod journal_tool;
 mod processor;
-mod venue;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,9 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser;
 use serde::Serialize;
-use tickline_router::{Journal, PaperExchange, Reject, Router, UNIT};
-
-use crate::venue::Venue;
+use tickline_router::{Gateway, Journal, PaperExchange, Reject, Router, UNIT};
 use tickline_schema::{prediction_csv, Order, Prediction, Stage};
 use tickline_shm::FullPolicy;
 use tickline_stage::{
@@ -37,9 +32,6 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run_main() -> Result<()> {
-    if std::env::args().nth(1).as_deref() == Some("journal") {
-        std::process::exit(journal_tool::main(std::env::args().skip(1))?);
-    }
     let a = Args::parse();
     let cfg = router_config(&a)?;
     let signals = Signals::install()?.with_kill_switch()?;
@@ -77,19 +69,7 @@ fn run_main() -> Result<()> {
         serde_json::json!({"resume": {"journal_last_seq": recovered.records.last().map(|r| r.seq()),
                                       "next_input_seq": next_input, "records": recovered.records.len()}})
     );
-    let gw = match a.venue.strip_prefix("fix:") {
-        Some(spec) => {
-            let mut dir = a.journal.clone().into_os_string();
-            dir.push(".fix");
-            let cfg = tickline_fix::FixConfig::parse(spec, dir.into())?;
-            Venue::Fix(Box::new(tickline_fix::FixGateway::start(cfg)?))
-        }
-        None if a.venue == "paper" => Venue::Paper(PaperExchange::new((a.latency_ms * 1e6) as u64)),
-        None => anyhow::bail!(
-            "--venue {:?}: expected paper or fix:HOST:PORT[,...]",
-            a.venue
-        ),
-    };
+    let gw = open_gateway(&a)?;
     let mut p = OrderRouter {
         router: Router::new(cfg, gw, Some(journal), &recovered.records, a.horizon)?,
         kill_file: a
@@ -104,6 +84,24 @@ fn run_main() -> Result<()> {
     rt.run(input.as_mut(), &mut p)?;
     println!("{}", rt.summary(&summary(&mut p.router, &a, malformed)?));
     Ok(())
+}
+
+/// The gateway `--venue` names: the paper exchange, or a FIX 4.4 venue
+/// through a session thread (its store beside the journal).
+fn open_gateway(a: &Args) -> Result<Box<dyn Gateway>> {
+    match a.venue.strip_prefix("fix:") {
+        Some(spec) => {
+            let mut dir = a.journal.clone().into_os_string();
+            dir.push(".fix");
+            let cfg = tickline_fix::FixConfig::parse(spec, dir.into())?;
+            Ok(Box::new(tickline_fix::FixGateway::start(cfg)?))
+        }
+        None if a.venue == "paper" => Ok(Box::new(PaperExchange::new((a.latency_ms * 1e6) as u64))),
+        None => anyhow::bail!(
+            "--venue {:?}: expected paper or fix:HOST:PORT[,...]",
+            a.venue
+        ),
+    }
 }
 
 /// The router's own summary fields: orders, fills, rejects, positions, PnL.
@@ -125,13 +123,18 @@ struct Summary {
     judged_fills: u64,
     reconciled_at_start: u64,
     journal: String,
-    fix: Option<serde_json::Value>,
+    /// The gateway's kind (paper, fix) and its own counters.
+    venue: &'static str,
+    venue_counters: BTreeMap<&'static str, u64>,
 }
 
 /// Settles what the venue still owes, then sums up.
-fn summary(router: &mut Router<Venue>, a: &Args, malformed: u64) -> Result<Summary> {
+fn summary(router: &mut Router<Box<dyn Gateway>>, a: &Args, malformed: u64) -> Result<Summary> {
     // A FIX venue answers asynchronously: what it said before exit is journaled.
-    let late = router.gateway_mut().settle();
+    let mut late = Vec::new();
+    if !router.gateway_mut().settle(&mut late) {
+        eprintln!("order-router: the venue left orders unanswered at exit");
+    }
     router.journal_late(late)?;
     router.poll_venue()?;
     router.sync()?;
@@ -164,6 +167,7 @@ fn summary(router: &mut Router<Venue>, a: &Args, malformed: u64) -> Result<Summa
         judged_fills: st.judged,
         reconciled_at_start: st.reconciled,
         journal: a.journal.display().to_string(),
-        fix: router.gateway_mut().fix_summary(),
+        venue: router.gateway().kind(),
+        venue_counters: router.gateway().counters().into_iter().collect(),
     })
 }

@@ -2,9 +2,7 @@
 //! the journal to the gateway, the order emitted downstream; and the kill
 //! switches (SIGUSR1, a kill file) checked between batches.
 
-use tickline_router::{Reject, Router, Step, UNIT};
-
-use crate::venue::Venue;
+use tickline_router::{Gateway, Reject, Router, Step, UNIT};
 use tickline_schema::telemetry::Metric;
 use tickline_schema::{Order, Prediction};
 use tickline_shm::monotonic_ns;
@@ -14,7 +12,7 @@ use tickline_stage::{
 
 /// The router between predictions and orders, with its kill switches.
 pub struct OrderRouter {
-    pub router: Router<Venue>,
+    pub router: Router<Box<dyn Gateway>>,
     /// Looks for the kill file off the hot thread.
     pub kill_file: Option<FileWatch>,
     pub until_seq: Option<u64>,
@@ -55,7 +53,7 @@ impl Report {
         }
     }
 
-    fn update(&mut self, r: &Router<Venue>, tel: &mut StageTelemetry) {
+    fn update(&mut self, r: &Router<Box<dyn Gateway>>, tel: &mut StageTelemetry) {
         let count = |s: Option<OwnSlot>, v: u64| s.map(|s| tel.set_count(s, v));
         count(self.predictions, r.stats.predictions);
         count(self.orders, r.stats.orders);

@@ -278,9 +278,14 @@ fn a_corrupt_journal_is_refused_untouched_and_the_tools_say_where() {
     let feeder = feed(setup.queue.clone(), preds);
     finish(setup.router(&journal, &[]));
     feeder.join().unwrap();
+    // The journal tool, built beside the router by `cargo test --workspace`.
+    let journal_tool = std::path::Path::new(BIN).with_file_name("tickline-journal");
+    assert!(
+        journal_tool.exists(),
+        "build tickline-journal (cargo build --workspace)"
+    );
     let tool = |args: &[&str]| {
-        Command::new(BIN)
-            .arg("journal")
+        Command::new(&journal_tool)
             .args(args)
             .arg(&journal)
             .output()
@@ -298,7 +303,17 @@ fn a_corrupt_journal_is_refused_untouched_and_the_tools_say_where() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert!(rows.len() > 10 && rows.iter().any(|r| r["type"] == "fill"));
+    assert!(
+        rows.len() > 10
+            && rows
+                .iter()
+                .any(|r| r["exec"]["exec"]["fill"]["qty"].is_i64())
+    );
+    assert!(
+        rows[0]["order"]["req"]["client_order_id"].is_u64(),
+        "{}",
+        rows[0]
+    );
 
     // One flipped byte in the third record.
     let mut bytes = std::fs::read(&journal).unwrap();

@@ -1,21 +1,19 @@
-//! `tickline-order-router journal verify|dump FILE`: check or print an order
-//! journal without starting a router, and without changing the file.
+//! `tickline-journal verify|dump FILE`: check or print an order journal
+//! without starting a router, and without changing the file.
+#![forbid(unsafe_code)]
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use serde::Serialize;
 use tickline_router::journal::{parse_record, verify};
-use tickline_router::paper::Exec;
-use tickline_router::{Record, UNIT};
+use tickline_router::{Exec, Record, UNIT};
 use tickline_schema::Side;
 
 #[derive(Parser)]
-#[command(
-    name = "tickline-order-router journal",
-    about = "Check or print an order journal"
-)]
+#[command(version, about = "Check or print an order journal")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -36,12 +34,24 @@ enum Cmd {
     },
 }
 
-/// Runs the tool on `args` (from "journal" on); the exit code.
-pub fn main(args: impl Iterator<Item = String>) -> Result<i32> {
-    match Cli::parse_from(args).cmd {
-        Cmd::Verify { file } => Ok(verify_file(&file)),
-        Cmd::Dump { file, json } => dump(&file, json),
-    }
+fn main() -> Result<()> {
+    let code = match Cli::parse().cmd {
+        Cmd::Verify { file } => verify_file(&file),
+        Cmd::Dump { file, json } => dump(&file, json)?,
+    };
+    std::process::exit(code)
+}
+
+/// One record of `dump --json`: where it is, and the record as the router
+/// reads it (fixed-point values as written).
+#[derive(Serialize)]
+struct Located<'a> {
+    line: usize,
+    offset: usize,
+    #[serde(flatten)]
+    record: Option<&'a Record>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    damaged: Option<&'a str>,
 }
 
 fn verify_file(file: &std::path::Path) -> i32 {
@@ -116,19 +126,20 @@ fn dump_to(raw: &[u8], json: bool, out: &mut impl Write) -> std::io::Result<i32>
             (Ok(_), false) => Err("unfinished last line (a torn write)"),
             (Err(_), _) => Err("not UTF-8 text"),
         };
+        bad += (complete && parsed.is_err()) as usize;
         let line = i + 1;
-        match parsed {
-            Ok(r) if json => writeln!(out, "{}", to_json(&r, line, offset))?,
-            Ok(r) => writeln!(out, "{line:>7} {offset:>10}  {}", to_text(&r))?,
-            Err(reason) => {
-                bad += complete as usize;
-                if json {
-                    let v = serde_json::json!({"line": line, "offset": offset, "damaged": reason});
-                    writeln!(out, "{v}")?;
-                } else {
-                    writeln!(out, "{line:>7} {offset:>10}  DAMAGED: {reason}")?;
-                }
+        match (&parsed, json) {
+            (_, true) => {
+                let at = Located {
+                    line,
+                    offset,
+                    record: parsed.as_ref().ok(),
+                    damaged: parsed.as_ref().err().copied(),
+                };
+                writeln!(out, "{}", serde_json::to_string(&at)?)?;
             }
+            (Ok(r), false) => writeln!(out, "{line:>7} {offset:>10}  {}", to_text(r))?,
+            (Err(why), false) => writeln!(out, "{line:>7} {offset:>10}  DAMAGED: {why}")?,
         }
         offset += chunk.len();
     }
@@ -145,49 +156,6 @@ fn side(s: Side) -> &'static str {
 
 fn units(x: i64) -> f64 {
     x as f64 / UNIT as f64
-}
-
-fn to_json(r: &Record, line: usize, offset: usize) -> serde_json::Value {
-    let mut v = match *r {
-        Record::Order {
-            seq,
-            req,
-            prob_up,
-            mark,
-            ts,
-            touch,
-        } => {
-            serde_json::json!({"type": "order", "seq": seq, "client_order_id": req.client_order_id,
-            "instrument_id": req.instrument_id, "side": side(req.side), "price": units(req.price),
-            "qty": units(req.qty), "tif": format!("{:?}", req.tif), "prob_up": prob_up,
-            "mark": units(mark), "exchange_ns": ts, "bid": units(touch.bid), "ask": units(touch.ask)})
-        }
-        Record::Exec {
-            seq,
-            exec,
-            mark,
-            ts,
-        } => {
-            let mut v = serde_json::json!({"seq": seq, "mark": units(mark), "exchange_ns": ts});
-            let extra = match exec {
-                Exec::Fill(f) => {
-                    serde_json::json!({"type": "fill", "client_order_id": f.client_order_id,
-                    "instrument_id": f.instrument_id, "side": side(f.side), "price": units(f.price),
-                    "qty": units(f.qty)})
-                }
-                Exec::Rested(id) => serde_json::json!({"type": "rested", "client_order_id": id}),
-                Exec::Done(id) => serde_json::json!({"type": "done", "client_order_id": id}),
-            };
-            v.as_object_mut()
-                .unwrap()
-                .extend(extra.as_object().unwrap().clone());
-            v
-        }
-    };
-    let m = v.as_object_mut().expect("an object");
-    m.insert("line".into(), line.into());
-    m.insert("offset".into(), offset.into());
-    v
 }
 
 fn to_text(r: &Record) -> String {
