@@ -246,7 +246,7 @@ impl CollectorThread {
         let thread = std::thread::Builder::new()
             .name("latency-logs".into())
             .spawn(move || {
-                if let Err(e) = tickline_shm::sched::demote_current_thread() {
+                if let Err(e) = tickline_sched::demote_current_thread() {
                     eprintln!("latency logs: stay at normal priority: {e}");
                 }
                 let pause = std::thread::yield_now;

@@ -48,7 +48,7 @@ impl MetricsServer {
         let thread = std::thread::Builder::new()
             .name("metrics".into())
             .spawn(move || {
-                let _ = tickline_shm::sched::demote_current_thread();
+                let _ = tickline_sched::demote_current_thread();
                 let mut view = PipelineView::new(&cfg);
                 while !flag.load(Ordering::Relaxed) {
                     if let Ok(Some(req)) = server.recv_timeout(Duration::from_millis(100)) {

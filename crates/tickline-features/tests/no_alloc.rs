@@ -5,11 +5,7 @@ use tickline_features::{FeatureConfig, FeatureEngine};
 use tickline_feed::synthetic::{SyntheticConfig, SyntheticSource};
 use tickline_feed::{Books, FeedStats, Source, Step};
 use tickline_schema::{BookEvent, FeatureVector};
-use tickline_shm::alloc_count::{allocations, CountingAllocator};
 use tickline_shm::{create, Consumer, FullPolicy, Producer, WaitStrategy};
-
-#[global_allocator]
-static COUNT: CountingAllocator = CountingAllocator;
 
 #[test]
 fn steady_state_allocates_nothing() {
@@ -46,19 +42,20 @@ fn steady_state_allocates_nothing() {
     for e in &evs[..10_000] {
         engine.update(e, &mut fv);
     }
-    let before = allocations();
-    for e in &evs[10_000..] {
-        engine.update(e, &mut fv);
-        assert!(p.try_push(&fv));
-        let got = c.try_pop().unwrap();
-        assert_eq!(got.trace.seq, fv.trace.seq);
-    }
-    let after = allocations();
+    // Counts this thread's allocations (allocation-counter replaces the
+    // global allocator in this test binary).
+    let counted = allocation_counter::measure(|| {
+        for e in &evs[10_000..] {
+            engine.update(e, &mut fv);
+            assert!(p.try_push(&fv));
+            let got = c.try_pop().unwrap();
+            assert_eq!(got.trace.seq, fv.trace.seq);
+        }
+    });
     let _ = tickline_shm::unlink(&name);
     assert_eq!(
-        after - before,
-        0,
+        counted.count_total, 0,
         "{} allocations in 50,000 events",
-        after - before
+        counted.count_total
     );
 }

@@ -263,7 +263,7 @@ impl Syncer {
         let thread = std::thread::Builder::new()
             .name("journal-sync".into())
             .spawn(move || {
-                let _ = tickline_shm::sched::demote_current_thread();
+                let _ = tickline_sched::demote_current_thread();
                 loop {
                     std::thread::park_timeout(std::time::Duration::from_millis(100));
                     let stopping = s.load(Ordering::Acquire);

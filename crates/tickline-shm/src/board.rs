@@ -7,8 +7,8 @@ use std::sync::atomic::{fence, Ordering};
 use crate::clock::monotonic_ns;
 use crate::error::Result;
 use crate::layout::Message;
-use crate::queue::{create, PeerStatus, QueueView};
-use crate::ring::{claim_role, release_role, writer_status, Ring, Use};
+use crate::ring::{Ring, Use};
+use crate::segment::{claim_role, create, release_role, writer_status, PeerStatus, QueueView};
 
 /// A snapshot board: one writer publishes whole `T` values (statistics,
 /// status) that any number of read-only readers copy out, without locks.

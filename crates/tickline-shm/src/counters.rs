@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{QueueError, Result};
 use crate::layout::Message;
-use crate::queue::{create, PeerStatus, QueueView};
-use crate::ring::{claim_role, release_role, writer_status, Ring, Use};
+use crate::ring::{Ring, Use};
+use crate::segment::{claim_role, create, release_role, writer_status, PeerStatus, QueueView};
 
 /// Creates a counters segment for `T` (a struct of `u64` words), all zero, mode 0600.
 pub fn create_counters<T: Message>(name: &str) -> Result<QueueView> {

@@ -13,19 +13,27 @@
 //! A producer that dies mid-write never exposes the half-written slot: it is
 //! published only by the release store of `tail`, after it is complete.
 //!
-//! This is the only crate of the workspace with `unsafe`.
+//! The map, from the bottom up:
+//!
+//! - `segment`: a named segment in the queue format (mapping, header,
+//!   create and validate, the two ends' role words, a read-only view);
+//! - `ring`: a validated mapping whose slots hold `T`;
+//! - `queue`: the producer and consumer ends of a ring;
+//! - `board`, `counters`, `state`: snapshot boards, counter arrays and
+//!   state words, each a segment of the same format;
+//! - `wait` and `futex`: how an end waits for the other; `clock`, `layout`.
+//!
+//! This is the only crate of the workspace with `unsafe`; every block says
+//! why it is sound in a `// SAFETY:` comment.
 
-pub mod alloc_count;
 mod board;
 mod clock;
 mod counters;
 mod error;
 mod futex;
-mod header;
 mod layout;
 mod queue;
 mod ring;
-pub mod sched;
 mod segment;
 mod state;
 mod wait;
@@ -34,14 +42,12 @@ pub use board::{create_board, BoardReader, BoardWriter};
 pub use clock::monotonic_ns;
 pub use counters::{create_counters, CountersReader, CountersWriter};
 pub use error::{QueueError, Result};
-pub use header::{HEADER_SIZE, LAYOUT_VERSION, MAGIC};
 pub use layout::{layout_hash, Message};
-pub use queue::{
-    create, create_or_reclaim, Consumer, FullPolicy, PeerStatus, Producer, Push, QueueStatus,
-    QueueView,
+pub use queue::{Consumer, FullPolicy, Producer, Push};
+pub use segment::{
+    create, create_or_reclaim, list, process_alive, unlink, PeerStatus, QueueStatus, QueueView,
+    SlotLayout, HEADER_SIZE, LAYOUT_VERSION, MAGIC,
 };
-pub use ring::{process_alive, SlotLayout};
-pub use segment::{list, unlink};
 pub use state::{StateSegment, StateWord};
 pub use wait::{WaitOutcome, WaitStrategy};
 

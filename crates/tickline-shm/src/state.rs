@@ -9,8 +9,8 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::{QueueError, Result};
 use crate::layout::Message;
-use crate::queue::create;
-use crate::ring::{claim_role, release_role, Ring, Use};
+use crate::ring::{Ring, Use};
+use crate::segment::{claim_role, create, release_role};
 
 /// The slot of a state segment: one word.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]

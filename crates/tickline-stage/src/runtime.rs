@@ -124,7 +124,7 @@ impl<O: Message + Traced> Runtime<O> {
     ) -> Result<Self, StageError> {
         crate::bind_to_supervisor()?;
         if args.mlock {
-            tickline_shm::sched::lock_all_memory().map_err(StageError::Mlock)?;
+            tickline_sched::lock_all_memory().map_err(StageError::Mlock)?;
         }
         let output = Output::open(&args.out, policy, args.wait, &signals)?;
         let resume_after = output.last_seq();

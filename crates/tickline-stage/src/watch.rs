@@ -43,7 +43,7 @@ impl FileWatch {
         let thread = std::thread::Builder::new()
             .name("tickline-watch".into())
             .spawn(move || {
-                if let Err(e) = tickline_shm::sched::demote_current_thread() {
+                if let Err(e) = tickline_sched::demote_current_thread() {
                     eprintln!(
                         "watcher of {}: stays at normal priority: {e}",
                         path.display()

@@ -1,11 +1,8 @@
-//! Two-process benchmark: one-way latency (ping-pong round trip / 2) and
-//! throughput, for our queue under each wait strategy and for peers (a Unix
-//! domain socket pair; iceoryx2 with `--features iceoryx2`), beside the
-//! floor: one cache line bounced between two cores. The VM's speed drifts,
-//! so every case runs once per round, rounds repeat, and each figure is
-//! reported as the median and range over rounds.
+//! The cases of the two-process benchmark: one-way latency (ping-pong
+//! round trip / 2) and throughput, for our queue under each wait strategy
+//! and for peers (a Unix domain socket pair; iceoryx2 with `--features
+//! iceoryx2`), beside the floor: one cache line bounced between two cores.
 
-use std::io::Write;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
@@ -13,9 +10,8 @@ use hdrhistogram::Histogram;
 use tickline_shm::WaitStrategy;
 use tickline_telemetry::median_range;
 
-use crate::harness::{new_hist, pin, BenchArgs, Sample};
+use crate::harness::{new_hist, BenchArgs, Sample};
 use crate::ours::{cache_line_latency, ours_latency, ours_throughput};
-use crate::report::markdown;
 use crate::uds::{uds_latency, uds_throughput};
 
 /// What a case moves its messages with.
@@ -57,40 +53,6 @@ pub(crate) struct Row {
     pub(crate) transport: Transport,
     pub(crate) size: usize,
     pub(crate) samples: Vec<Sample>,
-}
-
-pub(crate) fn run(args: BenchArgs) -> Result<()> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (parent_cpu, child_cpu) = if args.no_pin || cores < 2 {
-        (None, None)
-    } else {
-        (Some(0), Some(1))
-    };
-    pin(parent_cpu)?;
-    let mut rows = cases(&args)?;
-    for round in 1..=args.rounds {
-        for row in rows.iter_mut() {
-            let sample = measure(row.transport, row.size, &args, child_cpu).with_context(|| {
-                format!(
-                    "{} {} {} B",
-                    row.transport.name(),
-                    row.transport.wait(),
-                    row.size
-                )
-            })?;
-            report(round, row, &sample);
-            row.samples.push(sample);
-        }
-    }
-    print!("{}", markdown(&rows, &args, cores));
-    if let Some(path) = &args.markdown {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
-        f.write_all(markdown(&rows, &args, cores).as_bytes())?;
-    }
-    Ok(())
 }
 
 /// Every case, in the order each round runs them.

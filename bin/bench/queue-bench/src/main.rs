@@ -1,5 +1,7 @@
 //! `tickline-queue-bench`: our queue between two processes against peers
-//! (`run`), and the hand-off floors of this machine (`floors`).
+//! (`run`), and the hand-off floors of this machine (`floors`). The VM's
+//! speed drifts, so every case runs once per round, rounds repeat, and each
+//! figure is reported as the median and range over rounds.
 #![forbid(unsafe_code)]
 
 mod cases;
@@ -11,8 +13,14 @@ mod ours;
 mod report;
 mod uds;
 
-use anyhow::Result;
+use std::io::Write;
+
+use anyhow::{Context, Result};
+
+use cases::{cases, measure, report};
 use clap::{Parser, Subcommand};
+use harness::{pin, BenchArgs};
+use report::markdown;
 
 #[derive(Parser)]
 #[command(version, about)]
@@ -35,8 +43,43 @@ enum Cmd {
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
-        Cmd::Run(args) => cases::run(args),
+        Cmd::Run(args) => run(args),
         Cmd::Floors(args) => floors::run(args),
         Cmd::Child(args) => ours::child(args),
     }
+}
+
+/// Every case once per round, rounds in turn; the table at the end.
+fn run(args: BenchArgs) -> Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (parent_cpu, child_cpu) = if args.no_pin || cores < 2 {
+        (None, None)
+    } else {
+        (Some(0), Some(1))
+    };
+    pin(parent_cpu)?;
+    let mut rows = cases(&args)?;
+    for round in 1..=args.rounds {
+        for row in rows.iter_mut() {
+            let sample = measure(row.transport, row.size, &args, child_cpu).with_context(|| {
+                format!(
+                    "{} {} {} B",
+                    row.transport.name(),
+                    row.transport.wait(),
+                    row.size
+                )
+            })?;
+            report(round, row, &sample);
+            row.samples.push(sample);
+        }
+    }
+    print!("{}", markdown(&rows, &args, cores));
+    if let Some(path) = &args.markdown {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        f.write_all(markdown(&rows, &args, cores).as_bytes())?;
+    }
+    Ok(())
 }
