@@ -15,13 +15,19 @@
 
 use std::io::BufRead;
 
-use tickline_schema::{EventKind, Side};
+use tickline_schema::EventKind;
 
 use crate::{Books, FeedError, FeedEvent, FeedStats, Source, Step};
 
+mod book;
+mod framing;
 mod messages;
 
-use messages::{parse_depth, BookTicker, Sides, SymbolOf, TopLevel, Trade};
+pub use framing::MergedLines;
+
+use book::{SymbolBook, AHEAD_MAX};
+use framing::Line;
+use messages::{Sides, SymbolOf, TopLevel, Trade};
 
 /// A millisecond timestamp in ns; 0 (unknown) when absurd.
 fn ms_to_ns(ms: u64) -> u64 {
@@ -67,181 +73,6 @@ pub struct BinanceCounts {
     pub other_lines: u64,
 }
 
-/// One line of a capture, in either format:
-/// - hftbacktest: `<receive ns> <json>`;
-/// - cryptofeed's raw files: `<receive s>: <json>` for websocket messages,
-///   `<url> -> <s>: <json>` for REST replies (the URL names the symbol),
-///   and `configuration: ..`, `<url> <-> <s>` (connect) and
-///   `<url> <- <s>: ..` (sent) lines, which carry no market data.
-enum Line<'a> {
-    /// A websocket message, or a snapshot an hftbacktest capture inlines.
-    Message(&'a str),
-    /// A REST reply, with the symbol its URL named.
-    Rest(&'a str, Option<&'a str>),
-    /// A line without market data.
-    Other,
-    /// Not a capture line.
-    Bad,
-}
-
-impl<'a> Line<'a> {
-    /// Decided by the first token alone, so a message line is scanned once
-    /// (by the JSON reader), not here.
-    fn parse(line: &'a str) -> Self {
-        let Some((first, rest)) = line.split_once(' ') else {
-            return if line.is_empty() {
-                Line::Other
-            } else {
-                Line::Bad
-            };
-        };
-        let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-        if let Some(ts) = first.strip_suffix(':') {
-            // cryptofeed: `<s>: <json>`, or its `configuration: ..` header.
-            return match (digits(ts), first) {
-                (true, _) => Line::Message(rest),
-                (false, "configuration:") => Line::Other,
-                _ => Line::Bad,
-            };
-        }
-        if digits(first) {
-            return Line::Message(rest); // hftbacktest: `<ns> <json>`
-        }
-        if !first.contains("://") {
-            return Line::Bad;
-        }
-        // cryptofeed: `<url> -> <s>: <json>` (REST), `<url> <-> <s>`,
-        // `<url> <- <s>: ..`.
-        match rest.strip_prefix("-> ").and_then(|r| r.split_once(": ")) {
-            Some((_, json)) => {
-                let symbol = first
-                    .split(['?', '&'])
-                    .find_map(|kv| kv.strip_prefix("symbol="));
-                Line::Rest(json, symbol)
-            }
-            None => Line::Other,
-        }
-    }
-
-    /// When the line was received, in ns (0 if it says not): what merges
-    /// two capture files into one stream.
-    fn receive_ns(line: &str) -> u64 {
-        let ts = if let Some((_, rest)) = line.split_once(" -> ") {
-            rest.split_once(": ").map_or("", |(t, _)| t)
-        } else if let Some((_, t)) = line.split_once(" <-> ") {
-            t.trim()
-        } else if let Some((t, _)) = line.split_once(": ").filter(|(t, _)| !t.contains(' ')) {
-            t
-        } else {
-            line.split_once(' ').map_or("", |(t, _)| t)
-        };
-        if ts.contains('.') {
-            ts.parse::<f64>().map_or(0, |s| (s * 1e9) as u64)
-        } else if ts.len() > 12 {
-            ts.parse().unwrap_or(0)
-        } else {
-            ts.parse::<u64>()
-                .map_or(0, |s| s.saturating_mul(1_000_000_000))
-        }
-    }
-}
-
-/// Lines of several capture files merged in receive-time order (e.g. a
-/// cryptofeed capture's websocket file and its REST file), as one input.
-pub struct MergedLines {
-    inputs: Vec<Box<dyn BufRead + Send>>,
-    /// Each input's next line and its receive time.
-    heads: Vec<Option<(u64, String)>>,
-    current: Vec<u8>,
-    pos: usize,
-}
-
-impl MergedLines {
-    /// Merges `inputs`; lines of one input keep their order.
-    pub fn new(inputs: Vec<Box<dyn BufRead + Send>>) -> Self {
-        let heads = inputs.iter().map(|_| None).collect();
-        MergedLines {
-            inputs,
-            heads,
-            current: Vec::new(),
-            pos: 0,
-        }
-    }
-
-    fn refill(&mut self) -> std::io::Result<()> {
-        for (input, head) in self.inputs.iter_mut().zip(&mut self.heads) {
-            if head.is_none() {
-                let mut l = String::new();
-                if input.read_line(&mut l)? > 0 {
-                    if !l.ends_with('\n') {
-                        l.push('\n');
-                    }
-                    *head = Some((Line::receive_ns(l.trim_end()), l));
-                }
-            }
-        }
-        let next = self
-            .heads
-            .iter()
-            .enumerate()
-            .filter_map(|(i, h)| h.as_ref().map(|(t, _)| (*t, i)))
-            .min();
-        if let Some((_, i)) = next {
-            let (_, l) = self.heads[i].take().expect("a head");
-            self.current = l.into_bytes();
-            self.pos = 0;
-        }
-        Ok(())
-    }
-}
-
-impl std::io::Read for MergedLines {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl BufRead for MergedLines {
-    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-        if self.pos >= self.current.len() {
-            self.current.clear();
-            self.pos = 0;
-            self.refill()?;
-        }
-        Ok(&self.current[self.pos..])
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.pos += n;
-    }
-}
-
-/// One symbol's book state: its own snapshot, diff chain and gap state.
-#[derive(Default)]
-struct SymbolBook {
-    instrument: u32,
-    market: Option<Market>,
-    /// Update id the book is at; None while invalid (before a snapshot or after a gap).
-    book_u: Option<u64>,
-    /// Snapshot id that the next diff must straddle.
-    pending_snapshot: Option<u64>,
-    /// Diffs received before the first snapshot, replayed after it.
-    early: Vec<String>,
-    replaying: usize,
-    snapshots: u64,
-    /// The last diff's final update id, to tell which symbol a snapshot
-    /// without a symbol belongs to.
-    last_u: Option<u64>,
-    /// Tickers ahead of the book (they often arrive before their diff).
-    ahead: Vec<Ticker>,
-    /// The symbol as stream names spell it (`btcusdt`), once seen.
-    stream_key: String,
-}
-
 /// A Binance capture (one JSON message a line, optionally gzipped), of one
 /// symbol or many (a combined stream): a book per symbol, each with its own
 /// instrument id, assigned in order of appearance from the first one given.
@@ -259,20 +90,6 @@ pub struct BinanceSource<R: BufRead> {
     pub counts: BinanceCounts,
 }
 
-/// Best levels as a bookTicker gave them, at update id `u`.
-#[derive(Clone, Copy, Debug)]
-struct Ticker {
-    u: u64,
-    bid: (i64, i64),
-    ask: (i64, i64),
-}
-
-/// Tickers kept while waiting for the book to reach their id.
-const AHEAD_MAX: usize = 64;
-
-/// Diffs kept while waiting for the first snapshot.
-const EARLY_MAX: usize = 10_000;
-
 impl<R: BufRead> BinanceSource<R> {
     /// Reads `input`; the first symbol seen gets instrument id
     /// `first_instrument`, the next ones the ids after it.
@@ -288,12 +105,10 @@ impl<R: BufRead> BinanceSource<R> {
             counts: BinanceCounts::default(),
         }
     }
-
     /// Symbols and their instrument ids, in order of appearance.
     pub fn instruments(&self) -> impl Iterator<Item = (&str, u32)> + '_ {
         self.symbols.iter().map(|(s, b)| (s.as_str(), b.instrument))
     }
-
     /// The index of `symbol`'s book, made at its first message.
     fn book_of(&mut self, symbol: &str) -> usize {
         if let Some(k) = self.symbols.iter().position(|(s, _)| s == symbol) {
@@ -308,7 +123,6 @@ impl<R: BufRead> BinanceSource<R> {
         self.symbols.push((symbol.to_owned(), book));
         self.symbols.len() - 1
     }
-
     /// Which book a snapshot belongs to: the symbol it names; else (a
     /// futures REST snapshot names none) the one whose diffs' update ids
     /// are nearest its `lastUpdateId` (each symbol has its own sequence).
@@ -331,205 +145,6 @@ impl<R: BufRead> BinanceSource<R> {
                 None
             })
     }
-
-    fn snapshot(&mut self, json: &str, books: &mut Books, stats: &mut FeedStats) -> Step {
-        self.snapshot_of(json, None, books, stats)
-    }
-
-    /// A REST depth snapshot; `url_symbol`: the symbol its request named.
-    fn snapshot_of(
-        &mut self,
-        json: &str,
-        url_symbol: Option<&str>,
-        books: &mut Books,
-        stats: &mut FeedStats,
-    ) -> Step {
-        let depth = match parse_depth(json, &mut self.sides) {
-            Ok(d) => d,
-            Err(e) => return bad_record(stats, format_args!("snapshot: {e}")),
-        };
-        let Some(id) = depth.snapshot_id else {
-            return bad_record(stats, format_args!("snapshot without lastUpdateId"));
-        };
-        if !(self.sides.has_bids && self.sides.has_asks) {
-            return bad_record(stats, format_args!("snapshot without bids or asks"));
-        }
-        let owner = match url_symbol {
-            Some(sym) => Some(self.book_of(&sym.to_ascii_uppercase())),
-            None => self.snapshot_owner(depth.symbol, id),
-        };
-        let Some(k) = owner else {
-            if self.symbols.is_empty() {
-                self.orphan = Some(json.to_owned());
-            } else {
-                stats.error(
-                    FeedError::BadRecord,
-                    format_args!("snapshot {id} names no symbol and matches none"),
-                );
-            }
-            return Step::Skip;
-        };
-        let sb = &mut self.symbols[k].1;
-        let book = books.book_mut(sb.instrument);
-        book.clear();
-        apply_levels(book, &self.sides, stats);
-        self.counts.snapshots += 1;
-        sb.snapshots += 1;
-        sb.pending_snapshot = Some(id);
-        sb.book_u = Some(id);
-        // Diffs that arrived before the snapshot are applied now, in order.
-        sb.replaying = sb.early.len();
-        let mut ev = FeedEvent::quote(sb.instrument, ms_to_ns(depth.event_ms));
-        ev.kind = EventKind::Snapshot;
-        Step::Event(ev)
-    }
-
-    fn diff(&mut self, k: usize, data: &str, books: &mut Books, stats: &mut FeedStats) -> Step {
-        let depth = match parse_depth(data, &mut self.sides) {
-            Ok(d) => d,
-            Err(e) => return bad_record(stats, format_args!("depthUpdate: {e}")),
-        };
-        let (Some(first), Some(last)) = (depth.first, depth.last) else {
-            return bad_record(stats, format_args!("depthUpdate without U/u"));
-        };
-        if !(self.sides.has_bids && self.sides.has_asks) {
-            return bad_record(stats, format_args!("depthUpdate without b or a"));
-        }
-        let prev = depth.prev;
-        let sb = &mut self.symbols[k].1;
-        sb.last_u = Some(last);
-        let market = *sb.market.get_or_insert(if prev.is_some() {
-            Market::Futures
-        } else {
-            Market::Spot
-        });
-        let Some(book_u) = sb.book_u else {
-            if sb.snapshots == 0 && sb.early.len() < EARLY_MAX {
-                sb.early.push(data.to_owned());
-            } else {
-                self.counts.diffs_while_invalid += 1;
-            }
-            return Step::Skip;
-        };
-        if let Some(snap) = sb.pending_snapshot {
-            let stale = match market {
-                Market::Futures => last < snap,
-                Market::Spot => last <= snap,
-            };
-            if stale {
-                self.counts.diffs_stale += 1;
-                return Step::Skip;
-            }
-            let straddles = match market {
-                Market::Futures => first <= snap && last >= snap,
-                Market::Spot => first <= snap.saturating_add(1) && last > snap,
-            };
-            if !straddles {
-                return self.gap(
-                    k,
-                    stats,
-                    format_args!("first diff [{first}, {last}] does not straddle snapshot {snap}"),
-                );
-            }
-            sb.pending_snapshot = None;
-        } else {
-            let chained = match (market, prev) {
-                (Market::Futures, Some(pu)) => pu == book_u,
-                (Market::Futures, None) => false,
-                (Market::Spot, _) => book_u.checked_add(1) == Some(first),
-            };
-            if !chained {
-                return self.gap(
-                    k,
-                    stats,
-                    format_args!("diff [{first}, {last}] pu {prev:?} after {book_u}"),
-                );
-            }
-        }
-        let book = books.book_mut(sb.instrument);
-        apply_levels(book, &self.sides, stats);
-        sb.book_u = Some(last);
-        self.counts.diffs_applied += 1;
-        if book.is_crossed() {
-            stats.error(FeedError::Crossed, format_args!("after diff {last}"));
-        }
-        let instrument = sb.instrument;
-        self.check_ahead(k, books);
-        Step::Event(FeedEvent::quote(instrument, ms_to_ns(depth.event_ms)))
-    }
-
-    fn gap(&mut self, k: usize, stats: &mut FeedStats, detail: std::fmt::Arguments<'_>) -> Step {
-        stats.error(FeedError::Gap, detail);
-        let sb = &mut self.symbols[k].1;
-        sb.book_u = None;
-        sb.pending_snapshot = None;
-        Step::Skip
-    }
-
-    fn ticker(&mut self, k: usize, data: &str, books: &mut Books, stats: &mut FeedStats) -> Step {
-        let m = match serde_json::from_str::<BookTicker>(data) {
-            Ok(m) => m,
-            Err(e) => return bad_record(stats, format_args!("bookTicker: {e}")),
-        };
-        let (Some(b), Some(bq), Some(a), Some(aq)) = (
-            parse_fixed(m.bid),
-            parse_fixed(m.bid_qty),
-            parse_fixed(m.ask),
-            parse_fixed(m.ask_qty),
-        ) else {
-            stats.error(FeedError::BadValue, format_args!("bookTicker {}", m.u));
-            return Step::Skip;
-        };
-        let t = Ticker {
-            u: m.u,
-            bid: (b, bq),
-            ask: (a, aq),
-        };
-        let sb = &mut self.symbols[k].1;
-        match sb.book_u {
-            Some(book_u) if t.u == book_u && sb.pending_snapshot.is_none() => {
-                self.compare(k, &t, books)
-            }
-            Some(book_u) if t.u > book_u => {
-                if sb.ahead.len() == AHEAD_MAX {
-                    sb.ahead.remove(0);
-                }
-                sb.ahead.push(t);
-            }
-            _ => {}
-        }
-        Step::Skip
-    }
-
-    /// After a diff: compare tickers that carry the book's new id; forget older ones.
-    fn check_ahead(&mut self, k: usize, books: &mut Books) {
-        let Some(book_u) = self.symbols[k].1.book_u else {
-            return;
-        };
-        let mut i = 0;
-        while i < self.symbols[k].1.ahead.len() {
-            let t = self.symbols[k].1.ahead[i];
-            if t.u <= book_u {
-                if t.u == book_u {
-                    self.compare(k, &t, books);
-                }
-                self.symbols[k].1.ahead.remove(i);
-            } else {
-                i += 1;
-            }
-        }
-    }
-
-    fn compare(&mut self, k: usize, t: &Ticker, books: &mut Books) {
-        let book = books.book_mut(self.symbols[k].1.instrument);
-        self.counts.tickers_compared += 1;
-        let same = matches!((book.best_bid(), book.best_ask()), (Some(b), Some(a))
-            if (b.price, b.qty) == t.bid && (a.price, a.qty) == t.ask);
-        if !same {
-            self.counts.tickers_mismatched += 1;
-        }
-    }
-
     /// A `trade` or `aggTrade`: price, quantity, and the aggressor from `m`.
     fn trade(&mut self, k: usize, data: &str, stats: &mut FeedStats) -> Step {
         let m = match serde_json::from_str::<Trade>(data) {
@@ -553,22 +168,6 @@ impl<R: BufRead> BinanceSource<R> {
         ev.trade_qty = q;
         Step::Event(ev)
     }
-
-    /// The next early diff to replay after a snapshot, if any.
-    fn replay(&mut self, books: &mut Books, stats: &mut FeedStats) -> Option<Step> {
-        let k = self.symbols.iter().position(|(_, b)| b.replaying > 0)?;
-        let sb = &mut self.symbols[k].1;
-        let i = sb.early.len() - sb.replaying;
-        sb.replaying -= 1;
-        let data = std::mem::take(&mut sb.early[i]);
-        let step = self.diff(k, &data, books, stats);
-        let sb = &mut self.symbols[k].1;
-        if sb.replaying == 0 {
-            sb.early = Vec::new();
-        }
-        Some(step)
-    }
-
     /// A capture line's JSON: a snapshot, or a combined-stream message
     /// (`rest`: a REST reply, where anything but a snapshot is not data).
     fn json_line(
@@ -602,7 +201,6 @@ impl<R: BufRead> BinanceSource<R> {
             }
         }
     }
-
     /// One message of a combined stream: `{"stream":..,"data":{..}}`.
     fn stream_message(
         &mut self,
@@ -664,26 +262,6 @@ impl<R: BufRead> BinanceSource<R> {
 fn bad_record(stats: &mut FeedStats, detail: std::fmt::Arguments<'_>) -> Step {
     stats.error(FeedError::BadRecord, detail);
     Step::Skip
-}
-
-/// Sets a depth message's levels (quantity 0 removes one) and counts the
-/// ones that are not exact decimals or not positive prices.
-fn apply_levels(book: &mut tickline_book::OrderBook, sides: &Sides, stats: &mut FeedStats) {
-    for _ in 0..sides.bad_levels {
-        stats.error(
-            FeedError::BadValue,
-            format_args!("level not an exact decimal"),
-        );
-    }
-    for (levels, side) in [(&sides.bids, Side::Buy), (&sides.asks, Side::Sell)] {
-        for &(p, q) in levels {
-            if p > 0 && q >= 0 {
-                let _ = book.side_mut(side).set(p, q);
-            } else {
-                stats.error(FeedError::BadValue, format_args!("level price {p} qty {q}"));
-            }
-        }
-    }
 }
 
 impl<R: BufRead> Source for BinanceSource<R> {
@@ -757,6 +335,7 @@ impl<R: BufRead> Source for BinanceSource<R> {
 mod tests {
     use super::*;
     use crate::UNIT;
+    use tickline_schema::Side;
 
     fn run(lines: &[&str]) -> (Vec<Step>, FeedStats, BinanceCounts, Books) {
         let input = lines.join("\n");

@@ -11,111 +11,21 @@
 //! missing messages arrive, and only then does the book move on, so it never
 //! skips a message. Without one, a gap is counted and the book carries on.
 
+mod packet;
+mod recovery;
+
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub use packet::{parse_header, request, PacketHeader, PacketWriter, END_OF_SESSION, HEADER_LEN};
+pub use recovery::RECOVERY_DEADLINE;
+
+use packet::MAX_PACKET;
+use recovery::{add, Recovery, MAX_AHEAD, RECOVERY_LOG};
 
 use crate::itch::{message_len, ItchHandler};
 use crate::{Books, FeedError, FeedStats, Source, Step};
-
-/// Bytes of a MoldUDP64 packet header.
-pub const HEADER_LEN: usize = 20;
-/// Message count that marks the end of a session.
-pub const END_OF_SESSION: u16 = 0xFFFF;
-/// Largest UDP payload.
-const MAX_PACKET: usize = 65_535;
-
-/// A MoldUDP64 downstream packet header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PacketHeader {
-    /// Session id.
-    pub session: [u8; 10],
-    /// Sequence number of the packet's first message.
-    pub seq: u64,
-    /// Messages in the packet (0: heartbeat, 0xFFFF: end of session).
-    pub count: u16,
-}
-
-/// The header of a packet, if it is long enough.
-pub fn parse_header(p: &[u8]) -> Option<PacketHeader> {
-    let h = p.get(..HEADER_LEN)?;
-    let mut session = [0u8; 10];
-    session.copy_from_slice(&h[..10]);
-    let mut seq = [0u8; 8];
-    seq.copy_from_slice(&h[10..18]);
-    Some(PacketHeader {
-        session,
-        seq: u64::from_be_bytes(seq),
-        count: u16::from_be_bytes([h[18], h[19]]),
-    })
-}
-
-/// Packs messages into packets of at most `max_len` bytes.
-pub struct PacketWriter {
-    buf: Vec<u8>,
-    session: [u8; 10],
-    next_seq: u64,
-    count: u16,
-    max_len: usize,
-}
-
-impl PacketWriter {
-    /// A writer of packets of session `session` from sequence number `first_seq`, each at most `max_len` bytes.
-    pub fn new(session: [u8; 10], first_seq: u64, max_len: usize) -> Self {
-        let mut w = PacketWriter {
-            buf: Vec::with_capacity(max_len.max(HEADER_LEN)),
-            session,
-            next_seq: first_seq,
-            count: 0,
-            max_len: max_len.max(HEADER_LEN + 2 + 64),
-        };
-        w.start();
-        w
-    }
-
-    fn start(&mut self) {
-        self.buf.clear();
-        self.buf.extend_from_slice(&self.session);
-        self.buf.extend_from_slice(&self.next_seq.to_be_bytes());
-        self.buf.extend_from_slice(&[0, 0]);
-        self.count = 0;
-    }
-
-    /// Adds a message; false if the packet is full (finish it first).
-    pub fn push(&mut self, msg: &[u8]) -> bool {
-        if self.buf.len() + 2 + msg.len() > self.max_len || self.count == END_OF_SESSION - 1 {
-            return false;
-        }
-        self.buf
-            .extend_from_slice(&(msg.len() as u16).to_be_bytes());
-        self.buf.extend_from_slice(msg);
-        self.count += 1;
-        true
-    }
-
-    /// True if no message is waiting.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// The finished packet; the writer then starts the next one.
-    pub fn finish(&mut self) -> Vec<u8> {
-        self.buf[18..20].copy_from_slice(&self.count.to_be_bytes());
-        let packet = self.buf.clone();
-        self.next_seq += self.count as u64;
-        self.start();
-        packet
-    }
-
-    /// A heartbeat (count 0) or end-of-session packet at the next sequence number.
-    pub fn control(&self, end: bool) -> Vec<u8> {
-        let mut p = Vec::with_capacity(HEADER_LEN);
-        p.extend_from_slice(&self.session);
-        p.extend_from_slice(&self.next_seq.to_be_bytes());
-        p.extend_from_slice(&(if end { END_OF_SESSION } else { 0 }).to_be_bytes());
-        p
-    }
-}
 
 /// What the receiver saw of the transport.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -149,56 +59,6 @@ pub struct MoldCounts {
     pub snapshots: u64,
     /// Snapshots asked for and not had (server down, too old, malformed).
     pub snapshot_failures: u64,
-}
-
-/// A MoldUDP64 retransmission request: session, first sequence number, count.
-pub fn request(session: &[u8; 10], seq: u64, count: u16) -> [u8; HEADER_LEN] {
-    let mut r = [0u8; HEADER_LEN];
-    r[..10].copy_from_slice(session);
-    r[10..18].copy_from_slice(&seq.to_be_bytes());
-    r[18..].copy_from_slice(&count.to_be_bytes());
-    r
-}
-
-/// Most messages held past a gap, and the widest gap believed: beyond
-/// them a header is taken as corrupt (held messages past the cap are
-/// dropped, then requested again with the gap).
-const MAX_AHEAD: u64 = 1 << 20;
-
-/// How long a gap's request waits for an answer before it is sent again.
-const REQUEST_RETRY: Duration = Duration::from_millis(3);
-
-/// How long a snapshot may take to arrive.
-const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Recovery times kept for percentiles; later ones only count in the max.
-const RECOVERY_LOG: usize = 1 << 16;
-
-/// How long a gap may stay open before it is given up on (its books
-/// marked stale, the messages after it applied).
-pub const RECOVERY_DEADLINE: Duration = Duration::from_millis(500);
-
-/// Gap recovery through a request server.
-struct Recovery {
-    server: SocketAddr,
-    deadline: Duration,
-    /// Messages received past the open gap, by sequence number.
-    ahead: BTreeMap<u64, Vec<u8>>,
-    open: Option<Gap>,
-}
-
-/// Messages `from..until` are missing.
-#[derive(Clone, Copy)]
-struct Gap {
-    from: u64,
-    until: u64,
-    opened: Instant,
-    asked: Instant,
-}
-
-/// Counters fed by sender-controlled numbers saturate instead of overflowing.
-fn add(counter: &mut u64, n: u64) {
-    *counter = counter.saturating_add(n);
 }
 
 /// Live ITCH over MoldUDP64 on a UDP socket.
@@ -382,203 +242,6 @@ impl MoldUdpSource {
     }
 }
 
-impl MoldUdpSource {
-    /// A packet past a gap: its messages are held, the gap requested.
-    fn hold(&mut self, h: PacketHeader, expected: u64) -> Step {
-        let rec = self.recovery.as_mut().expect("recovery on");
-        let now = Instant::now();
-        let first_open = rec.open.is_none();
-        let gap = rec.open.get_or_insert(Gap {
-            from: expected,
-            until: h.seq,
-            opened: now,
-            asked: now,
-        });
-        debug_assert!(gap.from < gap.until || !first_open);
-        if first_open {
-            self.counts.gaps += 1;
-        }
-        match h.count {
-            END_OF_SESSION => self.session_end = Some(h.seq),
-            0 => self.counts.heartbeats += 1,
-            n => {
-                let mut pos = HEADER_LEN;
-                let p = &self.packet[..self.len];
-                for k in 0..n as u64 {
-                    let Some(len) = p
-                        .get(pos..pos + 2)
-                        .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
-                    else {
-                        break;
-                    };
-                    let Some(msg) = p.get(pos + 2..pos + 2 + len).filter(|m| !m.is_empty()) else {
-                        break;
-                    };
-                    if rec.ahead.len() < MAX_AHEAD as usize {
-                        rec.ahead.entry(h.seq + k).or_insert_with(|| msg.to_vec());
-                    }
-                    pos += 2 + len;
-                }
-            }
-        }
-        if first_open {
-            self.ask(expected);
-        }
-        Step::Skip
-    }
-
-    /// Requests the open gap's missing messages from `from` on.
-    fn ask(&mut self, from: u64) {
-        let (Some(rec), Some(session)) = (self.recovery.as_mut(), self.session) else {
-            return;
-        };
-        let Some(gap) = rec.open.as_mut() else { return };
-        let count = gap.until.saturating_sub(from).clamp(1, u16::MAX as u64 - 1) as u16;
-        let _ = self
-            .socket
-            .send_to(&request(&session, from, count), rec.server);
-        gap.asked = Instant::now();
-        self.counts.requests += 1;
-    }
-
-    /// Rebuilds every book from the snapshot server, if there is one and
-    /// its snapshot covers the gap (it reflects messages up to at least
-    /// `until - 1`); held messages it already reflects are dropped.
-    fn rebuild_from_snapshot(
-        &mut self,
-        until: u64,
-        books: &mut Books,
-        stats: &mut FeedStats,
-    ) -> bool {
-        let Some(addr) = self.snapshot_server else {
-            return false;
-        };
-        let snap = match crate::snapshot::fetch(addr, SNAPSHOT_TIMEOUT) {
-            Ok(s) if Some(s.session) == self.session && s.seq + 1 >= until => s,
-            Ok(s) => {
-                self.counts.snapshot_failures += 1;
-                stats.error(
-                    FeedError::Gap,
-                    format_args!(
-                        "snapshot at {} does not cover the gap to {until} (or another session)",
-                        s.seq
-                    ),
-                );
-                return false;
-            }
-            Err(e) => {
-                self.counts.snapshot_failures += 1;
-                stats.error(FeedError::Gap, format_args!("{e}"));
-                return false;
-            }
-        };
-        books.reset();
-        self.handler = ItchHandler::default();
-        for m in &snap.messages {
-            let _ = self.handler.handle(m, books, stats);
-        }
-        self.counts.snapshots += 1;
-        self.expected = Some(snap.seq + 1);
-        if let Some(rec) = self.recovery.as_mut() {
-            rec.open = None;
-            while rec
-                .ahead
-                .first_key_value()
-                .is_some_and(|(s, _)| *s <= snap.seq)
-            {
-                rec.ahead.pop_first();
-            }
-        }
-        true
-    }
-
-    /// The next held message, once every one before it has been applied.
-    /// Closes the open gap when its last missing message has arrived, and
-    /// repeats its request when unanswered.
-    fn drain(&mut self, books: &mut Books, stats: &mut FeedStats) -> Option<Step> {
-        let expected = self.expected?;
-        let gap = self.recovery.as_ref()?.open;
-        if let Some(g) = gap {
-            let deadline = self.recovery.as_ref()?.deadline;
-            if expected < g.until && g.opened.elapsed() >= deadline {
-                if self.rebuild_from_snapshot(g.until, books, stats) {
-                    return self.drain(books, stats);
-                }
-                // Unanswered too long: the books may be wrong from here on.
-                stats.error(
-                    FeedError::Gap,
-                    format_args!(
-                        "messages {expected}..{} not recovered within {deadline:?}; books marked stale",
-                        g.until
-                    ),
-                );
-                self.counts.gaps_unrecovered += 1;
-                add(&mut self.counts.missed_messages, g.until - expected);
-                self.lost = true;
-                self.expected = Some(g.until);
-                self.recovery.as_mut()?.open = None;
-                books.mark_all_stale();
-                return self.drain(books, stats);
-            }
-            if expected < g.until {
-                if g.asked.elapsed() >= REQUEST_RETRY {
-                    self.ask(expected);
-                }
-                return None;
-            }
-            let ns = g.opened.elapsed().as_nanos() as u64;
-            self.counts.gaps_recovered += 1;
-            add(&mut self.counts.recovered_messages, g.until - g.from);
-            self.counts.recovery_max_ns = self.counts.recovery_max_ns.max(ns);
-            if self.recovery_ns.len() < RECOVERY_LOG {
-                self.recovery_ns.push(ns);
-            }
-            add(&mut self.counts.recovery_total_ns, ns);
-            self.recovery.as_mut()?.open = None;
-        }
-        let rec = self.recovery.as_mut()?;
-        while rec
-            .ahead
-            .first_key_value()
-            .is_some_and(|(s, _)| *s < expected)
-        {
-            rec.ahead.pop_first(); // it came again meanwhile
-            add(&mut self.counts.duplicates, 1);
-        }
-        // The next message we hold, or else the end of the session.
-        let first = rec
-            .ahead
-            .first_key_value()
-            .map(|(s, _)| *s)
-            .or(self.session_end)?;
-        if first > expected {
-            // Held messages (or the session's end) past another hole: a new gap.
-            let now = Instant::now();
-            rec.open = Some(Gap {
-                from: expected,
-                until: first,
-                opened: now,
-                asked: now,
-            });
-            self.counts.gaps += 1;
-            self.ask(expected);
-            return None;
-        }
-        let (_, msg) = rec.ahead.pop_first()?;
-        self.expected = Some(expected + 1);
-        stats.messages += 1;
-        stats.by_type[msg[0] as usize] += 1;
-        if message_len(msg[0]) != msg.len() {
-            stats.error(
-                FeedError::BadLength,
-                format_args!("held type {:#04x}", msg[0]),
-            );
-            return Some(Step::Skip);
-        }
-        Some(self.handler.handle(&msg, books, stats))
-    }
-}
-
 impl Source for MoldUdpSource {
     fn next(&mut self, books: &mut Books, stats: &mut FeedStats) -> Step {
         if self.ended {
@@ -735,6 +398,7 @@ impl MoldUdpSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     const SESSION: [u8; 10] = *b"TEST000001";
 
