@@ -19,6 +19,7 @@ use dbn::{MboMsg, VersionUpgradePolicy, UNDEF_PRICE};
 use tickline_book::Side;
 use tickline_schema::EventKind;
 
+use crate::spec::SourceError;
 use crate::stats::{FeedError, FeedStats};
 use crate::{Books, FeedEvent, Source, Step, MAX_INSTRUMENTS, UNIT};
 
@@ -219,4 +220,14 @@ impl Source for DbnSource {
         }
         by_action.into_iter().collect()
     }
+}
+
+/// `dbn:FILE[.zst]`: a Databento MBO file.
+pub fn from_spec(rest: &str) -> Result<Box<dyn Source>, SourceError> {
+    let src = DbnSource::open(rest).map_err(|e| SourceError::File {
+        what: "Databento DBN file",
+        path: rest.to_owned(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(Box::new(src))
 }

@@ -13,11 +13,12 @@
 //! (counted as `hidden_depth_refills`); one above it is an error, `resync`.
 //! Without the reference, the book is built from messages alone.
 
-use std::io::BufRead;
+use std::io::{BufRead, BufReader};
 
 use tickline_book::LevelError;
-use tickline_schema::{EventKind, Level, Side};
+use tickline_schema::{EventKind, Level, Side, MAX_LEVELS};
 
+use crate::spec::{open_file, SourceError};
 use crate::{Books, FeedError, FeedEvent, FeedStats, Source, Step, UNIT};
 
 const PRICE_TO_FIXED: i64 = UNIT / 10_000;
@@ -402,6 +403,42 @@ impl<R: BufRead> LobsterSource<R> {
         }
         Step::Event(ev)
     }
+}
+
+/// `lobster:MESSAGES[,ORDERBOOK]`: a LOBSTER message file (its name says
+/// the ticker and depth), checked against its orderbook file if given.
+pub fn from_spec(rest: &str) -> Result<Box<dyn Source>, SourceError> {
+    let mut files = rest.split(',');
+    let msg = files.next().unwrap_or_default();
+    let m = BufReader::new(open_file(msg, "LOBSTER messages")?);
+    // The file name says its depth: ..._message_10.csv.
+    let depth = msg
+        .rsplit('_')
+        .next()
+        .and_then(|s| s.trim_end_matches(".csv").parse().ok())
+        .unwrap_or(MAX_LEVELS);
+    let mut src = LobsterSource::new(m, 1, depth);
+    // ..and its ticker: AAPL_2012-06-21_34200000_57600000_message_10.csv.
+    let file_name = std::path::Path::new(msg)
+        .file_name()
+        .and_then(|n| n.to_str());
+    if let Some((ticker, _)) = file_name.and_then(|n| n.split_once('_')) {
+        src = src.with_symbol(ticker);
+    }
+    Ok(match files.next() {
+        Some(book) => {
+            let b = BufReader::new(open_file(book, "LOBSTER orderbook")?);
+            Box::new(
+                src.with_reference_book(Box::new(b))
+                    .map_err(|source| SourceError::File {
+                        what: "LOBSTER orderbook",
+                        path: book.to_owned(),
+                        source,
+                    })?,
+            )
+        }
+        None => Box::new(src),
+    })
 }
 
 #[cfg(test)]

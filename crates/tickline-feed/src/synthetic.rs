@@ -9,6 +9,7 @@
 
 use tickline_schema::{EventKind, Side};
 
+use crate::spec::SourceError;
 use crate::{Books, FeedEvent, FeedStats, Source, Step, UNIT};
 
 /// The synthetic market's parameters.
@@ -295,6 +296,44 @@ impl Source for SyntheticSource {
         const NAMES: [&str; 4] = ["SYN0", "SYN1", "SYN2", "SYN3"];
         NAMES.get(instrument as usize).copied()
     }
+}
+
+/// `synthetic[:SEED[:EVENTS[:INSTRUMENTS[:RATE[:BURST[:STEP_AT]]]]]]`: calm
+/// rate (events/s of exchange time), burst factor (1: steady Poisson), and
+/// an event count at which the burst rate starts for good.
+pub fn from_spec(rest: &str) -> Result<Box<dyn Source>, SourceError> {
+    let mut f = rest.split(':').filter(|s| !s.is_empty());
+    let mut cfg = SyntheticConfig::default();
+    let mut field = |field: &'static str| -> Result<Option<u64>, SourceError> {
+        f.next()
+            .map(|s| {
+                s.parse().map_err(|_| SourceError::Number {
+                    field,
+                    value: s.to_owned(),
+                })
+            })
+            .transpose()
+    };
+    if let Some(v) = field("seed")? {
+        cfg.seed = v;
+    }
+    if let Some(v) = field("event count")? {
+        cfg.events = v;
+    }
+    if let Some(v) = field("instruments")? {
+        cfg.instruments = u32::try_from(v).map_err(|_| SourceError::Instruments(v))?;
+    }
+    if let Some(v) = field("rate")? {
+        cfg.rate_per_s = v.max(1) as f64;
+    }
+    if let Some(v) = field("burst factor")? {
+        cfg.burst_factor = v.max(1) as f64;
+        if v <= 1 {
+            cfg.burst_switch = 0.0;
+        }
+    }
+    cfg.step_at = field("step")?;
+    Ok(Box::new(SyntheticSource::new(cfg)))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //! until the next snapshot. `bookTicker` is not applied: when its update id
 //! equals the book's, its best levels are compared with ours and counted.
 
-use std::io::BufRead;
+use std::io::{BufRead, BufReader};
 
 use tickline_schema::EventKind;
 
@@ -25,6 +25,7 @@ mod messages;
 
 pub use framing::MergedLines;
 
+use crate::spec::{open_file, SourceError};
 use book::{SymbolBook, AHEAD_MAX};
 use framing::Line;
 use messages::{Sides, SymbolOf, TopLevel, Trade};
@@ -329,6 +330,25 @@ impl<R: BufRead> Source for BinanceSource<R> {
         );
         v
     }
+}
+
+/// `binance:FILE[.gz][,FILE...]`: one capture file, or several (a
+/// cryptofeed capture's websocket and REST files) merged by receive time.
+pub fn from_spec(rest: &str) -> Result<Box<dyn Source>, SourceError> {
+    let mut inputs = Vec::new();
+    for path in rest.split(',') {
+        let f = open_file(path, "Binance capture")?;
+        let r: Box<dyn BufRead + Send> = if path.ends_with(".gz") {
+            Box::new(BufReader::new(flate2::read::GzDecoder::new(f)))
+        } else {
+            Box::new(BufReader::new(f))
+        };
+        inputs.push(r);
+    }
+    Ok(match inputs.len() {
+        1 => Box::new(BinanceSource::new(inputs.pop().expect("one"), 1)),
+        _ => Box::new(BinanceSource::new(MergedLines::new(inputs), 1)),
+    })
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 
 mod packet;
 mod recovery;
+mod spec;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 pub use packet::{parse_header, request, PacketHeader, PacketWriter, END_OF_SESSION, HEADER_LEN};
 pub use recovery::RECOVERY_DEADLINE;
+pub use spec::from_spec;
 
 use packet::MAX_PACKET;
 use recovery::{add, Recovery, MAX_AHEAD, RECOVERY_LOG};
