@@ -81,6 +81,9 @@ pub struct Router<G: Gateway> {
     gw: G,
     journal: Option<Journal>,
     positions: Vec<i64>,
+    /// Per instrument, the signed quantity of every fill in the journal
+    /// (recovered and appended): what each position must equal.
+    journaled_fills: Vec<i64>,
     /// Per instrument: the mid recorded with its last journal record. Risk
     /// marks other instruments with it, never with unjournaled touches, so a
     /// restart decides exactly as the original run did.
@@ -121,6 +124,7 @@ impl<G: Gateway> Router<G> {
             gw,
             journal,
             positions: Vec::new(),
+            journaled_fills: Vec::new(),
             marks: Vec::new(),
             cash: 0,
             next_id: 1,
@@ -153,6 +157,7 @@ impl<G: Gateway> Router<G> {
                 Record::Exec { exec, mark, .. } => {
                     r.gw.restore_exec(&exec);
                     if let Exec::Fill(f) = exec {
+                        *Self::slot(&mut r.journaled_fills, f.instrument_id) += f.signed_qty();
                         *Self::slot(&mut r.marks, f.instrument_id) = mark;
                         r.apply_fill(&f);
                     }
@@ -203,7 +208,14 @@ impl<G: Gateway> Router<G> {
     }
 
     fn apply_fill(&mut self, f: &Fill) {
-        *Self::slot(&mut self.positions, f.instrument_id) += f.signed_qty();
+        let position = Self::slot(&mut self.positions, f.instrument_id);
+        *position += f.signed_qty();
+        debug_assert_eq!(
+            Some(*position),
+            self.journaled_fills.get(f.instrument_id as usize).copied(),
+            "instrument {}: the position is not the sum of its journaled fills",
+            f.instrument_id
+        );
         self.cash -= notional(f.price, f.signed_qty());
         self.stats.fills += 1;
         self.stats.filled_qty += f.qty;
@@ -271,6 +283,13 @@ impl<G: Gateway> Router<G> {
     fn record(&mut self, rec: Record) -> io::Result<()> {
         if let Some(j) = &mut self.journal {
             j.append(&rec)?;
+        }
+        if let Record::Exec {
+            exec: Exec::Fill(f),
+            ..
+        } = rec
+        {
+            *Self::slot(&mut self.journaled_fills, f.instrument_id) += f.signed_qty();
         }
         self.last_seq = Some(rec.seq());
         Ok(())
@@ -371,8 +390,6 @@ impl<G: Gateway> Router<G> {
 
     /// The order (if any) for a prediction whose market update was applied.
     pub fn decide(&mut self, p: &Prediction) -> io::Result<Step> {
-        let seq = p.trace.seq;
-        let inst = p.instrument_id;
         let touch = Touch {
             bid: p.best_bid,
             ask: p.best_ask,
@@ -380,50 +397,63 @@ impl<G: Gateway> Router<G> {
         if p.trace.is_stale() {
             // The feed lost messages it could not recover: this book may
             // be wrong, and no new order is placed on it.
-            self.stats.rejects[Reject::StaleBook as usize] += 1;
-            return Ok(Step::Rejected(Reject::StaleBook));
+            return Ok(self.rejected(Reject::StaleBook));
         }
+        let req = match self.order_for(p, touch) {
+            Ok(req) => req,
+            Err(step) => return Ok(step),
+        };
+        if let Err(r) = self.risk_check(&req, touch) {
+            return Ok(self.rejected(r));
+        }
+        self.send(p, req, touch)?;
+        Ok(Step::Sent(req))
+    }
+
+    /// Counts a rejection.
+    fn rejected(&mut self, r: Reject) -> Step {
+        self.stats.rejects[r as usize] += 1;
+        Step::Rejected(r)
+    }
+
+    /// The order that moves toward the prediction's target position, or
+    /// why there is none (in the band, at target, no market, invalid).
+    fn order_for(&mut self, p: &Prediction, touch: Touch) -> Result<OrderRequest, Step> {
+        let inst = p.instrument_id;
         let edge = p.prob_up - 0.5;
         if !edge.is_finite() || edge.abs() < self.cfg.band {
             self.stats.in_band += 1;
-            return Ok(Step::NoOrder);
+            return Err(Step::NoOrder);
         }
         let (rb, rs) = self.gw.resting(inst);
         let exposure = self.position(inst) + rb - rs;
         let target = to_lots(self.cfg.sizing.target(p.prob_up), self.cfg.lot);
         // Move toward the target by at most one maximum-size order at a
-        // time; the risk check below still guards every order.
+        // time; the risk check still guards every order.
         let max = self.cfg.limits.max_order_qty;
         let delta = target.saturating_sub(exposure).clamp(-max, max);
         let delta = to_lots(delta as f64, self.cfg.lot);
         if delta == 0 {
             self.stats.at_target += 1;
-            return Ok(Step::NoOrder);
+            return Err(Step::NoOrder);
         }
         let side = if delta > 0 { Side::Buy } else { Side::Sell };
         let price = match (side, self.cfg.aggressive) {
             (Side::Buy, true) | (Side::Sell, false) => touch.ask,
             (Side::Sell, true) | (Side::Buy, false) => touch.bid,
         };
-        let reject = |s: &mut Self, r: Reject| {
-            s.stats.rejects[r as usize] += 1;
-            Ok(Step::Rejected(r))
-        };
         if price <= 0 {
-            return reject(self, Reject::NoMarket);
+            return Err(self.rejected(Reject::NoMarket));
         }
-        let req = match OrderRequest::new(
-            self.next_id,
-            inst,
-            side,
-            price,
-            delta.abs(),
-            self.cfg.lot,
-            self.cfg.tif,
-        ) {
-            Ok(r) => r,
-            Err(_) => return reject(self, Reject::Invalid),
-        };
+        let (id, lot, tif) = (self.next_id, self.cfg.lot, self.cfg.tif);
+        OrderRequest::new(id, inst, side, price, delta.abs(), lot, tif)
+            .map_err(|_| self.rejected(Reject::Invalid))
+    }
+
+    /// The risk limits against the instrument's exposure now.
+    fn risk_check(&mut self, req: &OrderRequest, touch: Touch) -> Result<(), Reject> {
+        let inst = req.instrument_id;
+        let (rb, rs) = self.gw.resting(inst);
         let (gross, pnl) = self.marked(inst, touch.mid());
         let x = Exposure {
             position: self.position(inst),
@@ -435,10 +465,13 @@ impl<G: Gateway> Router<G> {
             orders_last_sec: self.orders_last_sec(self.now),
             killed: self.killed,
         };
-        if let Err(r) = self.cfg.limits.check(&req, &x) {
-            return reject(self, r);
-        }
-        // Journaled before it leaves: a restart never sends it twice.
+        self.cfg.limits.check(req, &x)
+    }
+
+    /// Journals the order, commits the journal, then hands it to the
+    /// gateway: a restart never sends it twice.
+    fn send(&mut self, p: &Prediction, req: OrderRequest, touch: Touch) -> io::Result<()> {
+        let seq = p.trace.seq;
         self.record(Record::Order {
             seq,
             req,
@@ -447,15 +480,14 @@ impl<G: Gateway> Router<G> {
             ts: self.now,
             touch,
         })?;
-        *Self::slot(&mut self.marks, inst) = touch.mid();
+        *Self::slot(&mut self.marks, req.instrument_id) = touch.mid();
         self.next_id += 1;
         self.stats.orders += 1;
         self.push_rate(self.now);
         // On the file before it leaves.
         self.commit_journal()?;
         self.gw.submit(&req, touch, self.now, &mut self.execs);
-        self.drain_execs(seq, touch.mid())?;
-        Ok(Step::Sent(req))
+        self.drain_execs(seq, touch.mid())
     }
 
     /// Journals and applies what an asynchronous venue reported since the
