@@ -7,7 +7,11 @@
 //! real books. Arrivals are Poisson with a two-state (calm / burst) rate.
 //! Orders go through the same [`tickline_book::OrderBook`] as real feeds.
 
+use tickline_book::Level;
 use tickline_schema::{EventKind, Side};
+
+/// Best bid and ask before an action.
+type Touch = (Option<Level>, Option<Level>);
 
 use crate::spec::SourceError;
 use crate::{Books, FeedEvent, FeedStats, Source, Step, UNIT};
@@ -151,7 +155,6 @@ impl SyntheticSource {
 
     /// One random action on instrument `i`; returns the event it caused.
     fn act(&mut self, i: usize, books: &mut Books) -> Option<FeedEvent> {
-        let tick = self.cfg.tick;
         let id_inst = i as u32;
         let st = &mut self.insts[i];
         st.pressure = 0.995 * st.pressure + 0.1 * self.rng.normalish();
@@ -160,99 +163,138 @@ impl SyntheticSource {
         let fair = st.fair;
         let crowded = st.live.len() > self.cfg.target_orders;
         let book = books.book_mut(id_inst);
-        let (bid, ask) = (book.best_bid(), book.best_ask());
+        let touch = (book.best_bid(), book.best_ask());
         let mut ev = FeedEvent::quote(id_inst, self.clock_ns);
         let u = self.rng.unit();
         let cancel_share = if crowded { 0.6 } else { 0.3 };
         if u < 0.55 - if crowded { 0.2 } else { 0.0 } || self.insts[i].live.is_empty() {
-            // Passive order, 0..N ticks behind fair on the pressured side.
-            let side = if self.rng.unit() < 0.5 + 0.2 * p {
-                Side::Buy
-            } else {
-                Side::Sell
-            };
-            let depth = (self.rng.unit() * self.rng.unit() * 12.0) as i64;
-            let mut px = match side {
-                Side::Buy => fair.floor() as i64 - depth,
-                Side::Sell => fair.ceil() as i64 + depth,
-            } * tick;
-            // Never cross: a passive order stops one tick short of the other side.
-            match side {
-                Side::Buy => {
-                    if let Some(a) = ask {
-                        px = px.min(a.price - tick);
-                    }
-                }
-                Side::Sell => {
-                    if let Some(b) = bid {
-                        px = px.max(b.price + tick);
-                    }
-                }
-            }
-            if px <= 0 {
-                return None;
-            }
-            let qty = (1 + self.rng.below(10) as i64) * 100 * UNIT;
-            let id = self.next_order;
-            self.next_order += 1;
-            books.book_mut(id_inst).add(id, side, px, qty).ok()?;
-            self.insts[i].live.push(id);
+            self.passive(i, p, fair, touch, books)?;
         } else if u < 0.55 + cancel_share {
-            let idx = self.rng.below(self.insts[i].live.len() as u64) as usize;
-            let id = self.insts[i].live[idx];
-            books.book_mut(id_inst).delete(id).ok()?;
-            self.remove_live(i, idx);
+            self.cancel(i, books)?;
         } else if u < 0.95 {
-            // Market order against the best level of the side pressure favours.
-            let buy = self.rng.unit() < 0.5 + 0.3 * p;
-            let (resting_side, best) = if buy {
-                (Side::Sell, ask?)
-            } else {
-                (Side::Buy, bid?)
-            };
-            // Oldest live order at the best price (ids grow with time).
-            let book = books.book_mut(id_inst);
-            let (idx, id) = self.insts[i]
-                .live
-                .iter()
-                .enumerate()
-                .filter(|(_, id)| {
-                    book.order(**id)
-                        .is_some_and(|o| o.side == resting_side && o.price == best.price)
-                })
-                .min_by_key(|(_, id)| **id)
-                .map(|(k, id)| (k, *id))?;
-            let order_qty = book.order(id)?.qty;
-            let qty = order_qty.min((1 + self.rng.below(5) as i64) * 100 * UNIT);
-            book.reduce(id, qty).ok()?;
-            if qty == order_qty {
-                self.remove_live(i, idx);
-            }
-            ev.kind = EventKind::Trade;
-            ev.trade_side = if buy { 1 } else { -1 };
-            ev.trade_price = best.price;
-            ev.trade_qty = qty;
+            self.market(i, p, touch, books, &mut ev)?;
         } else {
-            // Replace: move a random order one tick, keeping it passive.
-            let idx = self.rng.below(self.insts[i].live.len() as u64) as usize;
-            let id = self.insts[i].live[idx];
-            let book = books.book_mut(id_inst);
-            let o = *book.order(id)?;
-            let step = if self.rng.unit() < 0.5 { tick } else { -tick };
-            let px = o.price + step;
-            let crosses = match o.side {
-                Side::Buy => ask.is_some_and(|a| px >= a.price),
-                Side::Sell => bid.is_some_and(|b| px <= b.price),
-            };
-            if crosses || px <= 0 {
-                return None;
-            }
-            let new = self.next_order;
-            self.next_order += 1;
-            book.replace(id, new, px, o.qty).ok()?;
-            self.insts[i].live[idx] = new;
+            self.replace(i, touch, books)?;
         }
         Some(ev)
+    }
+
+    /// A passive order, 0..N ticks behind fair on the pressured side.
+    fn passive(
+        &mut self,
+        i: usize,
+        p: f64,
+        fair: f64,
+        (bid, ask): Touch,
+        books: &mut Books,
+    ) -> Option<()> {
+        let (tick, id_inst) = (self.cfg.tick, i as u32);
+        let side = if self.rng.unit() < 0.5 + 0.2 * p {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        let depth = (self.rng.unit() * self.rng.unit() * 12.0) as i64;
+        let mut px = match side {
+            Side::Buy => fair.floor() as i64 - depth,
+            Side::Sell => fair.ceil() as i64 + depth,
+        } * tick;
+        // Never cross: a passive order stops one tick short of the other side.
+        match side {
+            Side::Buy => {
+                if let Some(a) = ask {
+                    px = px.min(a.price - tick);
+                }
+            }
+            Side::Sell => {
+                if let Some(b) = bid {
+                    px = px.max(b.price + tick);
+                }
+            }
+        }
+        if px <= 0 {
+            return None;
+        }
+        let qty = (1 + self.rng.below(10) as i64) * 100 * UNIT;
+        let id = self.next_order;
+        self.next_order += 1;
+        books.book_mut(id_inst).add(id, side, px, qty).ok()?;
+        self.insts[i].live.push(id);
+        Some(())
+    }
+
+    /// Cancels a random live order.
+    fn cancel(&mut self, i: usize, books: &mut Books) -> Option<()> {
+        let id_inst = i as u32;
+        let idx = self.rng.below(self.insts[i].live.len() as u64) as usize;
+        let id = self.insts[i].live[idx];
+        books.book_mut(id_inst).delete(id).ok()?;
+        self.remove_live(i, idx);
+        Some(())
+    }
+
+    /// A market order against the best level of the side pressure favours.
+    fn market(
+        &mut self,
+        i: usize,
+        p: f64,
+        (bid, ask): Touch,
+        books: &mut Books,
+        ev: &mut FeedEvent,
+    ) -> Option<()> {
+        let id_inst = i as u32;
+        let buy = self.rng.unit() < 0.5 + 0.3 * p;
+        let (resting_side, best) = if buy {
+            (Side::Sell, ask?)
+        } else {
+            (Side::Buy, bid?)
+        };
+        // Oldest live order at the best price (ids grow with time).
+        let book = books.book_mut(id_inst);
+        let (idx, id) = self.insts[i]
+            .live
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| {
+                book.order(**id)
+                    .is_some_and(|o| o.side == resting_side && o.price == best.price)
+            })
+            .min_by_key(|(_, id)| **id)
+            .map(|(k, id)| (k, *id))?;
+        let order_qty = book.order(id)?.qty;
+        let qty = order_qty.min((1 + self.rng.below(5) as i64) * 100 * UNIT);
+        book.reduce(id, qty).ok()?;
+        if qty == order_qty {
+            self.remove_live(i, idx);
+        }
+        ev.kind = EventKind::Trade;
+        ev.trade_side = if buy { 1 } else { -1 };
+        ev.trade_price = best.price;
+        ev.trade_qty = qty;
+        Some(())
+    }
+
+    /// Moves a random order one tick, keeping it passive.
+    fn replace(&mut self, i: usize, (bid, ask): Touch, books: &mut Books) -> Option<()> {
+        let (tick, id_inst) = (self.cfg.tick, i as u32);
+        let idx = self.rng.below(self.insts[i].live.len() as u64) as usize;
+        let id = self.insts[i].live[idx];
+        let book = books.book_mut(id_inst);
+        let o = *book.order(id)?;
+        let step = if self.rng.unit() < 0.5 { tick } else { -tick };
+        let px = o.price + step;
+        let crosses = match o.side {
+            Side::Buy => ask.is_some_and(|a| px >= a.price),
+            Side::Sell => bid.is_some_and(|b| px <= b.price),
+        };
+        if crosses || px <= 0 {
+            return None;
+        }
+        let new = self.next_order;
+        self.next_order += 1;
+        book.replace(id, new, px, o.qty).ok()?;
+        self.insts[i].live[idx] = new;
+        Some(())
     }
 }
 

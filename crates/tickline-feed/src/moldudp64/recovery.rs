@@ -163,6 +163,47 @@ impl MoldUdpSource {
         true
     }
 
+    /// Unanswered too long: the books may be wrong from here on.
+    fn give_up(
+        &mut self,
+        g: Gap,
+        expected: u64,
+        deadline: Duration,
+        books: &mut Books,
+        stats: &mut FeedStats,
+    ) {
+        stats.error(
+            FeedError::Gap,
+            format_args!(
+                "messages {expected}..{} not recovered within {deadline:?}; books marked stale",
+                g.until
+            ),
+        );
+        self.counts.gaps_unrecovered += 1;
+        add(&mut self.counts.missed_messages, g.until - expected);
+        self.lost = true;
+        self.expected = Some(g.until);
+        if let Some(rec) = self.recovery.as_mut() {
+            rec.open = None;
+        }
+        books.mark_all_stale();
+    }
+
+    /// Every missing message of gap `g` arrived: its recovery time counted.
+    fn gap_closed(&mut self, g: Gap) {
+        let ns = g.opened.elapsed().as_nanos() as u64;
+        self.counts.gaps_recovered += 1;
+        add(&mut self.counts.recovered_messages, g.until - g.from);
+        self.counts.recovery_max_ns = self.counts.recovery_max_ns.max(ns);
+        if self.recovery_ns.len() < RECOVERY_LOG {
+            self.recovery_ns.push(ns);
+        }
+        add(&mut self.counts.recovery_total_ns, ns);
+        if let Some(rec) = self.recovery.as_mut() {
+            rec.open = None;
+        }
+    }
+
     /// The next held message, once every one before it has been applied.
     /// Closes the open gap when its last missing message has arrived, and
     /// repeats its request when unanswered.
@@ -175,20 +216,7 @@ impl MoldUdpSource {
                 if self.rebuild_from_snapshot(g.until, books, stats) {
                     return self.drain(books, stats);
                 }
-                // Unanswered too long: the books may be wrong from here on.
-                stats.error(
-                    FeedError::Gap,
-                    format_args!(
-                        "messages {expected}..{} not recovered within {deadline:?}; books marked stale",
-                        g.until
-                    ),
-                );
-                self.counts.gaps_unrecovered += 1;
-                add(&mut self.counts.missed_messages, g.until - expected);
-                self.lost = true;
-                self.expected = Some(g.until);
-                self.recovery.as_mut()?.open = None;
-                books.mark_all_stale();
+                self.give_up(g, expected, deadline, books, stats);
                 return self.drain(books, stats);
             }
             if expected < g.until {
@@ -197,15 +225,7 @@ impl MoldUdpSource {
                 }
                 return None;
             }
-            let ns = g.opened.elapsed().as_nanos() as u64;
-            self.counts.gaps_recovered += 1;
-            add(&mut self.counts.recovered_messages, g.until - g.from);
-            self.counts.recovery_max_ns = self.counts.recovery_max_ns.max(ns);
-            if self.recovery_ns.len() < RECOVERY_LOG {
-                self.recovery_ns.push(ns);
-            }
-            add(&mut self.counts.recovery_total_ns, ns);
-            self.recovery.as_mut()?.open = None;
+            self.gap_closed(g);
         }
         let rec = self.recovery.as_mut()?;
         while rec
