@@ -219,6 +219,12 @@ impl OrtSession {
                 ))
             }
         }
+        Self::info(session, path, input.name(), output.name())
+    }
+
+    /// What the model's metadata says: feature set (refused if not ours),
+    /// version, horizon and kind.
+    fn info(session: &Session, path: &Path, input: &str, output: &str) -> Result<ModelInfo> {
         let meta = session.metadata().map_err(|e| load_err(path, e))?;
         let get = |k: &str| meta.custom(k);
         let version = get("feature_set_version").ok_or_else(|| {
@@ -241,8 +247,8 @@ impl OrtSession {
         }
         let num = |k: &str| get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
         Ok(ModelInfo {
-            input: input.name().to_owned(),
-            output: output.name().to_owned(),
+            input: input.to_owned(),
+            output: output.to_owned(),
             model_version: num("model_version"),
             horizon_events: num("horizon_events"),
             kind: get("model_kind").unwrap_or_default(),
