@@ -19,9 +19,9 @@ use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::{Registry, Unit};
 use tickline_pipeline::PipelineConfig;
 use tickline_schema::telemetry::OwnKind;
-use tickline_schema::telemetry::{get_str, Metric, PipelineStatus, StageState};
+use tickline_schema::telemetry::{get_str, Metric, PipelineStatus, StageState, StageStatus};
 use tickline_shm::{BoardReader, QueueView};
-use tickline_telemetry::{bucket_value, OwnValue, StatsReader};
+use tickline_telemetry::{bucket_value, OwnValue, Snapshot, StatsReader};
 
 /// Upper bounds of the exported latency buckets, in seconds: 1 µs to 1 s.
 const BOUNDS_S: [f64; 16] = [
@@ -128,37 +128,15 @@ impl PipelineView {
             self.status = BoardReader::open(&self.cfg.status_segment()).ok();
         }
         let status = self.status.as_ref().and_then(|b| b.read()).map(|(_, s)| s);
-        let up = Family::<StageLabels, Gauge>::default();
-        let pid = Family::<StageLabels, Gauge>::default();
-        let state = Family::<StateLabels, Gauge>::default();
-        let restarts = Family::<StageLabels, Counter>::default();
-        let hangs = Family::<StageLabels, Counter>::default();
-        let msg_in = Family::<StageLabels, Counter>::default();
-        let msg_out = Family::<StageLabels, Counter>::default();
-        let errors = Family::<StageLabels, Counter>::default();
-        let latency = Family::<LatencyLabels, LatencyHistogram>::default();
+        let mut f = StageFamilies::default();
         let mut own = OwnFamilies::default();
         for (i, s) in self.cfg.stages.iter().enumerate() {
-            let l = StageLabels {
-                stage: s.name.clone(),
-            };
             if let Some(st) = status.as_ref().and_then(|p| {
                 p.stages[..p.n_stages as usize]
                     .iter()
                     .find(|x| get_str(&x.name) == s.name)
             }) {
-                let now = StageState::from_u32(st.state);
-                up.get_or_create(&l).set((st.pid != 0) as i64);
-                pid.get_or_create(&l).set(st.pid as i64);
-                for k in ALL_STATES {
-                    let sl = StateLabels {
-                        stage: s.name.clone(),
-                        state: k.name().to_owned(),
-                    };
-                    state.get_or_create(&sl).set((k == now) as i64);
-                }
-                restarts.get_or_create(&l).inc_by(st.restarts as u64);
-                hangs.get_or_create(&l).inc_by(st.hangs as u64);
+                f.status(&s.name, st);
             }
             let reader = &mut self.stats[i];
             if reader.is_none() {
@@ -167,55 +145,10 @@ impl PipelineView {
             let Some(r) = reader.as_mut() else { continue };
             let Some(snap) = r.read() else { continue };
             own.add(&s.name, &snap.own);
-            msg_in.get_or_create(&l).inc_by(snap.messages_in);
-            msg_out.get_or_create(&l).inc_by(snap.messages_out);
-            errors.get_or_create(&l).inc_by(snap.errors);
-            for m in Metric::ALL {
-                let h = HistogramValue::from_counts(r.counts(m));
-                if h.count > 0 {
-                    let ll = LatencyLabels {
-                        stage: s.name.clone(),
-                        metric: m.name().to_owned(),
-                    };
-                    *latency.get_or_create(&ll).0.lock().expect("not poisoned") = h;
-                }
-            }
+            f.stats(&s.name, &snap, r);
         }
-        registry.register("stage_up", "1 while the stage's process runs", up);
-        registry.register("stage_pid", "The stage's running process (0: none)", pid);
-        registry.register(
-            "stage_state",
-            "1 for the stage's current state as the supervisor sees it",
-            state,
-        );
-        registry.register(
-            "stage_restarts",
-            "Restarts of the stage in this supervisor's run",
-            restarts,
-        );
-        registry.register("stage_hangs", "Times the stage was found hung", hangs);
-        registry.register(
-            "stage_messages_in",
-            "Input messages handled by the stage's current process",
-            msg_in,
-        );
-        registry.register(
-            "stage_messages_out",
-            "Messages published by the stage's current process",
-            msg_out,
-        );
-        registry.register(
-            "stage_errors",
-            "Bad input and failed work in the stage's current process",
-            errors,
-        );
+        f.register(registry);
         own.register(registry);
-        registry.register_with_unit(
-            "stage_latency",
-            "Latency per message since the stage's process started: service, queue_wait, end_to_end, tick_to_decision",
-            Unit::Seconds,
-            latency,
-        );
     }
 
     fn queues(&self, registry: &mut Registry) {
@@ -360,6 +293,108 @@ const ALL_STATES: [StageState; 6] = [
     StageState::Stopped,
     StageState::Failed,
 ];
+
+/// Every stage's families, filled from the status board and the stages'
+/// stats boards.
+#[derive(Default)]
+struct StageFamilies {
+    up: Family<StageLabels, Gauge>,
+    pid: Family<StageLabels, Gauge>,
+    state: Family<StateLabels, Gauge>,
+    restarts: Family<StageLabels, Counter>,
+    hangs: Family<StageLabels, Counter>,
+    msg_in: Family<StageLabels, Counter>,
+    msg_out: Family<StageLabels, Counter>,
+    errors: Family<StageLabels, Counter>,
+    latency: Family<LatencyLabels, LatencyHistogram>,
+}
+
+impl StageFamilies {
+    /// What the supervisor says of stage `name`.
+    fn status(&mut self, name: &str, st: &StageStatus) {
+        let l = StageLabels {
+            stage: name.to_owned(),
+        };
+        let now = StageState::from_u32(st.state);
+        self.up.get_or_create(&l).set((st.pid != 0) as i64);
+        self.pid.get_or_create(&l).set(st.pid as i64);
+        for k in ALL_STATES {
+            let sl = StateLabels {
+                stage: name.to_owned(),
+                state: k.name().to_owned(),
+            };
+            self.state.get_or_create(&sl).set((k == now) as i64);
+        }
+        self.restarts.get_or_create(&l).inc_by(st.restarts as u64);
+        self.hangs.get_or_create(&l).inc_by(st.hangs as u64);
+    }
+
+    /// What stage `name` says of itself: counts and latency histograms.
+    fn stats(&mut self, name: &str, snap: &Snapshot, r: &StatsReader) {
+        let l = StageLabels {
+            stage: name.to_owned(),
+        };
+        self.msg_in.get_or_create(&l).inc_by(snap.messages_in);
+        self.msg_out.get_or_create(&l).inc_by(snap.messages_out);
+        self.errors.get_or_create(&l).inc_by(snap.errors);
+        for m in Metric::ALL {
+            let h = HistogramValue::from_counts(r.counts(m));
+            if h.count > 0 {
+                let ll = LatencyLabels {
+                    stage: name.to_owned(),
+                    metric: m.name().to_owned(),
+                };
+                *self
+                    .latency
+                    .get_or_create(&ll)
+                    .0
+                    .lock()
+                    .expect("not poisoned") = h;
+            }
+        }
+    }
+
+    fn register(self, registry: &mut Registry) {
+        registry.register("stage_up", "1 while the stage's process runs", self.up);
+        registry.register(
+            "stage_pid",
+            "The stage's running process (0: none)",
+            self.pid,
+        );
+        registry.register(
+            "stage_state",
+            "1 for the stage's current state as the supervisor sees it",
+            self.state,
+        );
+        registry.register(
+            "stage_restarts",
+            "Restarts of the stage in this supervisor's run",
+            self.restarts,
+        );
+        registry.register("stage_hangs", "Times the stage was found hung", self.hangs);
+        registry.register(
+            "stage_messages_in",
+            "Input messages handled by the stage's current process",
+            self.msg_in,
+        );
+        registry.register(
+            "stage_messages_out",
+            "Messages published by the stage's current process",
+            self.msg_out,
+        );
+        registry.register(
+            "stage_errors",
+            "Bad input and failed work in the stage's current process",
+            self.errors,
+        );
+        registry.register_with_unit(
+            "stage_latency",
+            "Latency per message since the stage's process started: service, queue_wait, end_to_end, tick_to_decision",
+            Unit::Seconds,
+            self.latency,
+        );
+    }
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StageLabels {
