@@ -29,17 +29,42 @@ pub fn render(s: &Value, order: &[String]) -> String {
         s["pipeline"].as_str().unwrap_or("?"),
         s["run_dir"].as_str().unwrap_or("?")
     );
-    let _ = writeln!(
-        out,
-        "{:<14} {:<8} {:>8} {:>11}  {:<18} {:<20} {}",
-        "stage", "state", "restarts", "events", COLUMNS[0].1, COLUMNS[1].1, COLUMNS[2].1
-    );
     let by_name = s["stages"].as_object().cloned().unwrap_or_default();
     let stages: Vec<(&String, &Value)> = order
         .iter()
         .filter_map(|n| Some((n, by_name.get(n)?)))
         .collect();
-    for (name, st) in &stages {
+    stage_table(&mut out, &stages);
+    routers(&mut out, &stages, elapsed);
+    if let Some(queues) = s["queues"].as_object() {
+        let parts: Vec<String> = queues
+            .iter()
+            .map(|(q, v)| {
+                format!(
+                    "{q} {}/{}",
+                    thousands(v["published"].as_u64().unwrap_or(0)),
+                    thousands(v["committed"].as_u64().unwrap_or(0))
+                )
+            })
+            .collect();
+        let _ = writeln!(out, "queues (published/committed): {}", parts.join(", "));
+    }
+    let _ = writeln!(
+        out,
+        "everything else: {}/summary.json (or --json)",
+        s["run_dir"].as_str().unwrap_or(".")
+    );
+    out
+}
+
+/// A row per stage: state, restarts, events, and its latencies.
+fn stage_table(out: &mut String, stages: &[(&String, &Value)]) {
+    let _ = writeln!(
+        out,
+        "{:<14} {:<8} {:>8} {:>11}  {:<18} {:<20} {}",
+        "stage", "state", "restarts", "events", COLUMNS[0].1, COLUMNS[1].1, COLUMNS[2].1
+    );
+    for (name, st) in stages {
         let lat = &st["latency_ns"];
         let cell = |m: &str, ps: &[&str]| -> String {
             if lat[m]["count"].as_u64().unwrap_or(0) == 0 {
@@ -60,7 +85,11 @@ pub fn render(s: &Value, order: &[String]) -> String {
             cell("end_to_end", &["p50", "p99", "p99.9"]),
         );
     }
-    // One router, or one per shard: each with its own block.
+}
+
+/// Per router (one, or one per shard): tick to decision and what it
+/// traded; then the decisions' throughput.
+fn routers(out: &mut String, stages: &[(&String, &Value)], elapsed: f64) {
     let routers: Vec<&(&String, &Value)> = stages
         .iter()
         .filter(|(_, st)| !st["latency_ns"]["tick_to_decision"].is_null())
@@ -89,7 +118,7 @@ pub fn render(s: &Value, order: &[String]) -> String {
             micros(t["max"].as_f64()),
             thousands(t["count"].as_u64().unwrap_or(0))
         );
-        trading(&mut out, &router["stage_summary"]);
+        trading(out, &router["stage_summary"]);
         decided += router["stage_summary"]["predictions"].as_u64().unwrap_or(0);
     }
     if !routers.is_empty() && elapsed > 0.0 {
@@ -100,25 +129,6 @@ pub fn render(s: &Value, order: &[String]) -> String {
             thousands((decided as f64 / elapsed) as u64)
         );
     }
-    if let Some(queues) = s["queues"].as_object() {
-        let parts: Vec<String> = queues
-            .iter()
-            .map(|(q, v)| {
-                format!(
-                    "{q} {}/{}",
-                    thousands(v["published"].as_u64().unwrap_or(0)),
-                    thousands(v["committed"].as_u64().unwrap_or(0))
-                )
-            })
-            .collect();
-        let _ = writeln!(out, "queues (published/committed): {}", parts.join(", "));
-    }
-    let _ = writeln!(
-        out,
-        "everything else: {}/summary.json (or --json)",
-        s["run_dir"].as_str().unwrap_or(".")
-    );
-    out
 }
 
 /// Orders, fills, rejects, PnL and positions from the router's summary.
