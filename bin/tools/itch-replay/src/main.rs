@@ -7,6 +7,8 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -84,8 +86,8 @@ fn serve_snapshots(
     listener: std::net::TcpListener,
     session: [u8; 10],
     bytes: Vec<u8>,
-    published: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    published: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
 ) -> u64 {
     use std::io::Write;
     use tickline_feed::itch::ItchHandler;
@@ -122,7 +124,7 @@ fn serve_requests(
     session: [u8; 10],
     messages: Vec<Vec<u8>>,
     max_packet: usize,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: Arc<AtomicBool>,
 ) -> u64 {
     socket
         .set_read_timeout(Some(Duration::from_millis(20)))
@@ -154,27 +156,79 @@ fn serve_requests(
     answered
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
-    let speed: Option<f64> = match args.speed.as_str() {
-        "max" => None,
-        "realtime" => Some(1.0),
+/// Sends packets to the receiver, losing, reordering and duplicating them
+/// on purpose as asked, at most `--packets-per-s`.
+struct Sender<'a> {
+    socket: UdpSocket,
+    args: &'a Args,
+    gap: Option<Duration>,
+    next_send: Instant,
+    rng: u64,
+    /// A packet held back, sent after the next one.
+    held: Option<Vec<u8>>,
+    sent: u64,
+    lost: u64,
+}
+
+impl Sender<'_> {
+    /// Sends one packet (`numbered`: carries messages, so it may be lost on purpose).
+    fn send(&mut self, packet: &[u8], numbered: bool) -> Result<()> {
+        if let Some(g) = self.gap {
+            let now = Instant::now();
+            if self.next_send > now {
+                std::thread::sleep(self.next_send - now);
+            }
+            self.next_send = self.next_send.max(now) + g;
+        }
+        let a = self.args;
+        if numbered && a.drop_every > 0 && (self.sent + self.lost + 1) % a.drop_every == 0 {
+            self.lost += 1;
+            return Ok(());
+        }
+        if numbered && draw(&mut self.rng) < a.loss {
+            self.lost += 1;
+            return Ok(());
+        }
+        if numbered && self.held.is_none() && draw(&mut self.rng) < a.reorder {
+            self.held = Some(packet.to_vec()); // sent after the next one
+            self.sent += 1;
+            return Ok(());
+        }
+        let copies = if numbered && draw(&mut self.rng) < a.duplicate {
+            2
+        } else {
+            1
+        };
+        // Loopback drops when the receiver's buffer is full; the receiver counts that as a gap.
+        for _ in 0..copies {
+            self.socket.send_to(packet, a.to)?;
+        }
+        if let Some(p) = self.held.take() {
+            self.socket.send_to(&p, a.to)?;
+        }
+        self.sent += numbered as u64;
+        Ok(())
+    }
+}
+
+/// `--speed`: None for as fast as possible.
+fn parse_speed(s: &str) -> Result<Option<f64>> {
+    match s {
+        "max" => Ok(None),
+        "realtime" => Ok(Some(1.0)),
         s => {
             let f: f64 = s.parse().context("--speed: max, realtime or a number")?;
             if !f.is_finite() || f <= 0.0 {
                 bail!("--speed must be positive");
             }
-            Some(f)
+            Ok(Some(f))
         }
-    };
-    if args.session.len() > 10 {
-        bail!("--session is at most 10 characters");
     }
-    let mut session = [b' '; 10];
-    session[..args.session.len()].copy_from_slice(args.session.as_bytes());
-    let bytes =
-        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    // Unconnected: a receiver that restarts must not make our sends fail.
+}
+
+/// An unconnected socket (a receiver that restarts must not make our sends
+/// fail), set up for multicast if the destination is a group.
+fn open_socket(args: &Args) -> Result<UdpSocket> {
     let socket = UdpSocket::bind(if args.to.is_ipv4() {
         "0.0.0.0:0"
     } else {
@@ -188,12 +242,25 @@ fn main() -> Result<()> {
         // Receivers on this host get the feed too.
         s.set_multicast_loop_v4(true)?;
     }
+    Ok(socket)
+}
 
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let server = match args.request_server {
+/// The retransmission and snapshot servers asked for, on threads.
+struct Servers {
+    stop: Arc<AtomicBool>,
+    /// Messages sent so far (in packets that went out, lost or not).
+    published: Arc<AtomicU64>,
+    requests: Option<std::thread::JoinHandle<u64>>,
+    snapshots: Option<std::thread::JoinHandle<u64>>,
+}
+
+fn start_servers(args: &Args, session: [u8; 10], bytes: &[u8]) -> Result<Servers> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let published = Arc::new(AtomicU64::new(0));
+    let requests = match args.request_server {
         Some(addr) => {
             let s = UdpSocket::bind(addr).with_context(|| format!("--request-server {addr}"))?;
-            let messages: Vec<Vec<u8>> = frames(&bytes).map(<[u8]>::to_vec).collect();
+            let messages: Vec<Vec<u8>> = frames(bytes).map(<[u8]>::to_vec).collect();
             let (stop, max) = (stop.clone(), args.max_packet);
             Some(std::thread::spawn(move || {
                 serve_requests(s, session, messages, max, stop)
@@ -201,86 +268,57 @@ fn main() -> Result<()> {
         }
         None => None,
     };
-    // Messages sent so far (in packets that went out, lost or not).
-    let published = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let snapshots = match args.snapshot_server {
         Some(addr) => {
             let l = std::net::TcpListener::bind(addr)
                 .with_context(|| format!("--snapshot-server {addr}"))?;
-            let (stop, published, bytes) = (stop.clone(), published.clone(), bytes.clone());
+            let (stop, published, bytes) = (stop.clone(), published.clone(), bytes.to_vec());
             Some(std::thread::spawn(move || {
                 serve_snapshots(l, session, bytes, published, stop)
             }))
         }
         None => None,
     };
-    let flushed = |n: u64| published.store(n, std::sync::atomic::Ordering::Release);
-    let mut writer = PacketWriter::new(session, 1, args.max_packet);
-    let mut rng = args.seed.max(1);
-    let mut held: Option<Vec<u8>> = None;
+    Ok(Servers {
+        stop,
+        published,
+        requests,
+        snapshots,
+    })
+}
+
+/// Every message of `bytes` in packets, paced at `speed` if given; the
+/// count of messages sent.
+fn replay(
+    args: &Args,
+    bytes: &[u8],
+    speed: Option<f64>,
+    writer: &mut PacketWriter,
+    tx: &mut Sender<'_>,
+    published: &AtomicU64,
+) -> Result<u64> {
     let started = Instant::now();
-    let gap =
-        (args.packets_per_s > 0).then(|| Duration::from_secs_f64(1.0 / args.packets_per_s as f64));
-    let mut next_send = started;
-    let (mut sent, mut lost, mut messages) = (0u64, 0u64, 0u64);
-    let mut first_ts = None;
-    let mut send = |packet: &[u8], numbered: bool| -> Result<()> {
-        if let Some(g) = gap {
-            let now = Instant::now();
-            if next_send > now {
-                std::thread::sleep(next_send - now);
-            }
-            next_send = next_send.max(now) + g;
-        }
-        if numbered && args.drop_every > 0 && (sent + lost + 1) % args.drop_every == 0 {
-            lost += 1;
-            return Ok(());
-        }
-        if numbered && draw(&mut rng) < args.loss {
-            lost += 1;
-            return Ok(());
-        }
-        if numbered && held.is_none() && draw(&mut rng) < args.reorder {
-            held = Some(packet.to_vec()); // sent after the next one
-            sent += 1;
-            return Ok(());
-        }
-        let copies = if numbered && draw(&mut rng) < args.duplicate {
-            2
-        } else {
-            1
-        };
-        // Loopback drops when the receiver's buffer is full; the receiver counts that as a gap.
-        for _ in 0..copies {
-            socket.send_to(packet, args.to)?;
-        }
-        if let Some(p) = held.take() {
-            socket.send_to(&p, args.to)?;
-        }
-        if numbered {
-            sent += 1;
-        }
-        Ok(())
-    };
-    for msg in frames(&bytes) {
+    let flushed = |n: u64| published.store(n, Ordering::Release);
+    let (mut messages, mut first_ts) = (0u64, None);
+    for msg in frames(bytes) {
         if let (Some(speed), Some(ts)) = (speed, timestamp(msg)) {
             let first = *first_ts.get_or_insert(ts);
             let due = Duration::from_nanos((ts.saturating_sub(first) as f64 / speed) as u64);
             if due > started.elapsed() {
                 // Flush what is ready before waiting for the next message's time.
                 if !writer.is_empty() {
-                    send(&writer.finish(), true)?;
+                    tx.send(&writer.finish(), true)?;
                     flushed(messages);
                 }
                 let wait = due.saturating_sub(started.elapsed());
                 if wait > Duration::from_secs(1) {
-                    send(&writer.control(false), false)?; // heartbeat
+                    tx.send(&writer.control(false), false)?; // heartbeat
                 }
                 std::thread::sleep(wait);
             }
         }
         if !writer.push(msg) {
-            send(&writer.finish(), true)?;
+            tx.send(&writer.finish(), true)?;
             flushed(messages);
             if !writer.push(msg) {
                 bail!(
@@ -293,24 +331,59 @@ fn main() -> Result<()> {
         messages += 1;
     }
     if !writer.is_empty() {
-        send(&writer.finish(), true)?;
+        tx.send(&writer.finish(), true)?;
     }
     flushed(messages);
+    Ok(messages)
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let speed = parse_speed(&args.speed)?;
+    if args.session.len() > 10 {
+        bail!("--session is at most 10 characters");
+    }
+    let mut session = [b' '; 10];
+    session[..args.session.len()].copy_from_slice(args.session.as_bytes());
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let started = Instant::now();
+    let mut tx = Sender {
+        socket: open_socket(&args)?,
+        args: &args,
+        gap: (args.packets_per_s > 0)
+            .then(|| Duration::from_secs_f64(1.0 / args.packets_per_s as f64)),
+        next_send: started,
+        rng: args.seed.max(1),
+        held: None,
+        sent: 0,
+        lost: 0,
+    };
+    let servers = start_servers(&args, session, &bytes)?;
+    let mut writer = PacketWriter::new(session, 1, args.max_packet);
+    let messages = replay(
+        &args,
+        &bytes,
+        speed,
+        &mut writer,
+        &mut tx,
+        &servers.published,
+    )?;
     // End of session, repeated: UDP may lose one.
     for _ in 0..3 {
-        send(&writer.control(true), false)?;
+        tx.send(&writer.control(true), false)?;
         std::thread::sleep(Duration::from_millis(5));
     }
     let elapsed = started.elapsed().as_secs_f64();
-    if server.is_some() || snapshots.is_some() {
+    if servers.requests.is_some() || servers.snapshots.is_some() {
         std::thread::sleep(Duration::from_millis(args.linger_ms));
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let answered = server.map(|t| t.join().unwrap_or(0));
-    let snapshots_served = snapshots.map(|t| t.join().unwrap_or(0));
+    servers.stop.store(true, Ordering::Relaxed);
+    let answered = servers.requests.map(|t| t.join().unwrap_or(0));
+    let snapshots_served = servers.snapshots.map(|t| t.join().unwrap_or(0));
     println!(
         "{}",
-        serde_json::json!({"messages": messages, "packets_sent": sent, "packets_lost_on_purpose": lost,
+        serde_json::json!({"messages": messages, "packets_sent": tx.sent, "packets_lost_on_purpose": tx.lost,
                            "requests_answered": answered, "snapshots_served": snapshots_served,
                            "elapsed_s": elapsed})
     );
