@@ -188,15 +188,14 @@ fn drain(src: &mut dyn Source, books: &mut Books) -> u64 {
     }
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
-    let read = |rel: &str| {
-        std::fs::read(args.data.join(rel))
-            .with_context(|| format!("reading {rel} under {}", args.data.display()))
-    };
-    let itch = read("itch/ex20101224.ITCH_50.framed")?;
-    let mut cases = Vec::new();
+/// The file `rel` under the data folder.
+fn read(args: &Args, rel: &str) -> Result<Vec<u8>> {
+    std::fs::read(args.data.join(rel))
+        .with_context(|| format!("reading {rel} under {}", args.data.display()))
+}
 
+/// ITCH: our parser beside itchy's, alone and with the books.
+fn itch_cases(args: &Args, itch: &[u8], cases: &mut Vec<Case>) {
     cases.push(measure(
         "ITCH parse only: itchy 0.3",
         itch.len(),
@@ -240,9 +239,18 @@ fn main() -> Result<()> {
             drain(&mut ItchSource::new(&itch[..]), &mut books)
         },
     ));
+}
 
-    let msgs = read("lobster/AAPL_2012-06-21_34200000_57600000_message_10.csv")?;
-    let book = read("lobster/AAPL_2012-06-21_34200000_57600000_orderbook_10.csv")?;
+/// LOBSTER, with and without the check against its orderbook file.
+fn lobster_cases(args: &Args, cases: &mut Vec<Case>) -> Result<()> {
+    let msgs = read(
+        args,
+        "lobster/AAPL_2012-06-21_34200000_57600000_message_10.csv",
+    )?;
+    let book = read(
+        args,
+        "lobster/AAPL_2012-06-21_34200000_57600000_orderbook_10.csv",
+    )?;
     cases.push(measure(
         "LOBSTER parse + book: tickline",
         msgs.len(),
@@ -265,13 +273,18 @@ fn main() -> Result<()> {
         },
     ));
 
+    Ok(())
+}
+
+/// Binance captures (futures, spot, coin-margined), and the synthetic market.
+fn other_cases(args: &Args, cases: &mut Vec<Case>) -> Result<()> {
     for f in [
         "usdm_btcusdt_20240808",
         "spot_btcusdt_20240808",
         "cm_btcusd_perp_20240808",
     ] {
         let mut text = Vec::new();
-        flate2::read::GzDecoder::new(&read(&format!("binance/{f}.gz"))?[..])
+        flate2::read::GzDecoder::new(&read(args, &format!("binance/{f}.gz"))?[..])
             .read_to_end(&mut text)?;
         cases.push(measure(
             &format!("Binance {f}: parse + book"),
@@ -303,6 +316,16 @@ fn main() -> Result<()> {
         },
     ));
 
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let itch = read(&args, "itch/ex20101224.ITCH_50.framed")?;
+    let mut cases = Vec::new();
+    itch_cases(&args, &itch, &mut cases);
+    lobster_cases(&args, &mut cases)?;
+    other_cases(&args, &mut cases)?;
     if args.json {
         for c in &cases {
             let line = serde_json::json!({

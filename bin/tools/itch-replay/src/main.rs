@@ -181,7 +181,8 @@ impl Sender<'_> {
             self.next_send = self.next_send.max(now) + g;
         }
         let a = self.args;
-        if numbered && a.drop_every > 0 && (self.sent + self.lost + 1) % a.drop_every == 0 {
+        if numbered && a.drop_every > 0 && (self.sent + self.lost + 1).is_multiple_of(a.drop_every)
+        {
             self.lost += 1;
             return Ok(());
         }
