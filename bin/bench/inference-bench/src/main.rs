@@ -153,6 +153,22 @@ fn main() -> Result<()> {
         }
         out.insert(format!("{name}.max_abs_diff_vs_ort"), diff.into());
     }
+    rounds(&args, &mut engines, x, n, &mut out)?;
+    out.insert("vectors".into(), n.into());
+    out.insert("rounds".into(), args.rounds.into());
+    println!("{}", serde_json::Value::Object(out));
+    Ok(())
+}
+
+/// Every engine at batch 1 and 256, and the timer, once per round in
+/// turn; each figure's median and range over the rounds into `out`.
+fn rounds(
+    args: &Args,
+    engines: &mut [(&str, Engine)],
+    x: &[f32],
+    n: usize,
+    out: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<()> {
     let mut per: std::collections::BTreeMap<String, Vec<(f64, f64, f64)>> = Default::default();
     for round in 0..args.rounds {
         eprintln!("round {} of {}", round + 1, args.rounds);
@@ -181,9 +197,6 @@ fn main() -> Result<()> {
             }),
         );
     }
-    out.insert("vectors".into(), n.into());
-    out.insert("rounds".into(), args.rounds.into());
-    println!("{}", serde_json::Value::Object(out));
     Ok(())
 }
 
