@@ -86,6 +86,7 @@ impl Ladder {
             }
             Err(i) => self.slots.insert(i, Slot { key, qty }),
         }
+        self.debug_check_near(key);
         Ok(())
     }
 
@@ -105,6 +106,7 @@ impl Ladder {
         if s.qty == 0 {
             self.slots.remove(i);
         }
+        self.debug_check_near(self.key(price));
         Ok(())
     }
 
@@ -122,7 +124,30 @@ impl Ladder {
             (Err(_), 0) => {}
             (Err(i), q) => self.slots.insert(i, Slot { key, qty: q }),
         }
+        self.debug_check_near(key);
         Ok(())
+    }
+
+    /// Debug builds: around where a change at `key` landed, the levels are
+    /// strictly sorted (best last) and hold positive quantities. Only the
+    /// neighbours are looked at, so a deep book costs no more to check.
+    #[inline]
+    fn debug_check_near(&self, key: i64) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        let i = self.slots.partition_point(|s| s.key < key);
+        let near = &self.slots[i.saturating_sub(1)..(i + 2).min(self.slots.len())];
+        debug_assert!(
+            near.windows(2).all(|w| w[0].key < w[1].key),
+            "{:?} levels out of order near key {key}",
+            self.side
+        );
+        debug_assert!(
+            near.iter().all(|s| s.qty > 0),
+            "{:?} level without quantity near key {key}",
+            self.side
+        );
     }
 
     /// Removes every level.

@@ -324,7 +324,13 @@ impl Source for SyntheticSource {
         self.clock_ns += (gap * 1e9) as u64 + 1;
         let i = self.rng.below(self.insts.len() as u64) as usize;
         stats.messages += 1;
-        match self.act(i, books) {
+        let step = self.act(i, books);
+        // Passive orders stop a tick short of the other side: never crossed.
+        debug_assert!(
+            !books.book_mut(i as u32).is_crossed(),
+            "synthetic book {i} crossed"
+        );
+        match step {
             Some(ev) => {
                 self.produced += 1;
                 stats.by_type[ev.kind as usize] += 1;
