@@ -4,7 +4,8 @@
 //! [`Batch::Idle`], and [`Input::wait`] sleeps until it is due. Reading
 //! (for a feed, parsing and the books) thus happens ahead, while waiting:
 //! a due message is handed out alone, already read, so the stage's service
-//! time is what lies between its being due and its publication.
+//! time is what lies between its being due and its publication. What is
+//! handed out is released only when committed.
 
 use std::time::Duration;
 
@@ -40,17 +41,14 @@ impl Pacing {
 pub struct Paced<T, I> {
     inner: I,
     pacing: Pacing,
-    /// The batch handed out; while `held`, the one message not yet due.
-    batch: Vec<T>,
-    held: bool,
-    /// A message read after a batch's due ones: the next to hold.
-    ahead: Option<T>,
+    /// The next message, read from `inner` and not yet committed here.
+    next: Option<T>,
     end: bool,
 }
 
 impl<T: Message + Traced, I: Input<T>> Paced<T, I> {
     /// Paces `inner` at `speed` (> 0) times its recorded rate.
-    pub fn new(inner: I, speed: f64, resume_after: Option<u64>, max_batch: usize) -> Self {
+    pub fn new(inner: I, speed: f64, resume_after: Option<u64>) -> Self {
         assert!(speed.is_finite() && speed > 0.0, "pacing speed {speed}");
         Paced {
             inner,
@@ -59,9 +57,7 @@ impl<T: Message + Traced, I: Input<T>> Paced<T, I> {
                 resume_after,
                 origin: None,
             },
-            batch: Vec::with_capacity(max_batch.max(1)),
-            held: false,
-            ahead: None,
+            next: None,
             end: false,
         }
     }
@@ -76,79 +72,52 @@ impl<T: Message + Traced, I: Input<T>> Paced<T, I> {
         self.inner
     }
 
-    /// The next message from `inner` (committed there at once: from then
-    /// on this wrapper holds it).
-    fn next(&mut self) -> Option<T> {
-        let m = match self.inner.read(1) {
-            Batch::Ready(b) => b[0],
-            Batch::Idle => return None,
+    /// Reads the next message from `inner` into `self.next` (committed
+    /// there at once: from then on this wrapper holds it).
+    fn fill(&mut self) {
+        debug_assert!(self.next.is_none());
+        match self.inner.read(1) {
+            Batch::Ready(b) => self.next = Some(b[0]),
+            Batch::Idle => return,
             Batch::End => {
                 self.end = true;
-                return None;
+                return;
             }
-        };
-        self.inner.commit(1);
-        Some(m)
-    }
-
-    /// The held message, alone, if it is due.
-    fn release_held(&mut self, now: u64) -> Batch<'_, T> {
-        debug_assert!(self.held && self.batch.len() == 1);
-        if self.pacing.due_ns(self.batch[0].trace(), now) > now {
-            return Batch::Idle;
         }
-        self.held = false;
-        Batch::Ready(&self.batch)
+        self.inner.commit(1);
     }
 }
 
 impl<T: Message + Traced, I: Input<T>> Input<T> for Paced<T, I> {
-    fn read(&mut self, max: usize) -> Batch<'_, T> {
+    /// One message a read, as soon as it is due: each is published (and
+    /// handed to a consumer sharing the CPU) without waiting for the rest
+    /// of a burst.
+    fn read(&mut self, _max: usize) -> Batch<'_, T> {
+        if self.next.is_none() {
+            self.fill();
+        }
         let now = monotonic_ns();
-        if !self.held {
-            if let Some(m) = self.ahead.take() {
-                self.batch.clear();
-                self.batch.push(m);
-                self.held = true;
-            }
-        }
-        if self.held {
-            return self.release_held(now);
-        }
-        self.batch.clear();
-        let max = max.min(self.batch.capacity());
-        while self.batch.len() < max {
-            let Some(m) = self.next() else { break };
-            if self.pacing.due_ns(m.trace(), now) <= now {
-                self.batch.push(m);
-            } else if self.batch.is_empty() {
-                self.batch.push(m);
-                self.held = true;
-                return Batch::Idle;
-            } else {
-                self.ahead = Some(m);
-                break;
-            }
-        }
-        match (self.batch.is_empty(), self.end) {
-            (false, _) => Batch::Ready(&self.batch),
-            (true, true) => Batch::End,
-            (true, false) => Batch::Idle,
+        match &self.next {
+            None if self.end => Batch::End,
+            None => Batch::Idle,
+            Some(m) if self.pacing.due_ns(m.trace(), now) > now => Batch::Idle,
+            Some(m) => Batch::Ready(std::slice::from_ref(m)),
         }
     }
 
     fn commit(&mut self, n: usize) {
-        // What is handed out was taken from `inner`: a batch not wholly
-        // handled ends the run (a stop, the limit), so nothing is re-read.
-        debug_assert!(n <= self.batch.len(), "commit past the batch");
+        debug_assert!(n <= 1, "commit past the batch of one");
+        if n == 1 {
+            self.next = None;
+        }
     }
 
     fn wait(&mut self) -> WaitOutcome {
-        if !self.held {
+        let Some(m) = &self.next else {
             return self.inner.wait();
-        }
+        };
         let now = monotonic_ns();
-        let due = self.pacing.due_ns(self.batch[0].trace(), now);
+        let due = self.pacing.due_ns(m.trace(), now);
         if due > now {
             std::thread::sleep(Duration::from_nanos(due - now).min(IDLE_WAKE));
         }
@@ -211,7 +180,7 @@ mod tests {
     #[test]
     fn messages_come_when_due_and_same_time_ones_together() {
         let rows = RowsInput::new(events(&[0, 0, 60, 60, 120]));
-        let mut p = Paced::new(rows, 1.0, None, 8);
+        let mut p = Paced::new(rows, 1.0, None);
         let got = drain(&mut p);
         assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
         assert_eq!(got[0].1, got[1].1, "due together: {got:?}");
@@ -222,7 +191,7 @@ mod tests {
     #[test]
     fn a_predecessors_messages_pass_at_once_and_pacing_starts_after_them() {
         let rows = RowsInput::new(events(&[0, 500, 1000, 1050]));
-        let mut p = Paced::new(rows, 1.0, Some(2), 8);
+        let mut p = Paced::new(rows, 1.0, Some(2));
         let got = drain(&mut p);
         assert_eq!(got.len(), 4);
         assert!(got[2].1 < 40, "the first new one is due at once: {got:?}");
@@ -232,7 +201,7 @@ mod tests {
     #[test]
     fn speed_scales_the_gaps() {
         let rows = RowsInput::new(events(&[0, 400]));
-        let got = drain(&mut Paced::new(rows, 8.0, None, 8));
+        let got = drain(&mut Paced::new(rows, 8.0, None));
         assert!((45..100).contains(&got[1].1), "{got:?}");
     }
 }

@@ -196,7 +196,7 @@ fn run_main() -> Result<()> {
     let mut publish = Publish { batch: args.batch };
     let reader = match pace {
         Some(speed) => {
-            let mut paced = Paced::new(input, speed, rt.resume_after(), args.batch);
+            let mut paced = Paced::new(input, speed, rt.resume_after());
             rt.run(&mut paced, &mut publish)?;
             paced.into_inner()
         }
