@@ -3,9 +3,9 @@
 //! this process publishes. A message not yet due is held, the read says
 //! [`Batch::Idle`], and [`Input::wait`] sleeps until it is due. Reading
 //! (for a feed, parsing and the books) thus happens ahead, while waiting:
-//! a due message is handed out alone, already read, so the stage's service
-//! time is what lies between its being due and its publication. What is
-//! handed out is released only when committed.
+//! a message that had to wait is handed out alone and already read, so the
+//! stage's service time for it is what lies between its being due and its
+//! publication. What is handed out is released only when committed.
 
 use std::time::Duration;
 
