@@ -202,7 +202,7 @@ fn itch_cases(args: &Args, itch: &[u8], cases: &mut Vec<Case>) {
         args.passes,
         || {
             let mut n = 0;
-            for m in itchy::MessageStream::from_reader(Cursor::new(&itch[..])) {
+            for m in itchy::MessageStream::from_reader(Cursor::new(itch)) {
                 std::hint::black_box(m.expect("itchy parses the sample"));
                 n += 1;
             }
@@ -214,7 +214,7 @@ fn itch_cases(args: &Args, itch: &[u8], cases: &mut Vec<Case>) {
         itch.len(),
         args.passes,
         || {
-            frames(&itch, |msg| {
+            frames(itch, |msg| {
                 debug_assert_eq!(msg.len(), message_len(msg[0]));
                 std::hint::black_box(decode(msg).expect("valid sample"));
             })
@@ -225,7 +225,7 @@ fn itch_cases(args: &Args, itch: &[u8], cases: &mut Vec<Case>) {
         itch.len(),
         args.passes,
         || {
-            frames(&itch, |msg| {
+            frames(itch, |msg| {
                 std::hint::black_box(decode_like_itchy(msg));
             })
         },
@@ -236,7 +236,7 @@ fn itch_cases(args: &Args, itch: &[u8], cases: &mut Vec<Case>) {
         args.passes,
         || {
             let mut books = Books::new(1 << 12, 256);
-            drain(&mut ItchSource::new(&itch[..]), &mut books)
+            drain(&mut ItchSource::new(itch), &mut books)
         },
     ));
 }
