@@ -125,3 +125,42 @@ fn no_value_is_ever_nan_or_infinite_and_defaults_are_counted() {
     // Early events lack history: ret_100 was defaulted at least 99 times per instrument.
     assert!(fast.stats.defaulted[tickline_features::idx::RET_100_BPS] >= 2 * 99);
 }
+
+/// Exchange time that steps back for an instrument (a Binance trade's own
+/// time after a depth message's send time): the rule is that a backward
+/// step is no elapsed time. Engine and reference agree, every value stays
+/// finite, and no window or time-since-trade goes negative.
+#[test]
+fn a_backward_step_in_exchange_time_counts_as_no_time() {
+    let cfg = SyntheticConfig {
+        seed: 11,
+        instruments: 2,
+        events: 6_000,
+        rate_per_s: 2_000.0,
+        ..Default::default()
+    };
+    let mut evs = events(&mut SyntheticSource::new(cfg), usize::MAX);
+    // Every 7th event is put up to 150 ms (beyond several events) in the past.
+    let mut stepped = 0;
+    for (k, e) in evs.iter_mut().enumerate() {
+        if k % 7 == 3 {
+            e.trace.exchange_ns = e
+                .trace
+                .exchange_ns
+                .saturating_sub(150_000_000 * (k as u64 % 3));
+            stepped += 1;
+        }
+    }
+    assert!(stepped > 500);
+    check(&evs, "backward steps");
+    let mut fast = FeatureEngine::new(FeatureConfig::default());
+    let since_trade = FEATURE_NAMES
+        .iter()
+        .position(|n| *n == "log1p_secs_since_trade")
+        .unwrap();
+    for e in &evs {
+        let (v, _) = fast.compute(e);
+        assert!(v.iter().all(|x| x.is_finite()), "{v:?}");
+        assert!(v[since_trade] >= 0.0, "time since trade {}", v[since_trade]);
+    }
+}

@@ -7,8 +7,11 @@
 //! records; the book is valid only after the one flagged `F_LAST`, so a
 //! book event is emitted there, for an instrument whose book changed. A
 //! trade is emitted at its record. Snapshot records (`F_SNAPSHOT`) are
-//! applied like any other. Databento's instrument ids are mapped to dense
-//! ids in order of first appearance; symbols come from the file's metadata.
+//! applied like any other, and the event at the end of a snapshot is a
+//! `Snapshot`. Databento's instrument ids (any u32) are mapped to dense ids
+//! from 0 in order of first appearance, since ours are below
+//! `MAX_INSTRUMENTS`; the summary gives each one's symbol and Databento id;
+//! symbols come from the file's metadata.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -202,7 +205,13 @@ impl Source for DbnSource {
             });
         }
         if m.flags.is_last() && std::mem::take(&mut self.dirty[inst as usize]) {
-            return Step::Event(FeedEvent::quote(inst, ts));
+            let mut ev = FeedEvent::quote(inst, ts);
+            // A full book image (clear, then the resting orders) is a
+            // snapshot, as a Binance REST snapshot is.
+            if m.flags.is_snapshot() {
+                ev.kind = EventKind::Snapshot;
+            }
+            return Step::Event(ev);
         }
         Step::Skip
     }
@@ -217,6 +226,10 @@ impl Source for DbnSource {
             *by_action
                 .entry(format!("records_{}", *a as char))
                 .or_default() += *n;
+        }
+        // What our dense ids stand for.
+        for (ours, theirs) in self.databento_ids.iter().enumerate() {
+            by_action.insert(format!("databento_id_of_{ours}"), *theirs as u64);
         }
         by_action.into_iter().collect()
     }

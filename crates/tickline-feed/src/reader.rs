@@ -135,6 +135,10 @@ pub struct EventReader {
     routes: Vec<Option<Route>>,
     next_seq: u64,
     filtered: u64,
+    /// Per published id: the latest exchange time published (0: none yet).
+    last_exchange_ns: Vec<u64>,
+    /// Events whose exchange time went backwards for their instrument.
+    out_of_order: u64,
 }
 
 impl EventReader {
@@ -154,6 +158,8 @@ impl EventReader {
             routes: vec![None; MAX_INSTRUMENTS as usize],
             next_seq: 0,
             filtered: 0,
+            last_exchange_ns: vec![0; MAX_INSTRUMENTS as usize],
+            out_of_order: 0,
         }
     }
 
@@ -215,8 +221,27 @@ impl EventReader {
         out.instrument_id = id;
         out.trace.seq = self.next_seq;
         out.trace.stamps = [0; 4];
+        self.flag_out_of_order(out);
         self.next_seq += 1;
         ReadStep::Event
+    }
+
+    /// Flags (and counts) an event whose exchange time is earlier than the
+    /// latest published for its instrument; it is passed on as it came.
+    fn flag_out_of_order(&mut self, out: &mut BookEvent) {
+        let last = &mut self.last_exchange_ns[out.instrument_id as usize];
+        if out.trace.exchange_ns < *last {
+            out.trace.flags |= tickline_schema::Trace::OUT_OF_ORDER;
+            self.out_of_order += 1;
+        } else {
+            *last = out.trace.exchange_ns;
+        }
+    }
+
+    /// Events whose exchange time went backwards for their instrument
+    /// (flagged [`tickline_schema::Trace::OUT_OF_ORDER`]).
+    pub fn out_of_order(&self) -> u64 {
+        self.out_of_order
     }
 
     /// Events numbered so far (the next event's sequence number).

@@ -116,3 +116,30 @@ fn dbn_books_equal_an_independent_book_after_every_event() {
         );
     }
 }
+
+/// A full book image (the start-of-day snapshot: a clear and the resting
+/// orders, all flagged `F_SNAPSHOT`, the last `F_LAST`) is one `Snapshot`
+/// event, as a Binance REST snapshot is; what follows it are quotes and
+/// trades.
+#[test]
+fn a_dbn_snapshot_is_a_snapshot_event() {
+    let path = common::data_file("databento/esh4-glbx-mdp3-20231224.mbo.dbn.zst");
+    let mut src = DbnSource::open(path.to_str().unwrap()).unwrap();
+    let mut books = Books::new(1 << 12, 1 << 12);
+    let mut stats = FeedStats::quiet();
+    let mut kinds = Vec::new();
+    loop {
+        match src.next(&mut books, &mut stats) {
+            Step::Event(ev) => kinds.push(ev.kind),
+            Step::End => break,
+            _ => {}
+        }
+    }
+    // This file holds the snapshot alone: 8,725 records, one book event.
+    assert_eq!(kinds, [EventKind::Snapshot], "{kinds:?}");
+    assert_eq!(
+        src.databento_id(0),
+        Some(17077),
+        "ESH4's own id, in the summary's checks"
+    );
+}

@@ -99,7 +99,8 @@ pub struct Trace {
     /// CLOCK_MONOTONIC ns at which each [`Stage`] published; 0 = not passed.
     /// `stamps[Feed]` is the ingest time.
     pub stamps: [u64; 4],
-    /// What is known about the market data at the root ([`Trace::STALE`]);
+    /// What is known about the market data at the root ([`Trace::STALE`],
+    /// [`Trace::OUT_OF_ORDER`]);
     /// passed on by every stage with the rest of the trace.
     pub flags: u64,
 }
@@ -108,6 +109,16 @@ impl Trace {
     /// The book this event came from may have missed messages (a gap the
     /// feed could not recover): it is not to be traded on.
     pub const STALE: u64 = 1;
+    /// The event's exchange time is earlier than that of an event of its
+    /// instrument published before it (a source that mixes clocks, e.g. a
+    /// trade's time after a depth message's send time). Passed on, never
+    /// reordered; time windows count the backward step as no time.
+    pub const OUT_OF_ORDER: u64 = 2;
+
+    /// Whether the root event's exchange time went backwards for its instrument.
+    pub fn is_out_of_order(&self) -> bool {
+        self.flags & Self::OUT_OF_ORDER != 0
+    }
 
     /// Whether the root event's book is stale.
     pub fn is_stale(&self) -> bool {

@@ -148,6 +148,13 @@ impl<O: Message + Traced> Runtime<O> {
         self.started.elapsed()
     }
 
+    /// Seconds from the first input read to the last message handled: the
+    /// span that was busy with input (start-up and the wait for the first
+    /// message left out).
+    pub fn active_s(&self) -> f64 {
+        self.last_done_ns.saturating_sub(self.first_read_ns) as f64 / 1e9
+    }
+
     /// Counts so far.
     pub fn counts(&self) -> &Counts {
         &self.counts
@@ -331,10 +338,7 @@ impl<O: Message + Traced> Runtime<O> {
             ("dropped", c.dropped.into()),
             ("elapsed_s", elapsed.into()),
             // First input read to last handled: the span that was busy with input.
-            (
-                "active_s",
-                (self.last_done_ns.saturating_sub(self.first_read_ns) as f64 / 1e9).into(),
-            ),
+            ("active_s", self.active_s().into()),
             ("stopped", self.signals.stopping().into()),
             ("latency_ns", self.tel.summary()),
         ] {

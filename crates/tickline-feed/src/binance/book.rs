@@ -121,7 +121,7 @@ impl<R: BufRead> BinanceSource<R> {
         sb.book_u = Some(id);
         // Diffs that arrived before the snapshot are applied now, in order.
         sb.replaying = sb.early.len();
-        let mut ev = FeedEvent::quote(sb.instrument, ms_to_ns(depth.event_ms));
+        let mut ev = FeedEvent::quote(sb.instrument, ms_to_ns(depth.exchange_ms()));
         ev.kind = EventKind::Snapshot;
         Step::Event(ev)
     }
@@ -202,7 +202,7 @@ impl<R: BufRead> BinanceSource<R> {
         }
         let instrument = sb.instrument;
         self.check_ahead(k, books);
-        Step::Event(FeedEvent::quote(instrument, ms_to_ns(depth.event_ms)))
+        Step::Event(FeedEvent::quote(instrument, ms_to_ns(depth.exchange_ms())))
     }
     pub(super) fn gap(
         &mut self,

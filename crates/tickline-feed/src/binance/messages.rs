@@ -48,9 +48,12 @@ pub(super) struct Trade<'a> {
     pub price: &'a str,
     #[serde(rename = "q", borrow)]
     pub qty: &'a str,
-    /// Trade time, ms.
+    /// Trade time (`T`), ms: the matching engine's.
     #[serde(rename = "T", default)]
     pub time_ms: u64,
+    /// Event time (`E`), ms: when Binance sent the message.
+    #[serde(rename = "E", default)]
+    pub event_ms: u64,
     /// The buyer was the maker.
     #[serde(rename = "m", default)]
     pub buyer_maker: Option<bool>,
@@ -90,10 +93,27 @@ pub(super) struct Depth<'a> {
     pub prev: Option<u64>,
     /// `lastUpdateId`, snapshots only.
     pub snapshot_id: Option<u64>,
-    /// Event time (`E`), ms.
+    /// Event time (`E`): when Binance sent the message, ms.
     pub event_ms: u64,
+    /// Transaction time (`T`): when the matching engine made the change,
+    /// ms (futures messages only; 0 when absent).
+    pub transact_ms: u64,
     /// A snapshot's own `symbol`, where it has one.
     pub symbol: Option<&'a str>,
+}
+
+impl Depth<'_> {
+    /// The exchange time of the book it carries: the matching engine's
+    /// transaction time where the message has one (futures), else the time
+    /// it was sent (spot). Trades carry their own `T`, so on futures both
+    /// run on the matching engine's clock.
+    pub fn exchange_ms(&self) -> u64 {
+        if self.transact_ms > 0 {
+            self.transact_ms
+        } else {
+            self.event_ms
+        }
+    }
 }
 
 /// Parses a diff (`b`/`a`) or a snapshot (`bids`/`asks`) into `sides`.
@@ -138,6 +158,7 @@ impl<'de> Visitor<'de> for DepthSeed<'_> {
                 "pu" => depth.prev = Some(map.next_value()?),
                 "lastUpdateId" => depth.snapshot_id = Some(map.next_value()?),
                 "E" => depth.event_ms = map.next_value()?,
+                "T" => depth.transact_ms = map.next_value()?,
                 "symbol" => depth.symbol = Some(map.next_value()?),
                 "b" | "bids" => {
                     sides.has_bids = true;

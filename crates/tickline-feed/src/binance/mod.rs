@@ -157,7 +157,14 @@ impl<R: BufRead> BinanceSource<R> {
             return Step::Skip;
         };
         self.counts.trades += 1;
-        let mut ev = FeedEvent::quote(self.symbols[k].1.instrument, ms_to_ns(m.time_ms));
+        // One clock per market, as the depth messages give it: futures depth
+        // carries the matching engine's `T`, spot depth only its send time `E`.
+        let book = &self.symbols[k].1;
+        let ms = match (book.market, m.event_ms) {
+            (Some(Market::Spot), e) if e > 0 => e,
+            _ => m.time_ms,
+        };
+        let mut ev = FeedEvent::quote(book.instrument, ms_to_ns(ms));
         ev.kind = EventKind::Trade;
         // m: the buyer was the maker, so the seller took liquidity.
         ev.trade_side = match m.buyer_maker {
