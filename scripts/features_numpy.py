@@ -12,14 +12,15 @@ import time
 
 import numpy as np
 
-# BookEvent, #[repr(C)], 400 bytes (crates/tickline-schema).
+# BookEvent, #[repr(C)], 408 bytes (crates/tickline-schema).
 BOOK = np.dtype([
-    ("seq", "<u8"), ("exchange_ns", "<u8"), ("stamps", "<u8", (4,)), ("flags", "<u8"),
+    ("seq", "<u8"), ("exchange_ns", "<u8"), ("receive_ns", "<u8"), ("stamps", "<u8", (4,)),
+    ("flags", "<u8"),
     ("instrument_id", "<u4"), ("kind", "u1"), ("depth", "u1"), ("trade_side", "i1"), ("_r", "u1"),
     ("trade_price", "<i8"), ("trade_qty", "<i8"),
     ("bids", "<i8", (10, 2)), ("asks", "<i8", (10, 2)),
 ])
-assert BOOK.itemsize == 400
+assert BOOK.itemsize == 408
 NAMES = ["spread_bps", "spread_ticks", "obi_1", "obi_5", "microprice_dev_bps", "ofi_1_sum10",
          "ofi_1_sum100", "ofi_5_sum100", "ret_10_bps", "ret_100_bps", "ret_1s_bps", "rv_100_bps",
          "rv_1s_bps", "trade_imb_100", "trade_imb_1s", "log1p_secs_since_trade"]

@@ -38,15 +38,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REL = os.path.join(ROOT, "target", "release")
 END = (1 << 64) - 1
 
-# BookEvent, #[repr(C)], 400 bytes (crates/tickline-schema), and where each
-# field lands in the tuple BOOK unpacks (trace: seq, exchange ns, 4 stamps, flags).
-BOOK = struct.Struct("<QQ4QQIBBbBqq40q")
-SEQ, EXCH, INGEST, INST, KIND, DEPTH, SIDE, TPRICE, TQTY = 0, 1, 2, 7, 8, 9, 10, 12, 13
-BID, ASK = 14, 34               # level m: price at BID + 2m, quantity at BID + 2m + 1
-STAMP0 = 16                     # byte offset of stamps[Feed]
+# BookEvent, #[repr(C)], 408 bytes (crates/tickline-schema), and where each
+# field lands in the tuple BOOK unpacks (trace: seq, exchange ns, receive ns,
+# 4 stamps, flags).
+BOOK = struct.Struct("<QQQ4QQIBBbBqq40q")
+SEQ, EXCH, RECV, INGEST, INST, KIND, DEPTH, SIDE, TPRICE, TQTY = 0, 1, 2, 3, 8, 9, 10, 11, 13, 14
+BID, ASK = 15, 35               # level m: price at BID + 2m, quantity at BID + 2m + 1
+STAMP0 = 24                     # byte offset of stamps[Feed]
 FEAT = struct.Struct("<QQI16fqq")       # seq, ingest ns, instrument, features, best bid, best ask
 PRED = struct.Struct("<QQIdqq")         # seq, ingest ns, instrument, P(up), best bid, best ask
-assert BOOK.size == 400
+assert BOOK.size == 408
 
 FIXED = 100_000_000
 TICK = FIXED // 100

@@ -35,6 +35,7 @@ pub fn render(s: &Value, order: &[String]) -> String {
         .filter_map(|n| Some((n, by_name.get(n)?)))
         .collect();
     stage_table(&mut out, &stages);
+    feed_latency(&mut out, &stages);
     routers(&mut out, &stages, elapsed);
     if let Some(queues) = s["queues"].as_object() {
         let parts: Vec<String> = queues
@@ -83,6 +84,25 @@ fn stage_table(out: &mut String, stages: &[(&String, &Value)]) {
             cell("service", &["p50", "p99"]),
             cell("queue_wait", &["p50", "p99"]),
             cell("end_to_end", &["p50", "p99", "p99.9"]),
+        );
+    }
+}
+
+/// The feed latency (receive − exchange), where a source records both on
+/// the epoch.
+fn feed_latency(out: &mut String, stages: &[(&String, &Value)]) {
+    for (name, st) in stages {
+        let f = &st["latency_ns"]["feed_latency"];
+        if f["count"].as_u64().unwrap_or(0) == 0 {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "{name}: feed latency (receive - exchange time) p50 {}, p99 {}, max {} over {} events",
+            duration(f["p50"].as_f64()),
+            duration(f["p99"].as_f64()),
+            duration(f["max"].as_f64()),
+            thousands(f["count"].as_u64().unwrap_or(0))
         );
     }
 }

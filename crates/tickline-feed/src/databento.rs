@@ -182,6 +182,12 @@ impl Source for DbnSource {
             );
         }
         let ts = m.hd.ts_event;
+        // When Databento's gateway received it (UNDEF: not known).
+        let recv = if m.ts_recv == dbn::UNDEF_TIMESTAMP {
+            0
+        } else {
+            m.ts_recv
+        };
         if action == b'T' {
             let Some(px) = price(m.price) else {
                 stats.error(FeedError::BadValue, format_args!("trade without a price"));
@@ -195,6 +201,7 @@ impl Source for DbnSource {
                 instrument: inst,
                 kind: EventKind::Trade,
                 exchange_ns: ts,
+                receive_ns: recv,
                 trade_side: match m.side as u8 {
                     b'B' => 1,
                     b'A' => -1,
@@ -206,6 +213,7 @@ impl Source for DbnSource {
         }
         if m.flags.is_last() && std::mem::take(&mut self.dirty[inst as usize]) {
             let mut ev = FeedEvent::quote(inst, ts);
+            ev.receive_ns = recv;
             // A full book image (clear, then the resting orders) is a
             // snapshot, as a Binance REST snapshot is.
             if m.flags.is_snapshot() {
@@ -214,6 +222,10 @@ impl Source for DbnSource {
             return Step::Event(ev);
         }
         Step::Skip
+    }
+
+    fn epoch_times(&self) -> bool {
+        true
     }
 
     fn symbol(&self, instrument: u32) -> Option<&str> {

@@ -26,6 +26,14 @@ pub use stats::{FeedError, FeedStats};
 use tickline_book::OrderBook;
 use tickline_schema::{BookEvent, EventKind, MAX_LEVELS};
 
+/// Now, ns since the epoch (CLOCK_REALTIME): a live source's receive time,
+/// comparable with exchange times that are epoch-based.
+pub(crate) fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
 /// Fixed-point units per share, per whole price unit.
 pub const UNIT: i64 = tickline_schema::FIXED_SCALE;
 /// Highest instrument id a source may use.
@@ -40,6 +48,9 @@ pub struct FeedEvent {
     pub kind: EventKind,
     /// Exchange time, ns (since midnight for ITCH and LOBSTER).
     pub exchange_ns: u64,
+    /// When the data reached us, ns since the epoch; 0 where the source
+    /// has no receive time (files without one, the synthetic market).
+    pub receive_ns: u64,
     /// Aggressor side (1 buy, -1 sell, 0 unknown) of a trade.
     pub trade_side: i8,
     /// A trade's price, fixed point.
@@ -55,6 +66,7 @@ impl FeedEvent {
             instrument,
             kind: EventKind::Quote,
             exchange_ns,
+            receive_ns: 0,
             trade_side: 0,
             trade_price: 0,
             trade_qty: 0,
@@ -83,6 +95,13 @@ pub trait Source {
     /// Symbol of an instrument id, where the source knows it.
     fn symbol(&self, _instrument: u32) -> Option<&str> {
         None
+    }
+
+    /// Whether exchange times are ns since the epoch (Binance, Databento),
+    /// and so comparable with receive times: the feed latency is measured
+    /// only then (ITCH and LOBSTER count from midnight).
+    fn epoch_times(&self) -> bool {
+        false
     }
 
     /// Input messages known to be lost in transport (sequence gaps).
@@ -179,6 +198,7 @@ impl Books {
         out.trade_price = ev.trade_price;
         out.trade_qty = ev.trade_qty;
         out.trace.exchange_ns = ev.exchange_ns;
+        out.trace.receive_ns = ev.receive_ns;
         out.trace.flags = if self.is_stale(ev.instrument) {
             tickline_schema::Trace::STALE
         } else {

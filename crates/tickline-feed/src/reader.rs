@@ -259,6 +259,12 @@ impl EventReader {
         &self.stats
     }
 
+    /// Whether the source's exchange times are on the epoch, comparable
+    /// with receive times.
+    pub fn epoch_times(&self) -> bool {
+        self.source.epoch_times()
+    }
+
     /// Input messages known lost in transport.
     pub fn lost_messages(&self) -> u64 {
         self.source.lost_messages()

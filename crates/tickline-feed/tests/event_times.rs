@@ -69,3 +69,62 @@ fn no_event_goes_back_in_exchange_time_unflagged_on_any_real_file() {
     // The Binance futures capture mixes depth send times with trade times.
     assert!(any_backward > 0, "some real file steps back: the check ran");
 }
+
+/// Every event of a source read whole: (exchange ns, receive ns).
+fn times(spec: &str) -> Vec<(u64, u64)> {
+    let mut reader = EventReader::new(open_source(spec).unwrap(), 10, Vec::new());
+    let mut e: BookEvent = bytemuck::Zeroable::zeroed();
+    let mut out = Vec::new();
+    loop {
+        match reader.next(&mut e) {
+            ReadStep::Event => out.push((e.trace.exchange_ns, e.trace.receive_ns)),
+            ReadStep::Skip | ReadStep::Idle => {}
+            ReadStep::End => return out,
+        }
+    }
+}
+
+/// A Binance event's receive time is the first token of a capture line
+/// (the one whose reading made it), in capture order.
+#[test]
+fn binance_receive_times_are_the_capture_lines_first_tokens() {
+    use std::io::{BufRead, BufReader};
+    let path = data_file("binance/usdm_btcusdt_20240808.gz");
+    let lines = BufReader::new(flate2::read::GzDecoder::new(
+        std::fs::File::open(&path).unwrap(),
+    ));
+    let tokens: std::collections::HashSet<u64> = lines
+        .lines()
+        .map(|l| l.unwrap().split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    let evs = times(&format!("binance:{}", path.display()));
+    assert!(evs.len() > 20_000);
+    for (k, (_, r)) in evs.iter().enumerate() {
+        assert!(
+            tokens.contains(r),
+            "event {k}: receive {r} is no line's token"
+        );
+    }
+    assert!(evs.windows(2).all(|w| w[0].1 <= w[1].1), "in capture order");
+}
+
+/// A DBN event's receive time is Databento's `ts_recv` of the record it
+/// was made at: every event's (exchange, receive) pair is a record's
+/// (`ts_event`, `ts_recv`).
+#[test]
+fn dbn_receive_times_are_ts_recv() {
+    use dbn::decode::DecodeRecord;
+    let path = data_file("databento/esh4-glbx-mdp3-20231225.mbo.dbn.zst");
+    let mut dec =
+        dbn::decode::DynDecoder::from_file(&path, dbn::VersionUpgradePolicy::UpgradeToV3).unwrap();
+    let mut pairs = std::collections::HashSet::new();
+    while let Some(m) = dec.decode_record::<dbn::MboMsg>().unwrap() {
+        pairs.insert((m.hd.ts_event, m.ts_recv));
+    }
+    let evs = times(&format!("dbn:{}", path.display()));
+    assert!(evs.len() > 40_000);
+    for (k, pair) in evs.iter().enumerate() {
+        assert!(pairs.contains(pair), "event {k}: {pair:?} is no record's");
+        assert!(pair.1 > pair.0, "event {k}: received before it happened");
+    }
+}

@@ -94,8 +94,12 @@ impl Stage {
 pub struct Trace {
     /// Global sequence number of the market event at the root of this message.
     pub seq: u64,
-    /// Exchange timestamp of that event, ns (epoch or since midnight, per source).
+    /// The venue's time for that event, ns (epoch or since midnight, per
+    /// source: the table in docs/architecture.md).
     pub exchange_ns: u64,
+    /// When that event's data reached us, ns since the epoch (a capture's
+    /// recorded receive time, or the socket's); 0 where the source has none.
+    pub receive_ns: u64,
     /// CLOCK_MONOTONIC ns at which each [`Stage`] published; 0 = not passed.
     /// `stamps[Feed]` is the ingest time.
     pub stamps: [u64; 4],
@@ -320,7 +324,7 @@ pub struct Order {
 impl_message!(
     BookEvent,
     name = "BookEvent",
-    version = 1,
+    version = 2,
     fields = [
         trace,
         instrument_id,
@@ -336,7 +340,7 @@ impl_message!(
 impl_message!(
     FeatureVector,
     name = "FeatureVector",
-    version = 1,
+    version = 2,
     fields = [
         trace,
         instrument_id,
@@ -351,7 +355,7 @@ impl_message!(
 impl_message!(
     Prediction,
     name = "Prediction",
-    version = 1,
+    version = 2,
     fields = [
         trace,
         instrument_id,
@@ -366,7 +370,7 @@ impl_message!(
 impl_message!(
     Order,
     name = "Order",
-    version = 1,
+    version = 2,
     fields = [
         trace,
         client_order_id,
@@ -408,12 +412,12 @@ impl_traced!(BookEvent, FeatureVector, Prediction, Order);
 // a queue's layout hash covers them, so a segment of another layout is
 // refused. (Trace grew its `flags` word from 48 to 56 bytes.)
 const _: () = {
-    assert!(size_of::<Trace>() == 56 && align_of::<Trace>() == 8);
+    assert!(size_of::<Trace>() == 64 && align_of::<Trace>() == 8);
     assert!(size_of::<Level>() == 16);
-    assert!(size_of::<BookEvent>() == 400 && align_of::<BookEvent>() == 8);
-    assert!(size_of::<FeatureVector>() == 216 && align_of::<FeatureVector>() == 8);
-    assert!(size_of::<Prediction>() == 96 && align_of::<Prediction>() == 8);
-    assert!(size_of::<Order>() == 96 && align_of::<Order>() == 8);
+    assert!(size_of::<BookEvent>() == 408 && align_of::<BookEvent>() == 8);
+    assert!(size_of::<FeatureVector>() == 224 && align_of::<FeatureVector>() == 8);
+    assert!(size_of::<Prediction>() == 104 && align_of::<Prediction>() == 8);
+    assert!(size_of::<Order>() == 104 && align_of::<Order>() == 8);
 };
 
 impl BookEvent {

@@ -22,10 +22,13 @@ pub enum Metric {
     /// From the feed's ingest timestamp to this stage's decision on the
     /// message, whatever it decided (the router: order or not).
     TickToDecision = 3,
+    /// The feed's: from the exchange's time for the event to the time its
+    /// data reached us (receive − exchange), where both are on the epoch.
+    FeedLatency = 4,
 }
 
 /// How many metrics there are.
-pub const N_METRICS: usize = 4;
+pub const N_METRICS: usize = 5;
 
 impl Metric {
     /// Every metric, in segment order.
@@ -34,6 +37,7 @@ impl Metric {
         Metric::QueueWait,
         Metric::EndToEnd,
         Metric::TickToDecision,
+        Metric::FeedLatency,
     ];
     /// Its name in summaries and logs.
     pub fn name(self) -> &'static str {
@@ -42,6 +46,7 @@ impl Metric {
             Metric::QueueWait => "queue_wait",
             Metric::EndToEnd => "end_to_end",
             Metric::TickToDecision => "tick_to_decision",
+            Metric::FeedLatency => "feed_latency",
         }
     }
 }
@@ -241,7 +246,7 @@ pub fn get_str(src: &[u8]) -> &str {
 impl_message!(
     StageStats,
     name = "StageStats",
-    version = 3,
+    version = 4,
     fields = [
         pid,
         started_ns,

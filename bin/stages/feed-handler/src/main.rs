@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use serde::Serialize;
 use tickline_feed::{EventReader, InstrumentMap, Shard, SourceInput};
+use tickline_schema::telemetry::Metric;
 use tickline_schema::{BookEvent, Stage, MAX_LEVELS};
 use tickline_shm::FullPolicy;
 use tickline_stage::{
@@ -79,9 +80,18 @@ fn main() -> std::process::ExitCode {
 }
 
 /// Publishes each book event as read: the feed-handler's work (parsing and
-/// the books) is its input's.
+/// the books) is its input's. Records the feed latency where the source's
+/// two clocks compare.
 struct Publish {
     batch: usize,
+    /// Exchange and receive times are both on the epoch.
+    epoch_times: bool,
+    /// Events received before their exchange time (clocks apart): not
+    /// recorded as latency, counted.
+    received_before_exchange: u64,
+    /// Smallest and largest receive − exchange seen, ns (signed: a capture
+    /// host's clock behind the exchange's shows as negative).
+    spread: Option<(i64, i64)>,
 }
 
 impl Processor for Publish {
@@ -100,6 +110,16 @@ impl Processor for Publish {
         out: &mut Emitter<'_, BookEvent>,
     ) -> Result<Flow, Self::Error> {
         let mut e = *e;
+        let (x, r) = (e.trace.exchange_ns, e.trace.receive_ns);
+        if self.epoch_times && x > 0 && r > 0 {
+            let d = r as i64 - x as i64;
+            let (lo, hi) = self.spread.get_or_insert((d, d));
+            (*lo, *hi) = ((*lo).min(d), (*hi).max(d));
+            match r.checked_sub(x) {
+                Some(d) => out.telemetry().record(Metric::FeedLatency, d),
+                None => self.received_before_exchange += 1,
+            }
+        }
         Ok(match out.emit(&mut e) {
             Emitted::Stopped => Flow::Stop,
             _ => Flow::Continue,
@@ -123,6 +143,14 @@ struct Summary<'a> {
     /// Events whose exchange time went backwards for their instrument
     /// (flagged, passed on as they came).
     out_of_order: u64,
+    /// Whether events carry receive times on the exchange's clock (the
+    /// feed latency, receive − exchange, is then in `latency_ns`).
+    feed_latency_measured: bool,
+    /// Events whose receive time is before their exchange time (the two
+    /// clocks disagree): counted here, not in the feed latency.
+    received_before_exchange: u64,
+    /// Smallest and largest receive − exchange, ns, signed.
+    receive_minus_exchange_ns: Option<(i64, i64)>,
     errors: BTreeMap<&'static str, u64>,
     book_checks: BTreeMap<&'static str, u64>,
     instruments: BTreeMap<String, Option<&'a str>>,
@@ -140,6 +168,7 @@ impl<'a> Summary<'a> {
         spec: &'a str,
         paced: bool,
         reader: &'a EventReader,
+        publish: &Publish,
         active_s: f64,
     ) -> Self {
         let stats = reader.stats();
@@ -153,6 +182,9 @@ impl<'a> Summary<'a> {
             events,
             filtered: reader.filtered(),
             out_of_order: reader.out_of_order(),
+            feed_latency_measured: publish.epoch_times,
+            received_before_exchange: publish.received_before_exchange,
+            receive_minus_exchange_ns: publish.spread,
             errors: stats.error_counts().collect(),
             book_checks: stats.book_check_counts().collect(),
             instruments: reader
@@ -203,8 +235,13 @@ fn run_main() -> Result<()> {
         reader = reader.with_shard(shard);
     }
     let mut rt = Runtime::<BookEvent>::new(Stage::Feed, &args.stage, signals, full)?;
+    let mut publish = Publish {
+        batch: args.batch,
+        epoch_times: reader.epoch_times(),
+        received_before_exchange: 0,
+        spread: None,
+    };
     let input = SourceInput::new(reader, args.batch);
-    let mut publish = Publish { batch: args.batch };
     let reader = match pace {
         Some(speed) => {
             let mut paced = Paced::new(input, speed, rt.resume_after());
@@ -222,6 +259,7 @@ fn run_main() -> Result<()> {
         &spec,
         pace.is_some() || live,
         reader.reader(),
+        &publish,
         rt.active_s(),
     );
     println!("{}", rt.summary(&own));

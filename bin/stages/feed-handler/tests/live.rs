@@ -171,7 +171,19 @@ fn udp_feed_publishes_what_the_file_replay_publishes() {
     assert_eq!(summary["input_messages"], serde_json::json!(12_012));
     assert_eq!(summary["lost_messages"], serde_json::json!(0));
     assert!(summary["errors"].get("gap").is_none(), "{summary}");
-    assert_eq!(live.drain(), want);
+    // The same events; the live ones also say when their packet arrived
+    // (the file has no receive times).
+    let mut got = live.drain();
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    for e in &mut got {
+        assert!(e.trace.receive_ns > t0 - 600_000_000_000 && e.trace.receive_ns <= t0);
+        e.trace.receive_ns = 0;
+    }
+    assert!(want.iter().all(|e| e.trace.receive_ns == 0));
+    assert_eq!(got, want);
 }
 
 #[test]

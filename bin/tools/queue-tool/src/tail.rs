@@ -110,11 +110,23 @@ fn price(p: i64) -> f64 {
     p as f64 / FIXED_SCALE as f64
 }
 
-/// The trace: exchange time, and each later stage's publish time after
-/// ingest, in µs (the sequence number is shown first by each message).
+/// The trace: exchange and receive times, the flags that are set, and each
+/// later stage's publish time after ingest, in µs (the sequence number is
+/// shown first by each message).
 fn trace(t: &Trace) -> Fields {
     let ingest = t.stamps[Stage::Feed as usize];
-    let mut f: Fields = vec![("exchange_ns", json!(t.exchange_ns))];
+    let mut f: Fields = vec![
+        ("exchange_ns", json!(t.exchange_ns)),
+        ("receive_ns", json!(t.receive_ns)),
+    ];
+    for (set, name) in [
+        (t.is_stale(), "stale"),
+        (t.is_out_of_order(), "out_of_order"),
+    ] {
+        if set {
+            f.push((name, json!(true)));
+        }
+    }
     for (s, key) in [
         (Stage::Feature, "feature_us"),
         (Stage::Inference, "inference_us"),

@@ -10,10 +10,11 @@ use std::io::BufRead;
 ///   and `configuration: ..`, `<url> <-> <s>` (connect) and
 ///   `<url> <- <s>: ..` (sent) lines, which carry no market data.
 pub(super) enum Line<'a> {
-    /// A websocket message, or a snapshot an hftbacktest capture inlines.
-    Message(&'a str),
-    /// A REST reply, with the symbol its URL named.
-    Rest(&'a str, Option<&'a str>),
+    /// A websocket message, or a snapshot an hftbacktest capture inlines,
+    /// with its receive time (ns since the epoch).
+    Message(&'a str, u64),
+    /// A REST reply, with the symbol its URL named and its receive time.
+    Rest(&'a str, Option<&'a str>, u64),
     /// A line without market data.
     Other,
     /// Not a capture line.
@@ -35,13 +36,13 @@ impl<'a> Line<'a> {
         if let Some(ts) = first.strip_suffix(':') {
             // cryptofeed: `<s>: <json>`, or its `configuration: ..` header.
             return match (digits(ts), first) {
-                (true, _) => Line::Message(rest),
+                (true, _) => Line::Message(rest, ns_of(ts)),
                 (false, "configuration:") => Line::Other,
                 _ => Line::Bad,
             };
         }
         if digits(first) {
-            return Line::Message(rest); // hftbacktest: `<ns> <json>`
+            return Line::Message(rest, ns_of(first)); // hftbacktest: `<ns> <json>`
         }
         if !first.contains("://") {
             return Line::Bad;
@@ -49,11 +50,11 @@ impl<'a> Line<'a> {
         // cryptofeed: `<url> -> <s>: <json>` (REST), `<url> <-> <s>`,
         // `<url> <- <s>: ..`.
         match rest.strip_prefix("-> ").and_then(|r| r.split_once(": ")) {
-            Some((_, json)) => {
+            Some((ts, json)) => {
                 let symbol = first
                     .split(['?', '&'])
                     .find_map(|kv| kv.strip_prefix("symbol="));
-                Line::Rest(json, symbol)
+                Line::Rest(json, symbol, ns_of(ts))
             }
             None => Line::Other,
         }
@@ -71,14 +72,20 @@ impl<'a> Line<'a> {
         } else {
             line.split_once(' ').map_or("", |(t, _)| t)
         };
-        if ts.contains('.') {
-            ts.parse::<f64>().map_or(0, |s| (s * 1e9) as u64)
-        } else if ts.len() > 12 {
-            ts.parse().unwrap_or(0)
-        } else {
-            ts.parse::<u64>()
-                .map_or(0, |s| s.saturating_mul(1_000_000_000))
-        }
+        ns_of(ts)
+    }
+}
+
+/// A receive-time token in ns: hftbacktest's ns, cryptofeed's (fractional)
+/// seconds; 0 if it is not a time.
+fn ns_of(ts: &str) -> u64 {
+    if ts.contains('.') {
+        ts.parse::<f64>().map_or(0, |s| (s * 1e9) as u64)
+    } else if ts.len() > 12 {
+        ts.parse().unwrap_or(0)
+    } else {
+        ts.parse::<u64>()
+            .map_or(0, |s| s.saturating_mul(1_000_000_000))
     }
 }
 

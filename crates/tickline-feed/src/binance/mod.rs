@@ -87,6 +87,8 @@ pub struct BinanceSource<R: BufRead> {
     orphan: Option<String>,
     /// Levels of the depth message being read, reused.
     sides: Sides,
+    /// Receive time of the line read last, ns since the epoch.
+    receive_ns: u64,
     /// Counters, for tests and summaries.
     pub counts: BinanceCounts,
 }
@@ -103,6 +105,7 @@ impl<R: BufRead> BinanceSource<R> {
             orphan: None,
             // A REST snapshot has up to 1000 levels a side.
             sides: Sides::with_capacity(1024),
+            receive_ns: 0,
             counts: BinanceCounts::default(),
         }
     }
@@ -272,8 +275,9 @@ fn bad_record(stats: &mut FeedStats, detail: std::fmt::Arguments<'_>) -> Step {
     Step::Skip
 }
 
-impl<R: BufRead> Source for BinanceSource<R> {
-    fn next(&mut self, books: &mut Books, stats: &mut FeedStats) -> Step {
+impl<R: BufRead> BinanceSource<R> {
+    /// The next line's step; its receive time in `self.receive_ns`.
+    fn step(&mut self, books: &mut Books, stats: &mut FeedStats) -> Step {
         if let Some(step) = self.replay(books, stats) {
             return step;
         }
@@ -289,8 +293,14 @@ impl<R: BufRead> Source for BinanceSource<R> {
         stats.messages += 1;
         let line = std::mem::take(&mut self.line);
         let step = match Line::parse(line.trim_end()) {
-            Line::Message(json) => self.json_line(json, None, false, books, stats),
-            Line::Rest(json, url_symbol) => self.json_line(json, url_symbol, true, books, stats),
+            Line::Message(json, at) => {
+                self.receive_ns = at;
+                self.json_line(json, None, false, books, stats)
+            }
+            Line::Rest(json, url_symbol, at) => {
+                self.receive_ns = at;
+                self.json_line(json, url_symbol, true, books, stats)
+            }
             Line::Other => {
                 self.counts.other_lines += 1;
                 Step::Skip
@@ -305,6 +315,25 @@ impl<R: BufRead> Source for BinanceSource<R> {
         };
         self.line = line;
         step
+    }
+}
+
+impl<R: BufRead> Source for BinanceSource<R> {
+    /// Every event carries the receive time of the line whose reading made
+    /// it (diffs held for a snapshot: the snapshot's, when their book
+    /// became known).
+    fn next(&mut self, books: &mut Books, stats: &mut FeedStats) -> Step {
+        match self.step(books, stats) {
+            Step::Event(mut ev) => {
+                ev.receive_ns = self.receive_ns;
+                Step::Event(ev)
+            }
+            other => other,
+        }
+    }
+
+    fn epoch_times(&self) -> bool {
+        true
     }
 
     fn symbol(&self, instrument: u32) -> Option<&str> {

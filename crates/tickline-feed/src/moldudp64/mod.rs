@@ -89,6 +89,8 @@ pub struct MoldUdpSource {
     recovery_ns: Vec<u64>,
     /// Transport counters.
     pub counts: MoldCounts,
+    /// CLOCK_REALTIME ns at which the packet in hand was received.
+    packet_receive_ns: u64,
 }
 
 impl MoldUdpSource {
@@ -133,6 +135,7 @@ impl MoldUdpSource {
             snapshot_server: None,
             recovery_ns: Vec::new(),
             counts: MoldCounts::default(),
+            packet_receive_ns: 0,
         })
     }
 
@@ -245,49 +248,16 @@ impl MoldUdpSource {
 }
 
 impl Source for MoldUdpSource {
+    /// Every event carries the receive time of the packet whose arrival
+    /// made it (held messages: the packet that let them be applied).
     fn next(&mut self, books: &mut Books, stats: &mut FeedStats) -> Step {
-        if self.ended {
-            return Step::End;
+        match self.step(books, stats) {
+            Step::Event(mut ev) => {
+                ev.receive_ns = self.packet_receive_ns;
+                Step::Event(ev)
+            }
+            other => other,
         }
-        if self.left == 0 {
-            if let Some(step) = self.drain(books, stats) {
-                return step;
-            }
-            let open = self
-                .recovery
-                .as_ref()
-                .is_some_and(|r| r.open.is_some() || !r.ahead.is_empty());
-            if !open
-                && self
-                    .session_end
-                    .is_some_and(|e| self.expected.is_none_or(|x| x >= e))
-            {
-                self.ended = true;
-                return Step::End;
-            }
-            match self.socket.recv(&mut self.packet) {
-                Ok(n) => self.len = n,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Step::Idle
-                }
-                Err(e) => {
-                    stats.error(FeedError::BadRecord, format_args!("recv: {e}"));
-                    return Step::Idle;
-                }
-            }
-            if let Some(step) = self.begin_packet(stats) {
-                return step;
-            }
-        }
-        if std::mem::take(&mut self.lost) {
-            books.mark_all_stale();
-        }
-        self.next_message(books, stats)
     }
 
     fn symbol(&self, instrument: u32) -> Option<&str> {
@@ -394,6 +364,58 @@ impl MoldUdpSource {
         add(&mut self.counts.missed_messages, self.left as u64 + 1);
         self.left = 0;
         Step::Skip
+    }
+}
+
+impl MoldUdpSource {
+    /// The next step: a held message, or one of the packet in hand or of
+    /// the next packet received.
+    fn step(&mut self, books: &mut Books, stats: &mut FeedStats) -> Step {
+        if self.ended {
+            return Step::End;
+        }
+        if self.left == 0 {
+            if let Some(step) = self.drain(books, stats) {
+                return step;
+            }
+            let open = self
+                .recovery
+                .as_ref()
+                .is_some_and(|r| r.open.is_some() || !r.ahead.is_empty());
+            if !open
+                && self
+                    .session_end
+                    .is_some_and(|e| self.expected.is_none_or(|x| x >= e))
+            {
+                self.ended = true;
+                return Step::End;
+            }
+            match self.socket.recv(&mut self.packet) {
+                Ok(n) => {
+                    self.len = n;
+                    self.packet_receive_ns = crate::realtime_ns();
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Step::Idle
+                }
+                Err(e) => {
+                    stats.error(FeedError::BadRecord, format_args!("recv: {e}"));
+                    return Step::Idle;
+                }
+            }
+            if let Some(step) = self.begin_packet(stats) {
+                return step;
+            }
+        }
+        if std::mem::take(&mut self.lost) {
+            books.mark_all_stale();
+        }
+        self.next_message(books, stats)
     }
 }
 
