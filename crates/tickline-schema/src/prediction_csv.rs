@@ -9,8 +9,8 @@ use crate::Prediction;
 /// A malformed row: what is wrong with it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RowError {
-    /// Not the 9 fields of a row.
-    #[error("{0} fields, want 9")]
+    /// Not the 11 fields of a row (or the 9 of an older recording).
+    #[error("{0} fields, want 11 (or 9: a recording without receive times and flags)")]
     Fields(usize),
     /// A field that should be a number is not one.
     #[error("field {field} ({text:?}) is not a number")]
@@ -32,9 +32,10 @@ pub struct LineError {
     pub error: RowError,
 }
 
-/// The header line.
+/// The header line. Recordings of older builds lack `receive_ns` and
+/// `flags`; they are read as 0.
 pub const HEADER: &str =
-    "seq,exchange_ns,instrument_id,model_version,feature_set_version,horizon_events,prob_up,best_bid,best_ask";
+    "seq,exchange_ns,receive_ns,flags,instrument_id,model_version,feature_set_version,horizon_events,prob_up,best_bid,best_ask";
 
 /// Writes the header line.
 pub fn write_header(w: &mut impl Write) -> io::Result<()> {
@@ -45,9 +46,11 @@ pub fn write_header(w: &mut impl Write) -> io::Result<()> {
 pub fn write_row(w: &mut impl Write, p: &Prediction) -> io::Result<()> {
     writeln!(
         w,
-        "{},{},{},{},{},{},{:?},{},{}",
+        "{},{},{},{},{},{},{},{},{:?},{},{}",
         p.trace.seq,
         p.trace.exchange_ns,
+        p.trace.receive_ns,
+        p.trace.flags,
         p.instrument_id,
         p.model_version,
         p.feature_set_version,
@@ -60,9 +63,12 @@ pub fn write_row(w: &mut impl Write, p: &Prediction) -> io::Result<()> {
 
 /// One row; the error says which field is wrong.
 pub fn parse_row(line: &str) -> Result<Prediction, RowError> {
-    let f: Vec<&str> = line.trim_end().split(',').collect();
-    if f.len() != 9 {
-        return Err(RowError::Fields(f.len()));
+    let mut f: Vec<&str> = line.trim_end().split(',').collect();
+    match f.len() {
+        11 => {}
+        // An older recording: no receive time, no flags.
+        9 => f.splice(2..2, ["0", "0"]).for_each(drop),
+        n => return Err(RowError::Fields(n)),
     }
     fn num<T: std::str::FromStr>(f: &[&str], i: usize) -> Result<T, RowError> {
         f[i].parse().map_err(|_| RowError::Number {
@@ -73,13 +79,15 @@ pub fn parse_row(line: &str) -> Result<Prediction, RowError> {
     let mut p: Prediction = bytemuck::Zeroable::zeroed();
     p.trace.seq = num(&f, 0)?;
     p.trace.exchange_ns = num(&f, 1)?;
-    p.instrument_id = num(&f, 2)?;
-    p.model_version = num(&f, 3)?;
-    p.feature_set_version = num(&f, 4)?;
-    p.horizon_events = num(&f, 5)?;
-    p.prob_up = num(&f, 6)?;
-    p.best_bid = num(&f, 7)?;
-    p.best_ask = num(&f, 8)?;
+    p.trace.receive_ns = num(&f, 2)?;
+    p.trace.flags = num(&f, 3)?;
+    p.instrument_id = num(&f, 4)?;
+    p.model_version = num(&f, 5)?;
+    p.feature_set_version = num(&f, 6)?;
+    p.horizon_events = num(&f, 7)?;
+    p.prob_up = num(&f, 8)?;
+    p.best_bid = num(&f, 9)?;
+    p.best_ask = num(&f, 10)?;
     Ok(p)
 }
 
@@ -115,6 +123,8 @@ mod tests {
         let mut p: Prediction = bytemuck::Zeroable::zeroed();
         p.trace.seq = 7;
         p.trace.exchange_ns = 34_200_000_000_123;
+        p.trace.receive_ns = 1_723_161_255_030_314_667;
+        p.trace.flags = crate::Trace::STALE;
         p.instrument_id = 3;
         p.prob_up = 0.1 + 0.2; // not representable in short decimal
         p.best_bid = 1_234_500_000_000_000;
@@ -122,11 +132,20 @@ mod tests {
         let mut buf = Vec::new();
         write_header(&mut buf).unwrap();
         write_row(&mut buf, &p).unwrap();
-        buf.extend_from_slice(b"1,2,3\n8,1,1,1,1,1,nan?,1,2\n");
+        buf.extend_from_slice(b"1,2,3\n8,1,0,0,1,1,1,1,nan?,1,2\n");
+        // An older build's row: nine fields, no receive time or flags.
+        buf.extend_from_slice(b"9,5,3,0,0,0,0.25,1,2\n");
         let (rows, bad, err) = read(&buf[..]).unwrap();
-        assert_eq!(rows.len(), 1);
+        assert_eq!(rows.len(), 2);
         assert_eq!(bytemuck::bytes_of(&rows[0]), bytemuck::bytes_of(&p));
+        assert_eq!(
+            (rows[1].trace.seq, rows[1].trace.receive_ns, rows[1].prob_up),
+            (9, 0, 0.25)
+        );
         assert_eq!(bad, 2);
-        assert_eq!(err.unwrap().to_string(), "line 3: 3 fields, want 9");
+        assert_eq!(
+            err.unwrap().to_string(),
+            "line 3: 3 fields, want 11 (or 9: a recording without receive times and flags)"
+        );
     }
 }
