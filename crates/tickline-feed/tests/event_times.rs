@@ -50,11 +50,13 @@ fn read_times(spec: &str) -> (u64, u64, u64, u64) {
 fn no_event_goes_back_in_exchange_time_unflagged_on_any_real_file() {
     let files = [
         "itch:itch/ex20101224.ITCH_50.framed",
+        "itch:itch/ex20101224.TEST_ITCH_50",
         "lobster:lobster/AAPL_2012-06-21_34200000_57600000_message_10.csv",
         "binance:binance/usdm_btcusdt_20240808.gz",
         "binance:binance/spot_btcusdt_20240808.gz",
         "binance:binance/cm_btcusd_perp_20240808.gz",
         "dbn:databento/esh4-glbx-mdp3-20231224.mbo.dbn.zst",
+        "dbn:databento/esh4-glbx-mdp3-20231225.mbo.dbn.zst",
     ];
     let mut any_backward = 0;
     for f in files {
