@@ -87,6 +87,19 @@ pub enum Step {
     End,
 }
 
+impl Step {
+    /// The step, its event (if any) stamped received at `receive_ns`.
+    pub fn received_at(self, receive_ns: u64) -> Step {
+        match self {
+            Step::Event(mut ev) => {
+                ev.receive_ns = receive_ns;
+                Step::Event(ev)
+            }
+            other => other,
+        }
+    }
+}
+
 /// A market-data source: one input message at a time applied to the books.
 pub trait Source {
     /// Reads and applies the next input message.

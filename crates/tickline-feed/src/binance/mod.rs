@@ -323,13 +323,9 @@ impl<R: BufRead> Source for BinanceSource<R> {
     /// it (diffs held for a snapshot: the snapshot's, when their book
     /// became known).
     fn next(&mut self, books: &mut Books, stats: &mut FeedStats) -> Step {
-        match self.step(books, stats) {
-            Step::Event(mut ev) => {
-                ev.receive_ns = self.receive_ns;
-                Step::Event(ev)
-            }
-            other => other,
-        }
+        // After the step: it reads the line (packet) it stamps.
+        let step = self.step(books, stats);
+        step.received_at(self.receive_ns)
     }
 
     fn epoch_times(&self) -> bool {
@@ -454,6 +450,39 @@ mod tests {
     }
 
     /// Found by fuzzing: absurd timestamps and ids must not overflow.
+    /// Each event carries the receive time of the line whose reading made
+    /// it: diffs held for the snapshot, the snapshot's.
+    #[test]
+    fn events_carry_their_lines_receive_time() {
+        let d = |t: u64, first: u64, last: u64, prev: u64, bid: &str| {
+            diff(first, last, prev, bid).replacen("1 ", &format!("{t} "), 1)
+        };
+        // hftbacktest's tokens: ns since the epoch.
+        let t = |k: u64| 1_723_161_255_000_000_000 + k;
+        let lines = [
+            d(t(1), 96, 101, 95, "11"), // held until the snapshot
+            format!(
+                r#"{} {{"lastUpdateId":100,"bids":[["10","1"]],"asks":[["20","1"]]}}"#,
+                t(2)
+            ),
+            d(t(3), 102, 103, 101, "12"),
+            format!(
+                r#"{} {{"stream":"x@trade","data":{{"T":5,"s":"X","p":"15","q":"1","m":true}}}}"#,
+                t(4)
+            ),
+        ];
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let (steps, ..) = run(&refs);
+        let received: Vec<u64> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Event(ev) => Some(ev.receive_ns),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(received, [t(2), t(2), t(3), t(4)], "{steps:?}");
+    }
+
     #[test]
     fn extreme_numbers_do_not_overflow() {
         let max = u64::MAX;

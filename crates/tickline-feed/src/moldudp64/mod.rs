@@ -251,13 +251,9 @@ impl Source for MoldUdpSource {
     /// Every event carries the receive time of the packet whose arrival
     /// made it (held messages: the packet that let them be applied).
     fn next(&mut self, books: &mut Books, stats: &mut FeedStats) -> Step {
-        match self.step(books, stats) {
-            Step::Event(mut ev) => {
-                ev.receive_ns = self.packet_receive_ns;
-                Step::Event(ev)
-            }
-            other => other,
-        }
+        // After the step: it reads the line (packet) it stamps.
+        let step = self.step(books, stats);
+        step.received_at(self.packet_receive_ns)
     }
 
     fn symbol(&self, instrument: u32) -> Option<&str> {
