@@ -1,6 +1,6 @@
 //! A market-data source as a stage's input: the feed-handler's (and the
 //! offline feature run's) messages, read in batches through the same stage
-//! loop as a queue's, each event stamped at ingest.
+//! loop as a queue's, each batch's events stamped at ingest.
 
 use tickline_schema::{BookEvent, Stage};
 use tickline_shm::{monotonic_ns, WaitOutcome};
@@ -42,14 +42,17 @@ impl Input<BookEvent> for SourceInput {
         while n < max && !self.end {
             // Parsed in place: no copy of the event on the way out.
             match self.reader.next(&mut self.batch[n]) {
-                ReadStep::Event => {
-                    self.batch[n].trace.stamp(Stage::Feed, monotonic_ns());
-                    n += 1;
-                }
+                ReadStep::Event => n += 1,
                 ReadStep::Skip => {}
                 ReadStep::Idle => break,
                 ReadStep::End => self.end = true,
             }
+        }
+        // Ingest: the batch is read, so its events are here (one clock read
+        // a batch; a feed-handler's publish stamps again).
+        let now = monotonic_ns();
+        for e in &mut self.batch[..n] {
+            e.trace.stamp(Stage::Feed, now);
         }
         match (n, self.end) {
             (0, true) => Batch::End,
@@ -64,7 +67,8 @@ impl Input<BookEvent> for SourceInput {
     }
 
     fn wait(&mut self) -> WaitOutcome {
-        // A live source with nothing now: its socket reads do not block.
+        // A live source with nothing now: its receive already waited (at
+        // most 1 ms, so a stop is seen); let the CPU's other stage run.
         std::thread::yield_now();
         WaitOutcome::Ready
     }
