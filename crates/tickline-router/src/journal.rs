@@ -18,6 +18,7 @@ use tickline_schema::{Side, TimeInForce};
 
 use crate::gateway::{Exec, Touch};
 use crate::order::{Fill, OrderRequest};
+use crate::risk::Reject;
 
 /// When appended records are forced to disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,13 +89,32 @@ pub enum Record {
         /// Exchange time.
         ts: u64,
     },
+    /// A decision refused before any order left: the audit trail of the
+    /// risk checks, and what a restart must not decide again.
+    Reject {
+        /// The prediction's sequence number.
+        seq: u64,
+        /// Why.
+        reason: Reject,
+        /// The instrument.
+        instrument_id: u32,
+        /// The mid when recorded.
+        mark: i64,
+        /// Exchange time.
+        ts: u64,
+        /// The signal's age at the decision, monotonic ns (0: not measured,
+        /// the guard off).
+        age_ns: u64,
+    },
 }
 
 impl Record {
     /// The sequence number of the prediction it belongs to.
     pub fn seq(&self) -> u64 {
         match *self {
-            Record::Order { seq, .. } | Record::Exec { seq, .. } => seq,
+            Record::Order { seq, .. } | Record::Exec { seq, .. } | Record::Reject { seq, .. } => {
+                seq
+            }
         }
     }
 }
@@ -161,6 +181,18 @@ fn write_record(buf: &mut String, r: &Record) {
             mark,
             ts,
         } => write!(buf, "R|{seq}|{id}|{mark}|{ts}"),
+        Record::Reject {
+            seq,
+            reason,
+            instrument_id,
+            mark,
+            ts,
+            age_ns,
+        } => write!(
+            buf,
+            "X|{seq}|{}|{instrument_id}|{mark}|{ts}|{age_ns}",
+            reason.name()
+        ),
     };
     let crc = fnv32(buf);
     let _ = writeln!(buf, "|{crc:08x}");
@@ -232,6 +264,14 @@ fn parse_body(body: &str) -> Option<Record> {
             exec: Exec::Rested(num(2)?),
             mark: int(3)?,
             ts: num(4)?,
+        },
+        "X" if f.len() == 7 => Record::Reject {
+            seq: num(1)?,
+            reason: Reject::from_name(f.get(2)?)?,
+            instrument_id: u32::try_from(num(3)?).ok()?,
+            mark: int(4)?,
+            ts: num(5)?,
+            age_ns: num(6)?,
         },
         _ => return None,
     })
@@ -610,6 +650,14 @@ mod tests {
                 mark: 0,
                 ts: 102,
             },
+            Record::Reject {
+                seq: 14,
+                reason: Reject::StaleSignal,
+                instrument_id: 2,
+                mark: 12_341,
+                ts: 103,
+                age_ns: 20_345_678,
+            },
         ];
         {
             let (mut j, rec) = Journal::open(&path, FsyncPolicy::Always).unwrap();
@@ -620,7 +668,7 @@ mod tests {
         }
         // A kill -9 halfway through the next record.
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(b"F|14|7|2|S|12").unwrap();
+        f.write_all(b"F|15|7|2|S|12").unwrap();
         drop(f);
         let (mut j, rec) = Journal::open(&path, FsyncPolicy::Never).unwrap();
         assert_eq!(rec.records, recs);
@@ -634,7 +682,7 @@ mod tests {
         .unwrap();
         drop(j);
         let (_, rec) = Journal::open(&path, FsyncPolicy::Never).unwrap();
-        assert_eq!(rec.records.len(), 5);
+        assert_eq!(rec.records.len(), recs.len() + 1);
         // A corrupted byte inside a record followed by others: refused at
         // its line, the file untouched.
         let mut bytes = std::fs::read(&path).unwrap();
@@ -647,7 +695,7 @@ mod tests {
                 offset,
                 intact_after,
                 ..
-            }) => assert_eq!((line, offset, intact_after), (2, second as u64, 3)),
+            }) => assert_eq!((line, offset, intact_after), (2, second as u64, 4)),
             Err(e) => panic!("{e}"),
             Ok(_) => panic!("a corrupt journal was opened"),
         }

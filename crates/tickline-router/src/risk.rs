@@ -21,7 +21,8 @@ pub struct RiskLimits {
 }
 
 /// Why an order was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 #[repr(usize)]
 pub enum Reject {
     /// The kill switch is on.
@@ -44,11 +45,14 @@ pub enum Reject {
     Invalid,
     /// The prediction came from a book that may have missed messages.
     StaleBook,
+    /// The prediction's tick is older than the signal-age guard when it is
+    /// decided: a stall made it stale.
+    StaleSignal,
 }
 
 impl Reject {
     /// Every reason, in counter order.
-    pub const ALL: [Reject; 10] = [
+    pub const ALL: [Reject; 11] = [
         Reject::KillSwitch,
         Reject::OrderSize,
         Reject::Position,
@@ -59,6 +63,7 @@ impl Reject {
         Reject::NoMarket,
         Reject::Invalid,
         Reject::StaleBook,
+        Reject::StaleSignal,
     ];
 
     /// Its name in summaries.
@@ -74,7 +79,13 @@ impl Reject {
             Reject::NoMarket => "no_market",
             Reject::Invalid => "invalid",
             Reject::StaleBook => "stale_book",
+            Reject::StaleSignal => "stale_signal",
         }
+    }
+
+    /// The reason of a name (as [`Reject::name`] gives it).
+    pub fn from_name(s: &str) -> Option<Reject> {
+        Reject::ALL.iter().copied().find(|r| r.name() == s)
     }
 }
 

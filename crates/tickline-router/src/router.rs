@@ -32,6 +32,10 @@ pub struct RouterConfig {
     pub aggressive: bool,
     /// Time in force of every order.
     pub tif: TimeInForce,
+    /// No order on a prediction whose tick (the feed's ingest stamp) is
+    /// older than this, in CLOCK_MONOTONIC ns, when it is decided. None:
+    /// off (decisions then depend on the data alone, not on timing).
+    pub max_signal_age_ns: Option<u64>,
 }
 
 /// What one prediction led to.
@@ -154,6 +158,7 @@ impl<G: Gateway> Router<G> {
                     *Self::slot(&mut r.marks, req.instrument_id) = mark;
                     r.stats.orders += 1;
                 }
+                Record::Reject { reason, .. } => r.stats.rejects[reason as usize] += 1,
                 Record::Exec { exec, mark, .. } => {
                     r.gw.restore_exec(&exec);
                     if let Exec::Fill(f) = exec {
@@ -397,33 +402,59 @@ impl<G: Gateway> Router<G> {
         if p.trace.is_stale() {
             // The feed lost messages it could not recover: this book may
             // be wrong, and no new order is placed on it.
-            return Ok(self.rejected(Reject::StaleBook));
+            return self.rejected(p, Reject::StaleBook, 0);
+        }
+        if let Some(age) = self.signal_too_old(p) {
+            return self.rejected(p, Reject::StaleSignal, age);
         }
         let req = match self.order_for(p, touch) {
             Ok(req) => req,
-            Err(step) => return Ok(step),
+            Err(Err(r)) => return self.rejected(p, r, 0),
+            Err(Ok(step)) => return Ok(step),
         };
         if let Err(r) = self.risk_check(&req, touch) {
-            return Ok(self.rejected(r));
+            return self.rejected(p, r, 0);
         }
         self.send(p, req, touch)?;
         Ok(Step::Sent(req))
     }
 
-    /// Counts a rejection.
-    fn rejected(&mut self, r: Reject) -> Step {
+    /// The prediction's age if the guard is on and it is past it.
+    fn signal_too_old(&self, p: &Prediction) -> Option<u64> {
+        let max = self.cfg.max_signal_age_ns?;
+        let age = tickline_shm::monotonic_ns().saturating_sub(p.trace.ingest_ns());
+        (age > max).then_some(age)
+    }
+
+    /// Counts and journals a rejection (`age_ns`: the signal's age, where
+    /// that was the reason).
+    fn rejected(&mut self, p: &Prediction, r: Reject, age_ns: u64) -> io::Result<Step> {
         self.stats.rejects[r as usize] += 1;
-        Step::Rejected(r)
+        let (bid, ask) = (p.best_bid, p.best_ask);
+        self.record(Record::Reject {
+            seq: p.trace.seq,
+            reason: r,
+            instrument_id: p.instrument_id,
+            mark: Touch { bid, ask }.mid(),
+            ts: self.now,
+            age_ns,
+        })?;
+        Ok(Step::Rejected(r))
     }
 
     /// The order that moves toward the prediction's target position, or
-    /// why there is none (in the band, at target, no market, invalid).
-    fn order_for(&mut self, p: &Prediction, touch: Touch) -> Result<OrderRequest, Step> {
+    /// why there is none: `Ok(NoOrder)` in the band or at target, `Err` a
+    /// reason to reject (no market, invalid).
+    fn order_for(
+        &mut self,
+        p: &Prediction,
+        touch: Touch,
+    ) -> Result<OrderRequest, Result<Step, Reject>> {
         let inst = p.instrument_id;
         let edge = p.prob_up - 0.5;
         if !edge.is_finite() || edge.abs() < self.cfg.band {
             self.stats.in_band += 1;
-            return Err(Step::NoOrder);
+            return Err(Ok(Step::NoOrder));
         }
         let (rb, rs) = self.gw.resting(inst);
         let exposure = self.position(inst) + rb - rs;
@@ -435,7 +466,7 @@ impl<G: Gateway> Router<G> {
         let delta = to_lots(delta as f64, self.cfg.lot);
         if delta == 0 {
             self.stats.at_target += 1;
-            return Err(Step::NoOrder);
+            return Err(Ok(Step::NoOrder));
         }
         let side = if delta > 0 { Side::Buy } else { Side::Sell };
         let price = match (side, self.cfg.aggressive) {
@@ -443,11 +474,11 @@ impl<G: Gateway> Router<G> {
             (Side::Sell, true) | (Side::Buy, false) => touch.bid,
         };
         if price <= 0 {
-            return Err(self.rejected(Reject::NoMarket));
+            return Err(Err(Reject::NoMarket));
         }
         let (id, lot, tif) = (self.next_id, self.cfg.lot, self.cfg.tif);
         OrderRequest::new(id, inst, side, price, delta.abs(), lot, tif)
-            .map_err(|_| self.rejected(Reject::Invalid))
+            .map_err(|_| Err(Reject::Invalid))
     }
 
     /// The risk limits against the instrument's exposure now.

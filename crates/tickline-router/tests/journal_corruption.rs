@@ -48,6 +48,7 @@ fn config(passive: bool) -> RouterConfig {
         } else {
             TimeInForce::ImmediateOrCancel
         },
+        max_signal_age_ns: None,
     }
 }
 

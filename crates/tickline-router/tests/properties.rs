@@ -5,7 +5,8 @@
 use proptest::prelude::*;
 use tickline_router::Gateway;
 use tickline_router::{
-    FsyncPolicy, Journal, PaperExchange, RiskLimits, Router, RouterConfig, Sizing, Step, UNIT,
+    FsyncPolicy, Journal, PaperExchange, Record, RiskLimits, Router, RouterConfig, Sizing, Step,
+    UNIT,
 };
 use tickline_schema::{Prediction, Side, TimeInForce};
 
@@ -30,6 +31,7 @@ fn config(aggressive: bool, tif: TimeInForce) -> RouterConfig {
         },
         aggressive,
         tif,
+        max_signal_age_ns: None,
     }
 }
 
@@ -292,4 +294,73 @@ fn no_order_is_placed_on_a_stale_book() {
         "{refused} refused, {} traded fresh",
         fresh.stats.orders
     );
+}
+
+/// With the signal-age guard on, a prediction whose tick is older than the
+/// guard is refused as `stale_signal` and journaled with its age; one just
+/// ingested trades as without the guard. A restart on that journal does not
+/// decide the refused prediction again.
+#[test]
+fn a_signal_older_than_the_guard_is_refused_and_journaled() {
+    let dir = std::env::temp_dir().join(format!("tickline-age-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("j.log");
+    let _ = std::fs::remove_file(&path);
+    let mut cfg = config(true, TimeInForce::ImmediateOrCancel);
+    cfg.max_signal_age_ns = Some(5_000_000);
+    let (j, _) = Journal::open(&path, FsyncPolicy::Never).unwrap();
+    let mut r = Router::new(cfg.clone(), PaperExchange::new(0), Some(j), &[], 50).unwrap();
+    let mut preds = predictions(&random_steps(7, 400));
+    let (mut sent, mut refused) = (0, 0);
+    for (i, p) in preds.iter_mut().enumerate() {
+        // Every other tick was ingested a second ago: a stall made it stale.
+        let now = tickline_shm::monotonic_ns();
+        p.trace.stamps[0] = if i % 2 == 0 { now } else { now - 1_000_000_000 };
+        match r.on_prediction(p).unwrap() {
+            Step::Sent(_) => {
+                assert_eq!(i % 2, 0, "an order on a stale signal (prediction {i})");
+                sent += 1;
+            }
+            Step::Rejected(tickline_router::Reject::StaleSignal) => {
+                assert_eq!(i % 2, 1, "a fresh signal refused (prediction {i})");
+                refused += 1;
+            }
+            _ => {}
+        }
+    }
+    // Every stale one is refused, in the band or not: none is decided on.
+    assert!(sent > 5 && refused == 200, "{sent} sent, {refused} refused");
+    assert_eq!(
+        r.stats.rejects[tickline_router::Reject::StaleSignal as usize],
+        refused
+    );
+    drop(r);
+    let (j, rec) = Journal::open(&path, FsyncPolicy::Never).unwrap();
+    let journaled: Vec<(u64, u64)> = rec
+        .records
+        .iter()
+        .filter_map(|x| match *x {
+            Record::Reject {
+                seq,
+                reason: tickline_router::Reject::StaleSignal,
+                age_ns,
+                ..
+            } => Some((seq, age_ns)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(journaled.len() as u64, refused);
+    assert!(journaled
+        .iter()
+        .all(|(s, age)| s % 2 == 1 && *age >= 1_000_000_000));
+    // Restarted on the journal: the last refused prediction is not decided again.
+    let mut again = Router::new(cfg, PaperExchange::new(0), Some(j), &rec.records, 50).unwrap();
+    let last = &preds[399];
+    assert_eq!(rec.records.last().unwrap().seq(), last.trace.seq);
+    assert_eq!(again.on_prediction(last).unwrap(), Step::Skipped);
+    assert_eq!(
+        again.stats.rejects[tickline_router::Reject::StaleSignal as usize],
+        refused
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

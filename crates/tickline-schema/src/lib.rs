@@ -13,6 +13,7 @@ use bytemuck::{Pod, Zeroable};
 use std::mem::{align_of, size_of};
 use tickline_shm::impl_message;
 
+pub mod flight;
 pub mod prediction_csv;
 pub mod telemetry;
 

@@ -4,6 +4,8 @@
 use bytemuck::{Pod, Zeroable};
 use tickline_shm::impl_message;
 
+use crate::flight::{SlowestBlock, SLOWEST_INTERVALS};
+
 /// Latencies a histogram covers: 1 ns to this (larger ones count here).
 pub const HIST_HIGHEST_NS: u64 = 100_000_000_000;
 /// Buckets per histogram: HdrHistogram's layout for 1 ns to
@@ -80,6 +82,12 @@ pub struct StageStats {
     pub own_names: [[u64; OWN_NAME_WORDS]; OWN_SLOTS],
     /// Per own-value slot: a counter's count, or a gauge's f64 bits.
     pub own_values: [u64; OWN_SLOTS],
+    /// The deciding stage's flight recorder: the slowest decisions of the
+    /// run so far (zero in other stages).
+    pub slowest_run: SlowestBlock,
+    /// The slowest decisions of the last completed intervals, interval `k`
+    /// in block `k % SLOWEST_INTERVALS`.
+    pub slowest: [SlowestBlock; SLOWEST_INTERVALS],
     /// Bucket counts of one latency histogram per [`Metric`], in HdrHistogram's layout.
     pub counts: [[u64; HIST_COUNTS]; N_METRICS],
 }
@@ -136,6 +144,10 @@ pub mod stats_word {
     pub const OWN_NAMES: usize = offset_of!(StageStats, own_names) / 8;
     /// First word of `own_values`.
     pub const OWN_VALUES: usize = offset_of!(StageStats, own_values) / 8;
+    /// First word of `slowest_run`.
+    pub const SLOWEST_RUN: usize = offset_of!(StageStats, slowest_run) / 8;
+    /// First word of `slowest`.
+    pub const SLOWEST: usize = offset_of!(StageStats, slowest) / 8;
     /// First word of `counts`.
     pub const COUNTS: usize = offset_of!(StageStats, counts) / 8;
     /// Words in all.
@@ -246,7 +258,7 @@ pub fn get_str(src: &[u8]) -> &str {
 impl_message!(
     StageStats,
     name = "StageStats",
-    version = 4,
+    version = 5,
     fields = [
         pid,
         started_ns,
@@ -258,6 +270,8 @@ impl_message!(
         own_kinds,
         own_names,
         own_values,
+        slowest_run,
+        slowest,
         counts
     ]
 );
@@ -271,7 +285,10 @@ impl_message!(
 const _: () = {
     assert!(
         std::mem::size_of::<StageStats>()
-            == 64 + OWN_SLOTS * (2 + OWN_NAME_WORDS) * 8 + N_METRICS * HIST_COUNTS * 8
+            == 64
+                + OWN_SLOTS * (2 + OWN_NAME_WORDS) * 8
+                + (1 + SLOWEST_INTERVALS) * std::mem::size_of::<SlowestBlock>()
+                + N_METRICS * HIST_COUNTS * 8
     );
     assert!(std::mem::size_of::<StageStatus>() == 248);
 };

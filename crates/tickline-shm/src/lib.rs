@@ -46,7 +46,7 @@ pub use layout::{layout_hash, Message};
 pub use queue::{Consumer, FullPolicy, Producer, Push};
 pub use segment::{
     create, create_or_reclaim, list, process_alive, unlink, PeerStatus, QueueStatus, QueueView,
-    SlotLayout, HEADER_SIZE, LAYOUT_VERSION, MAGIC,
+    SleepCounts, SlotLayout, HEADER_SIZE, LAYOUT_VERSION, MAGIC,
 };
 pub use state::{StateSegment, StateWord};
 pub use wait::{WaitOutcome, WaitStrategy};

@@ -109,6 +109,7 @@ pub enum WaitOutcome {
 pub(crate) struct SleepWords<'a> {
     pub waiting: &'a AtomicU32,
     pub wake: &'a AtomicU32,
+    pub sleeps: &'a AtomicU32,
     pub heartbeat: &'a AtomicU64,
 }
 
@@ -186,6 +187,9 @@ pub(crate) fn wait_until(
             }
             slice = slice.min(Duration::from_nanos(d - now));
         }
+        // Only this side writes it: a load and a store, off the hot path.
+        let n = words.sleeps.load(Ordering::Relaxed);
+        words.sleeps.store(n.wrapping_add(1), Ordering::Relaxed);
         crate::futex::wait(words.wake, seq, slice);
         words.waiting.store(0, Ordering::Relaxed);
         polls = POLLS_PER_CLOCK_READ - 1;

@@ -44,6 +44,8 @@ pub struct Emitter<'a, O: Message + Traced> {
     pub(crate) counts: &'a mut Counts,
     pub(crate) resume_after: Option<u64>,
     pub(crate) stopped: bool,
+    /// When the batch being processed was read (monotonic ns).
+    pub(crate) read_ns: u64,
 }
 
 impl<O: Message + Traced> Emitter<'_, O> {
@@ -90,6 +92,14 @@ impl<O: Message + Traced> Emitter<'_, O> {
                 Emitted::Stopped
             }
         }
+    }
+
+    /// When the batch being processed was read from the input (monotonic
+    /// ns): where a message's wait in the queue ends and the stage's work
+    /// on it begins.
+    #[inline]
+    pub fn read_ns(&self) -> u64 {
+        self.read_ns
     }
 
     /// The stage's recorder, for latencies of its own.

@@ -85,6 +85,10 @@ pub trait Processor {
     /// [`StageTelemetry::own`]): called whenever telemetry is published (a
     /// few times a second, between batches) and at the end.
     fn report(&mut self, _tel: &mut StageTelemetry) {}
+
+    /// Once, after the last message and the last [`Processor::report`]:
+    /// what is left to publish (e.g. a partial interval).
+    fn at_end(&mut self, _tel: &mut StageTelemetry) {}
 }
 
 /// What one batch came to.
@@ -166,7 +170,7 @@ impl<O: Message + Traced> Runtime<O> {
         self.limit.map(|l| l.saturating_sub(new))
     }
 
-    fn emitter(&mut self) -> Emitter<'_, O> {
+    fn emitter(&mut self, read_ns: u64) -> Emitter<'_, O> {
         Emitter {
             stage: self.stage,
             output: &mut self.output,
@@ -174,6 +178,7 @@ impl<O: Message + Traced> Runtime<O> {
             counts: &mut self.counts,
             resume_after: self.resume_after,
             stopped: false,
+            read_ns,
         }
     }
 
@@ -229,6 +234,7 @@ impl<O: Message + Traced> Runtime<O> {
             }
         }
         self.report(input, p);
+        p.at_end(&mut self.tel);
         self.tel.publish(monotonic_ns());
         self.output.finish().map_err(StageError::processor)
     }
@@ -284,7 +290,7 @@ impl<O: Message + Traced> Runtime<O> {
     {
         let published_before = self.counts.published;
         let limit = self.limit;
-        let mut em = self.emitter();
+        let mut em = self.emitter(t_read);
         let (done, flow, t_end) = if P::BATCHED {
             let flow = p.on_batch(batch, &mut em).map_err(StageError::processor)?;
             let t = monotonic_ns();

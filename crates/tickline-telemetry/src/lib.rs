@@ -9,17 +9,20 @@
 #![forbid(unsafe_code)]
 
 mod buckets;
+mod flight;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use tickline_schema::flight::{SlowestBlock, SLOWEST_INTERVALS};
 use tickline_schema::telemetry::{
     stats_word as w, Metric, OwnKind, StageStats, HIST_COUNTS, N_METRICS, OWN_NAME_WORDS, OWN_SLOTS,
 };
 use tickline_shm::{monotonic_ns, CountersReader, CountersWriter, QueueError};
 
 pub use buckets::{bucket_of, bucket_value};
+pub use flight::{FlightRecorder, Slowest};
 
 /// What can fail attaching to a stats segment.
 #[derive(Debug, thiserror::Error)]
@@ -264,6 +267,18 @@ impl StageTelemetry {
         histogram_from_counts(words.iter().map(|x| x.load(Ordering::Relaxed)))
     }
 
+    /// Publishes the flight recorder's block of the run so far.
+    pub fn publish_slowest_run(&self, b: &SlowestBlock) {
+        let base = w::SLOWEST_RUN;
+        flight::write_block(&self.store.words()[base..base + flight::BLOCK_WORDS], b);
+    }
+
+    /// Publishes a closed interval's block, in the slot its number picks.
+    pub fn publish_slowest_interval(&self, b: &SlowestBlock) {
+        let base = w::SLOWEST + (b.interval as usize % SLOWEST_INTERVALS) * flight::BLOCK_WORDS;
+        flight::write_block(&self.store.words()[base..base + flight::BLOCK_WORDS], b);
+    }
+
     /// Marks the stage alive if the interval has passed: one store, nothing
     /// to serialise (readers read the counts where they are). Call between
     /// batches. True if it did (a moment to update own values).
@@ -373,6 +388,24 @@ impl StatsReader {
     pub fn counts(&self, m: Metric) -> &[AtomicU64] {
         let base = w::COUNTS + m as usize * HIST_COUNTS;
         &self.reader.words()[base..base + HIST_COUNTS]
+    }
+
+    /// The flight recorder's block of the run so far, if published.
+    pub fn slowest_run(&self) -> Option<SlowestBlock> {
+        let base = w::SLOWEST_RUN;
+        flight::read_block(&self.reader.words()[base..base + flight::BLOCK_WORDS])
+    }
+
+    /// The closed intervals' blocks the segment still holds, oldest first.
+    pub fn slowest_intervals(&self) -> Vec<SlowestBlock> {
+        let mut v: Vec<SlowestBlock> = (0..SLOWEST_INTERVALS)
+            .filter_map(|k| {
+                let base = w::SLOWEST + k * flight::BLOCK_WORDS;
+                flight::read_block(&self.reader.words()[base..base + flight::BLOCK_WORDS])
+            })
+            .collect();
+        v.sort_by_key(|b| b.interval);
+        v
     }
 
     /// Everything, read now; None if no stage has written, or it was

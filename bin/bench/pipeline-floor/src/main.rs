@@ -57,6 +57,7 @@ fn router() -> Result<Router<PaperExchange>> {
         },
         aggressive: true,
         tif: TimeInForce::ImmediateOrCancel,
+        max_signal_age_ns: None,
     };
     Ok(Router::new(
         cfg,

@@ -81,6 +81,14 @@ pub struct Args {
     /// Judge each fill this many predictions later (hit rate).
     #[arg(long, default_value_t = 50)]
     pub horizon: u32,
+    /// No order on a prediction whose tick is older than this many µs of
+    /// CLOCK_MONOTONIC when it is decided (rejected as `stale_signal` and
+    /// journaled). Off by default: replays then decide on the data alone.
+    #[arg(long)]
+    pub max_signal_age_us: Option<u64>,
+    /// Length of the flight recorder's intervals (the slowest decisions of each), ms.
+    #[arg(long, default_value_t = 1_000)]
+    pub slowest_interval_ms: u64,
     /// Exit after handling the prediction with this sequence number.
     #[arg(long)]
     pub until_seq: Option<u64>,
@@ -132,6 +140,7 @@ pub fn router_config(a: &Args) -> Result<RouterConfig> {
             max_daily_loss: a.max_loss,
             price_band_bps: a.band_bps,
         },
+        max_signal_age_ns: a.max_signal_age_us.map(|us| us.saturating_mul(1_000)),
         aggressive: !a.passive,
         tif: if a.passive {
             TimeInForce::Day

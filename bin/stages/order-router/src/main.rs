@@ -79,6 +79,10 @@ fn run_main() -> Result<()> {
             .transpose()?,
         until_seq: a.until_seq,
         report: None,
+        flight: tickline_telemetry::FlightRecorder::new(
+            a.slowest_interval_ms.max(1) * 1_000_000,
+            tickline_shm::monotonic_ns(),
+        ),
     };
     let mut rt = Runtime::<Order>::new(Stage::Router, &a.stage, signals, FullPolicy::Block)?;
     rt.run(input.as_mut(), &mut p)?;

@@ -3,12 +3,14 @@
 //! switches (SIGUSR1, a kill file) checked between batches.
 
 use tickline_router::{Gateway, Reject, Router, Step, UNIT};
+use tickline_schema::flight::{Outcome, SlowDecision};
 use tickline_schema::telemetry::Metric;
 use tickline_schema::{Order, Prediction};
 use tickline_shm::monotonic_ns;
 use tickline_stage::{
     Emitted, Emitter, FileWatch, Flow, OwnKind, OwnSlot, Processor, Signals, StageTelemetry,
 };
+use tickline_telemetry::FlightRecorder;
 
 /// The router between predictions and orders, with its kill switches.
 pub struct OrderRouter {
@@ -18,6 +20,33 @@ pub struct OrderRouter {
     pub until_seq: Option<u64>,
     /// Its own values in the stats segment, once declared.
     pub report: Option<Report>,
+    /// The slowest decisions of each interval and of the run.
+    pub flight: FlightRecorder,
+}
+
+/// What a step came to, for the flight recorder.
+fn outcome(step: Step) -> Outcome {
+    match step {
+        Step::Sent(_) => Outcome::Order,
+        Step::Rejected(r) => Outcome::Reject(r as u32),
+        Step::NoOrder | Step::Skipped => Outcome::NoOrder,
+    }
+}
+
+/// The flight recorder's record of a decision.
+fn slow_decision(p: &Prediction, read_ns: u64, decided_ns: u64, step: Step) -> SlowDecision {
+    SlowDecision {
+        seq: p.trace.seq,
+        instrument_id: u64::from(p.instrument_id),
+        exchange_ns: p.trace.exchange_ns,
+        receive_ns: p.trace.receive_ns,
+        stamps: p.trace.stamps,
+        read_ns,
+        decided_ns,
+        outcome: outcome(step).to_word(),
+        flags: p.trace.flags,
+        _reserved: [0; 4],
+    }
 }
 
 /// The router's slots in its stats segment: what Prometheus and `stats` show.
@@ -78,6 +107,14 @@ impl Report {
     }
 }
 
+impl OrderRouter {
+    /// Closes the flight recorder's interval and publishes it and the run's.
+    fn publish_slowest(&mut self, tel: &StageTelemetry, now: u64) {
+        tel.publish_slowest_interval(self.flight.close(now));
+        tel.publish_slowest_run(self.flight.run_block());
+    }
+}
+
 impl Processor for OrderRouter {
     type In = Prediction;
     type Out = Order;
@@ -97,9 +134,14 @@ impl Processor for OrderRouter {
         let decided = monotonic_ns();
         // Tick to decision: every prediction decided here (a restart's
         // redelivered ones were decided by the predecessor).
-        if step != Step::Skipped {
+        let ingest = p.trace.ingest_ns();
+        if step != Step::Skipped && ingest != 0 {
             out.telemetry()
-                .record_since(Metric::TickToDecision, p.trace.ingest_ns(), decided);
+                .record_since(Metric::TickToDecision, ingest, decided);
+            let read = out.read_ns();
+            self.flight.offer(decided.saturating_sub(ingest), || {
+                slow_decision(p, read, decided, step)
+            });
         }
         if let Step::Sent(o) = step {
             // Tick to order: feed ingest to the order handed to the gateway.
@@ -134,5 +176,13 @@ impl Processor for OrderRouter {
     fn report(&mut self, tel: &mut StageTelemetry) {
         let report = self.report.get_or_insert_with(|| Report::declare(tel));
         report.update(&self.router, tel);
+        let now = monotonic_ns();
+        if self.flight.due(now) {
+            self.publish_slowest(tel, now);
+        }
+    }
+
+    fn at_end(&mut self, tel: &mut StageTelemetry) {
+        self.publish_slowest(tel, monotonic_ns());
     }
 }

@@ -60,7 +60,7 @@ fn verify_file(file: &std::path::Path) -> i32 {
             let count = |k: fn(&Record) -> bool| scan.records.iter().filter(|r| k(r)).count();
             let seqs = scan.records.first().zip(scan.records.last());
             println!(
-                "{}: ok, {} records ({} orders, {} fills, {} rested, {} done), seq {}; {}",
+                "{}: ok, {} records ({} orders, {} fills, {} rested, {} done, {} rejects), seq {}; {}",
                 file.display(),
                 scan.records.len(),
                 count(|r| matches!(r, Record::Order { .. })),
@@ -85,6 +85,7 @@ fn verify_file(file: &std::path::Path) -> i32 {
                         ..
                     }
                 )),
+                count(|r| matches!(r, Record::Reject { .. })),
                 seqs.map_or("-".into(), |(a, b)| format!("{}..={}", a.seq(), b.seq())),
                 match scan.torn_bytes {
                     0 => "no torn tail".to_string(),
@@ -193,5 +194,19 @@ fn to_text(r: &Record) -> String {
             exec: Exec::Done(id),
             ..
         } => format!("seq {seq:<8} done   #{id}"),
+        Record::Reject {
+            seq,
+            reason,
+            instrument_id,
+            age_ns,
+            ..
+        } => match age_ns {
+            0 => format!("seq {seq:<8} reject inst {instrument_id} {}", reason.name()),
+            a => format!(
+                "seq {seq:<8} reject inst {instrument_id} {} (signal {:.1} µs old)",
+                reason.name(),
+                a as f64 / 1e3
+            ),
+        },
     }
 }

@@ -133,6 +133,7 @@ impl<T: Message> Consumer<T> {
         let words = SleepWords {
             waiting: &h.consumer_sleep.waiting,
             wake: &h.consumer_sleep.wake,
+            sleeps: &h.consumer_sleep.sleeps,
             heartbeat: &h.consumer.heartbeat_ns,
         };
         wait_until(self.wait, &words, self.stop.as_deref(), timeout, || {

@@ -192,6 +192,7 @@ impl<T: Message> Producer<T> {
         let words = SleepWords {
             waiting: &h.producer_sleep.waiting,
             wake: &h.producer_sleep.wake,
+            sleeps: &h.producer_sleep.sleeps,
             heartbeat: &h.producer.heartbeat_ns,
         };
         wait_until(self.wait, &words, self.stop.as_deref(), timeout, || {

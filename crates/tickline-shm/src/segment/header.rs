@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// "TICKLNQ1" little-endian: tells our segments from anything else in /dev/shm.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"TICKLNQ1");
 /// Version of this header layout and the index protocol.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// Bytes of a cache line pair: adjacent-line prefetch makes 64 too small.
 pub const LINE: usize = 128;
 pub(crate) const TYPE_NAME_MAX: usize = 48;
@@ -58,8 +58,11 @@ pub(crate) struct ConsumerLine {
 #[repr(C, align(128))]
 pub(crate) struct SleepLine {
     pub waiting: AtomicU32,
-    /// Futex word, bumped by the waker.
+    /// Futex word, bumped by the waker: wake-ups issued, ever (wraps).
     pub wake: AtomicU32,
+    /// Futex sleeps this side began, ever (wraps): with `wake`, what a
+    /// supervisor reads to tell a stall on a wake-up from one on the CPU.
+    pub sleeps: AtomicU32,
 }
 
 #[repr(C)]

@@ -25,4 +25,4 @@ pub(crate) use mapping::Segment;
 pub use mapping::{list, unlink};
 pub(crate) use peer::{claim_role, release_role, writer_status};
 pub use peer::{process_alive, PeerStatus};
-pub use view::{QueueStatus, QueueView};
+pub use view::{QueueStatus, QueueView, SleepCounts};

@@ -28,6 +28,20 @@ pub struct QueueStatus {
     pub producer: Option<PeerStatus>,
     /// The consumer, if one is attached.
     pub consumer: Option<PeerStatus>,
+    /// Futex sleeps and wake-ups of the consumer (waiting for messages).
+    pub consumer_sleeps: SleepCounts,
+    /// Futex sleeps and wake-ups of the producer (waiting for space).
+    pub producer_sleeps: SleepCounts,
+}
+
+/// How often one side of a queue slept on its futex and was woken, ever
+/// (32-bit counters that wrap: compare two readings with `wrapping_sub`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SleepCounts {
+    /// Sleeps begun.
+    pub sleeps: u32,
+    /// Wake-ups the other side issued.
+    pub wakeups: u32,
 }
 
 impl QueueStatus {
@@ -135,6 +149,14 @@ impl QueueView {
                 &h.consumer.heartbeat_ns,
                 &h.consumer_sleep.waiting,
             ),
+            consumer_sleeps: SleepCounts {
+                sleeps: h.consumer_sleep.sleeps.load(Ordering::Relaxed),
+                wakeups: h.consumer_sleep.wake.load(Ordering::Relaxed),
+            },
+            producer_sleeps: SleepCounts {
+                sleeps: h.producer_sleep.sleeps.load(Ordering::Relaxed),
+                wakeups: h.producer_sleep.wake.load(Ordering::Relaxed),
+            },
         }
     }
 }
