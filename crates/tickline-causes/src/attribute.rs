@@ -1,0 +1,364 @@
+//! One slow decision's cause: its slowest hop, the stage that held it, and
+//! what that stage's samples around the hop show beyond its usual.
+//!
+//! A cause is named only on evidence. Scheduler times are compared with the
+//! same stage's baseline (the seconds before), so a polling thread's usual
+//! run-queue waits do not explain every stall; a measured time must cover
+//! at least half the hop to explain it.
+
+use serde::{Deserialize, Serialize};
+use tickline_schema::flight::{SlowDecision, HOPS};
+
+use crate::history::{History, StageSample, Window};
+
+/// Samples further apart than this many hop lengths cannot tell causes apart.
+const COARSE: u64 = 20;
+/// The baseline: this much time before the hop.
+const BASELINE_NS: u64 = 2_000_000_000;
+
+/// Why a decision was slow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// The stage was stopped (SIGSTOP, a debugger): its run state said so.
+    Stopped,
+    /// The VM took the CPU: the thread was neither running nor waiting in
+    /// our run queue, and did not sleep (or the CPU's steal grew).
+    Steal,
+    /// Another thread held the CPU: the stage waited in the run queue.
+    RunQueue,
+    /// The consumer was asleep and had to be woken (a futex wake-up).
+    FutexWake,
+    /// A page fault (major, or minor ones beyond the stage's usual).
+    PageFault,
+    /// The stage's own work.
+    Service,
+    /// Samples there, but none of the above shown.
+    Unknown,
+    /// No samples to judge by (a missing /proc file, no sample after it).
+    Unavailable,
+}
+
+impl Cause {
+    /// Every cause, in report order.
+    pub const ALL: [Cause; 8] = [
+        Cause::Stopped,
+        Cause::Steal,
+        Cause::RunQueue,
+        Cause::FutexWake,
+        Cause::PageFault,
+        Cause::Service,
+        Cause::Unknown,
+        Cause::Unavailable,
+    ];
+
+    /// Its name in reports and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cause::Stopped => "stopped",
+            Cause::Steal => "steal",
+            Cause::RunQueue => "run_queue",
+            Cause::FutexWake => "futex_wake",
+            Cause::PageFault => "page_fault",
+            Cause::Service => "service",
+            Cause::Unknown => "unknown",
+            Cause::Unavailable => "unavailable",
+        }
+    }
+
+    /// Whether it names a cause.
+    pub fn is_named(self) -> bool {
+        !matches!(self, Cause::Unknown | Cause::Unavailable)
+    }
+}
+
+/// What the samples showed for the slowest hop's stage over the window:
+/// times beyond the stage's baseline for a window that long (ns, may be
+/// negative), and raw counts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Time neither running, waiting nor asleep (the VM's), beyond usual.
+    pub steal_ns: Option<i64>,
+    /// Time waiting in the run queue, beyond usual.
+    pub run_queue_ns: Option<i64>,
+    /// Time on the CPU, beyond usual.
+    pub run_ns: Option<i64>,
+    /// Time asleep (voluntarily), as measured.
+    pub asleep_ns: Option<u64>,
+    /// Futex wake-ups issued to it.
+    pub wakeups: Option<u32>,
+    /// Minor page faults, and beyond usual.
+    pub minflt: Option<u64>,
+    /// Major page faults.
+    pub majflt: Option<u64>,
+    /// Run states seen, in order (`R`, `S`, `T`...).
+    pub states: String,
+}
+
+/// A slow decision's cause, with what it rests on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attribution {
+    /// The cause.
+    pub cause: Cause,
+    /// The slowest hop (see `HOPS`).
+    pub hop: String,
+    /// The stage that held the decision in it.
+    pub stage: String,
+    /// In words, with the figures.
+    pub detail: String,
+    /// Length of the sample window around the hop, ns.
+    pub window_ns: u64,
+    /// The figures.
+    pub evidence: Evidence,
+}
+
+/// Which stage (index) each hop of [`HOPS`] belongs to, and their names.
+pub struct Pipeline<'a> {
+    /// Per hop: the stage whose wait and work it is.
+    pub hop_stage: [Option<usize>; 4],
+    /// Stage names, by index.
+    pub names: &'a [String],
+}
+
+/// Per-ns rates of a stage's times over the baseline, and of minor faults.
+#[derive(Default)]
+struct Rates {
+    run: f64,
+    wait: f64,
+    stolen: f64,
+    minflt: f64,
+}
+
+/// Times of one stage between two samples: (run, wait, stolen, asleep).
+fn split(w_ns: u64, x: &StageSample, y: &StageSample, steal: Option<u64>) -> Option<[u64; 4]> {
+    let run = y.thread.run_ns?.saturating_sub(x.thread.run_ns?);
+    let wait = y.thread.wait_ns?.saturating_sub(x.thread.wait_ns?);
+    let slept = y.thread.vcsw?.saturating_sub(x.thread.vcsw?) > 0;
+    let off = w_ns.saturating_sub(run + wait);
+    // A thread that never slept was off the CPU only because the VM took
+    // it (the guest does not count stolen time as run time); one that
+    // slept was stolen from at most the CPU's steal.
+    let stolen = if slept {
+        off.min(steal.unwrap_or(0))
+    } else {
+        off
+    };
+    Some([run, wait, stolen, off - stolen])
+}
+
+fn baseline(h: &History, stage: usize, before: u64) -> Rates {
+    let s = h.span(before.saturating_sub(BASELINE_NS), before);
+    let (mut r, mut t) = (Rates::default(), 0u64);
+    for p in s.windows(2) {
+        let (Some(x), Some(y)) = (p[0].stages.get(stage), p[1].stages.get(stage)) else {
+            continue;
+        };
+        if x.pid == 0 || x.pid != y.pid {
+            continue;
+        }
+        let dt = p[1].t_ns - p[0].t_ns;
+        let steal = y.thread.cpu.and_then(|c| {
+            Some(
+                p[1].steal_ns
+                    .get(c as usize)?
+                    .saturating_sub(*p[0].steal_ns.get(c as usize)?),
+            )
+        });
+        let Some([run, wait, stolen, _]) = split(dt, x, y, steal) else {
+            continue;
+        };
+        t += dt;
+        r.run += run as f64;
+        r.wait += wait as f64;
+        r.stolen += stolen as f64;
+        r.minflt += y
+            .thread
+            .minflt
+            .unwrap_or(0)
+            .saturating_sub(x.thread.minflt.unwrap_or(0)) as f64;
+    }
+    if t > 0 {
+        let t = t as f64;
+        r.run /= t;
+        r.wait /= t;
+        r.stolen /= t;
+        r.minflt /= t;
+    }
+    r
+}
+
+/// The cause of `d`'s slowness, from the samples in `h`.
+pub fn attribute(d: &SlowDecision, p: &Pipeline<'_>, h: &History) -> Attribution {
+    let hop = d.slowest_hop();
+    let (a, b) = d.hop_span(hop);
+    let mut at = Attribution {
+        cause: Cause::Unavailable,
+        hop: HOPS[hop].to_owned(),
+        stage: String::new(),
+        detail: String::new(),
+        window_ns: 0,
+        evidence: Evidence::default(),
+    };
+    let Some(stage) = p.hop_stage[hop] else {
+        at.detail = "no stage known for this hop".into();
+        return at;
+    };
+    at.stage = p.names.get(stage).cloned().unwrap_or_default();
+    let Some(w) = h.around(a, b) else {
+        at.detail = "no samples around it (sampling began later, or fell behind)".into();
+        return at;
+    };
+    at.window_ns = w.len_ns();
+    let Some((x, y)) = w.stage(stage) else {
+        at.detail = format!("{} restarted or was not running in the window", at.stage);
+        return at;
+    };
+    judge(&mut at, d, hop, (b - a).max(1), &w, (stage, x, y), p, h);
+    at
+}
+
+#[allow(clippy::too_many_arguments)]
+fn judge(
+    at: &mut Attribution,
+    d: &SlowDecision,
+    hop: usize,
+    len: u64,
+    w: &Window<'_>,
+    (stage, x, y): (usize, &StageSample, &StageSample),
+    p: &Pipeline<'_>,
+    h: &History,
+) {
+    let states = w.states(stage);
+    at.evidence.states = String::from_utf8_lossy(&states).into_owned();
+    if states.iter().any(|s| matches!(s, b'T' | b't')) {
+        at.cause = Cause::Stopped;
+        at.detail = format!("{} was stopped (run state T) during its hop", at.stage);
+        return;
+    }
+    let wl = w.len_ns();
+    let cpu = y.thread.cpu.or(x.thread.cpu);
+    let times = split(wl, x, y, cpu.and_then(|c| w.steal_ns(c)));
+    let e = &mut at.evidence;
+    e.majflt = y
+        .thread
+        .majflt
+        .zip(x.thread.majflt)
+        .map(|(b, a)| b.saturating_sub(a));
+    e.minflt = y
+        .thread
+        .minflt
+        .zip(x.thread.minflt)
+        .map(|(b, a)| b.saturating_sub(a));
+    e.wakeups = y.wakeups.zip(x.wakeups).map(|(b, a)| b.wrapping_sub(a));
+    let Some([run, wait, stolen, asleep]) = times else {
+        at.cause = Cause::Unavailable;
+        at.detail = format!("{}'s scheduler figures are unavailable (/proc)", at.stage);
+        return;
+    };
+    if wl > COARSE * len {
+        at.cause = Cause::Unknown;
+        at.detail = format!(
+            "samples {:.1} ms apart: too coarse for a {:.0} µs hop (supervisor run --trace-causes samples every 1 ms)",
+            wl as f64 / 1e6,
+            len as f64 / 1e3
+        );
+        return;
+    }
+    let base = baseline(h, stage, x_time(w));
+    let beyond = |v: u64, rate: f64| v as i64 - (rate * wl as f64) as i64;
+    e.steal_ns = Some(beyond(stolen, base.stolen));
+    e.run_queue_ns = Some(beyond(wait, base.wait));
+    e.run_ns = Some(beyond(run, base.run));
+    e.asleep_ns = Some(asleep);
+    let minflt_beyond = e.minflt.map_or(0, |m| beyond(m, base.minflt));
+    let best = [
+        (Cause::Steal, e.steal_ns.unwrap_or(0)),
+        (Cause::RunQueue, e.run_queue_ns.unwrap_or(0)),
+        (Cause::Service, e.run_ns.unwrap_or(0)),
+    ]
+    .into_iter()
+    .max_by_key(|(_, v)| *v)
+    .expect("three candidates");
+    let (cause, detail) = if best.1 >= (len / 2) as i64 {
+        (best.0, explain(best, cpu, stage, w, p))
+    } else if e.majflt.unwrap_or(0) > 0 {
+        (
+            Cause::PageFault,
+            format!("{} major page faults", e.majflt.unwrap_or(0)),
+        )
+    } else if hop < 3 && e.wakeups.unwrap_or(0) > 0 && asleep > 0 {
+        (
+            Cause::FutexWake,
+            format!(
+                "asleep {:.0} µs of the window; {} futex wake-ups issued to it",
+                asleep as f64 / 1e3,
+                e.wakeups.unwrap_or(0)
+            ),
+        )
+    } else if minflt_beyond > 0 {
+        (
+            Cause::PageFault,
+            format!("{minflt_beyond} minor page faults beyond its usual"),
+        )
+    } else if hop == 3 {
+        (
+            Cause::Service,
+            format!(
+                "the router's own work, read to decision, on the CPU (outcome {})",
+                d.outcome
+            ),
+        )
+    } else {
+        (
+            Cause::Unknown,
+            "no figure beyond the stage's usual covers half the hop".into(),
+        )
+    };
+    at.cause = cause;
+    at.detail = detail;
+}
+
+fn x_time(w: &Window<'_>) -> u64 {
+    w.samples[0].t_ns
+}
+
+/// Words for a quantitative cause: how much, and for a run queue, who held the CPU.
+fn explain(
+    best: (Cause, i64),
+    cpu: Option<u32>,
+    stage: usize,
+    w: &Window<'_>,
+    p: &Pipeline<'_>,
+) -> String {
+    let us = best.1 as f64 / 1e3;
+    match best.0 {
+        Cause::Steal => format!(
+            "{us:.0} µs beyond usual off the CPU without sleeping (CPU {}): the VM ran something else",
+            cpu.map_or("?".into(), |c| c.to_string())
+        ),
+        Cause::RunQueue => {
+            let holder = holder(cpu, stage, w, p);
+            format!(
+                "{us:.0} µs beyond usual waiting for CPU {}; {holder}",
+                cpu.map_or("?".into(), |c| c.to_string())
+            )
+        }
+        _ => format!("{us:.0} µs beyond usual on the CPU: its own work"),
+    }
+}
+
+/// Which of our other stages ran most on `cpu` over the window.
+fn holder(cpu: Option<u32>, stage: usize, w: &Window<'_>, p: &Pipeline<'_>) -> String {
+    let best = (0..p.names.len())
+        .filter(|j| *j != stage)
+        .filter_map(|j| {
+            let (x, y) = w.stage(j)?;
+            (y.thread.cpu == cpu).then_some(())?;
+            Some((j, y.thread.run_ns?.saturating_sub(x.thread.run_ns?)))
+        })
+        .max_by_key(|(_, r)| *r);
+    match best {
+        Some((j, r)) if r > 0 => format!("{} ran {:.0} µs there", p.names[j], r as f64 / 1e3),
+        _ => "none of our stages ran there: another process or the kernel".into(),
+    }
+}

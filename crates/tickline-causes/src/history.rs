@@ -1,0 +1,157 @@
+//! Samples of every stage over time, kept for a few seconds: what a slow
+//! decision's hops are matched against once its interval is published.
+
+use std::collections::VecDeque;
+
+use crate::procfs::ThreadSample;
+
+/// One stage at one sample.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StageSample {
+    /// Its process (0: not running); deltas are taken only within one pid.
+    pub pid: u32,
+    /// Its main thread (the stage loop) as /proc shows it.
+    pub thread: ThreadSample,
+    /// Futex sleeps it began waiting for input, ever (wraps).
+    pub sleeps: Option<u32>,
+    /// Wake-ups its producer issued to it, ever (wraps).
+    pub wakeups: Option<u32>,
+}
+
+/// Every stage, and each CPU's steal, at one monotonic time.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sample {
+    /// CLOCK_MONOTONIC ns (the middle of the reads).
+    pub t_ns: u64,
+    /// Steal ns of each CPU, ever (empty: unavailable).
+    pub steal_ns: Vec<u64>,
+    /// Per stage, in the pipeline's order.
+    pub stages: Vec<StageSample>,
+}
+
+/// The samples of the last `keep_ns`, oldest first.
+pub struct History {
+    samples: VecDeque<Sample>,
+    keep_ns: u64,
+}
+
+impl History {
+    /// Keeps samples for `keep_ns`.
+    pub fn new(keep_ns: u64) -> Self {
+        History {
+            samples: VecDeque::new(),
+            keep_ns,
+        }
+    }
+
+    /// Adds the newest sample; forgets those older than the keep span.
+    pub fn push(&mut self, s: Sample) {
+        debug_assert!(
+            self.samples.back().is_none_or(|b| b.t_ns <= s.t_ns),
+            "samples arrive in time order"
+        );
+        let t = s.t_ns;
+        self.samples.push_back(s);
+        while self
+            .samples
+            .front()
+            .is_some_and(|f| f.t_ns + self.keep_ns < t)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Time of the newest sample (0: none).
+    pub fn newest_ns(&self) -> u64 {
+        self.samples.back().map_or(0, |s| s.t_ns)
+    }
+
+    /// The samples that bracket `[a, b]`: the last at or before `a` and
+    /// the first at or after `b`, with everything between.
+    pub fn around(&self, a: u64, b: u64) -> Option<Window<'_>> {
+        let first = self
+            .samples
+            .partition_point(|s| s.t_ns <= a)
+            .checked_sub(1)?;
+        let last = self.samples.partition_point(|s| s.t_ns < b);
+        (last < self.samples.len()).then(|| Window {
+            samples: self.samples.range(first..=last).collect(),
+        })
+    }
+
+    /// The samples of `[a, b]`, for a baseline.
+    pub fn span(&self, a: u64, b: u64) -> Vec<&Sample> {
+        self.samples
+            .iter()
+            .filter(|s| s.t_ns >= a && s.t_ns <= b)
+            .collect()
+    }
+}
+
+/// Consecutive samples around a span of time.
+pub struct Window<'a> {
+    /// Oldest first; at least two.
+    pub samples: Vec<&'a Sample>,
+}
+
+impl Window<'_> {
+    /// Its length, ns.
+    pub fn len_ns(&self) -> u64 {
+        let (a, b) = self.ends();
+        b.t_ns - a.t_ns
+    }
+
+    fn ends(&self) -> (&Sample, &Sample) {
+        (self.samples[0], self.samples[self.samples.len() - 1])
+    }
+
+    /// Stage `i`'s first and last sample, if one process ran throughout.
+    pub fn stage(&self, i: usize) -> Option<(&StageSample, &StageSample)> {
+        let (a, b) = self.ends();
+        let (x, y) = (a.stages.get(i)?, b.stages.get(i)?);
+        (x.pid != 0 && x.pid == y.pid).then_some((x, y))
+    }
+
+    /// Steal on `cpu` over the window, ns (None: unavailable).
+    pub fn steal_ns(&self, cpu: u32) -> Option<u64> {
+        let (a, b) = self.ends();
+        let (x, y) = (a.steal_ns.get(cpu as usize)?, b.steal_ns.get(cpu as usize)?);
+        Some(y.saturating_sub(*x))
+    }
+
+    /// Run states stage `i` was seen in, in order (0s left out).
+    pub fn states(&self, i: usize) -> Vec<u8> {
+        self.samples
+            .iter()
+            .filter_map(|s| s.stages.get(i).map(|x| x.thread.state))
+            .filter(|c| *c != 0)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(t: u64) -> Sample {
+        Sample {
+            t_ns: t,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_window_brackets_the_span_and_old_samples_go() {
+        let mut h = History::new(1_000);
+        for t in [0, 100, 200, 300, 400] {
+            h.push(at(t));
+        }
+        let w = h.around(150, 250).unwrap();
+        let ts: Vec<u64> = w.samples.iter().map(|s| s.t_ns).collect();
+        assert_eq!(ts, [100, 200, 300]);
+        assert_eq!(w.len_ns(), 200);
+        assert!(h.around(350, 450).is_none(), "no sample after the span yet");
+        h.push(at(1_350));
+        assert!(h.around(150, 250).is_none(), "forgotten");
+    }
+}
