@@ -194,13 +194,14 @@ fn a_sleeping_consumer_woken_late_is_a_futex_wake_up() {
 fn samples_too_far_apart_leave_it_unknown_and_missing_figures_unavailable() {
     // One sample a second: a 2.5 ms hop cannot be told apart from the rest.
     let mut coarse = History::new(100_000 * MS);
-    let fine = h(|i, t| {
+    let stall = |i: usize, t: u64| {
         if i == 2 && in_stall(t) {
             (50_000, 50_000, 0, 0)
         } else {
             usual(i)
         }
-    });
+    };
+    let fine = history(4_010, stall, |_, _| b'R');
     for t in [2_000u64, 3_000, 4_000] {
         if let Some(w) = fine.around(t * MS, t * MS) {
             coarse.push(w.samples[0].clone());
