@@ -271,7 +271,7 @@ impl CollectorThread {
 
 /// CPU time of the calling thread (wall time would count the waits of an
 /// idle-priority thread for a CPU).
-fn thread_cpu() -> Duration {
+pub fn thread_cpu() -> Duration {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
         .map(Duration::from)
         .unwrap_or_default()

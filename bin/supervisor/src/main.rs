@@ -9,11 +9,13 @@
 //! discards it instead).
 #![forbid(unsafe_code)]
 
+mod causes;
 mod child;
 mod latency;
 mod log;
 mod metrics;
 mod report;
+mod sched_metrics;
 mod supervise;
 
 use std::path::PathBuf;
@@ -53,6 +55,11 @@ enum Cmd {
         /// Print the summary as JSON (as in summary.json), not the report.
         #[arg(long)]
         json: bool,
+        /// Sample the causes of slow decisions every 1 ms instead of every
+        /// log interval: for short diagnostic runs (it costs a few percent
+        /// of a CPU, at idle priority).
+        #[arg(long)]
+        trace_causes: bool,
     },
     /// Check a config and print the commands it would run.
     Check {
@@ -79,15 +86,21 @@ fn run_main() -> Result<()> {
             config,
             fresh,
             json,
+            trace_causes,
         } => {
             let cfg = PipelineConfig::load(&config)?;
-            let code = run(cfg, fresh, json)?;
+            let sample = if trace_causes {
+                std::time::Duration::from_millis(1)
+            } else {
+                std::time::Duration::from_millis(cfg.log_interval_ms.max(1))
+            };
+            let code = run(cfg, fresh, json, sample)?;
             std::process::exit(code);
         }
     }
 }
 
-fn run(cfg: PipelineConfig, fresh: bool, json: bool) -> Result<i32> {
+fn run(cfg: PipelineConfig, fresh: bool, json: bool, sample: std::time::Duration) -> Result<i32> {
     let resume = !fresh && interrupted_run(&cfg)?;
     if resume {
         std::fs::create_dir_all(&cfg.run_dir)?;
@@ -107,8 +120,9 @@ fn run(cfg: PipelineConfig, fresh: bool, json: bool) -> Result<i32> {
         signal_hook::flag::register(sig, stop.clone())?;
     }
     let created = create_segments(&cfg, resume, &mut log)?;
-    let result = serve_metrics(&cfg, &mut log).and_then(|_endpoint| {
-        supervise::Supervisor::new(&cfg, &mut log).and_then(|s| s.run(&stop))
+    let counts = Arc::new(causes::CauseCounts::default());
+    let result = serve_metrics(&cfg, &mut log, counts.clone()).and_then(|_endpoint| {
+        supervise::Supervisor::new(&cfg, &mut log, sample, counts).and_then(|s| s.run(&stop))
     });
     if result.is_ok() {
         remove_run_segments(&cfg, &mut log);
@@ -155,11 +169,15 @@ fn new_run_dir(cfg: &PipelineConfig) -> Result<()> {
 }
 
 /// The Prometheus endpoint, if the config has one; it runs until dropped.
-fn serve_metrics(cfg: &PipelineConfig, log: &mut Log) -> Result<Option<metrics::MetricsServer>> {
+fn serve_metrics(
+    cfg: &PipelineConfig,
+    log: &mut Log,
+    counts: Arc<causes::CauseCounts>,
+) -> Result<Option<metrics::MetricsServer>> {
     let Some(m) = &cfg.metrics else {
         return Ok(None);
     };
-    let server = metrics::MetricsServer::spawn(cfg, &m.listen)?;
+    let server = metrics::MetricsServer::spawn(cfg, &m.listen, counts)?;
     log.say(&format!("metrics at http://{}/metrics", server.addr));
     Ok(Some(server))
 }

@@ -38,7 +38,11 @@ pub struct MetricsServer {
 
 impl MetricsServer {
     /// Listens on `listen` (e.g. `127.0.0.1:9464`) and serves `/metrics`.
-    pub fn spawn(cfg: &PipelineConfig, listen: &str) -> Result<Self> {
+    pub fn spawn(
+        cfg: &PipelineConfig,
+        listen: &str,
+        counts: Arc<crate::causes::CauseCounts>,
+    ) -> Result<Self> {
         let server = tiny_http::Server::http(listen)
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| format!("metrics: listening on {listen}"))?;
@@ -49,7 +53,7 @@ impl MetricsServer {
             .name("metrics".into())
             .spawn(move || {
                 let _ = tickline_sched::demote_current_thread();
-                let mut view = PipelineView::new(&cfg);
+                let mut view = PipelineView::new(&cfg, counts);
                 while !flag.load(Ordering::Relaxed) {
                     if let Ok(Some(req)) = server.recv_timeout(Duration::from_millis(100)) {
                         let _ = view.answer(req);
@@ -78,14 +82,16 @@ struct PipelineView {
     cfg: PipelineConfig,
     status: Option<BoardReader<PipelineStatus>>,
     stats: Vec<Option<StatsReader>>,
+    counts: Arc<crate::causes::CauseCounts>,
 }
 
 impl PipelineView {
-    fn new(cfg: &PipelineConfig) -> Self {
+    fn new(cfg: &PipelineConfig, counts: Arc<crate::causes::CauseCounts>) -> Self {
         PipelineView {
             cfg: cfg.clone(),
             status: None,
             stats: cfg.stages.iter().map(|_| None).collect(),
+            counts,
         }
     }
 
@@ -149,6 +155,15 @@ impl PipelineView {
         }
         f.register(registry);
         own.register(registry);
+        let pids: Vec<(String, u32)> = self
+            .cfg
+            .stages
+            .iter()
+            .zip(&self.stats)
+            .map(|(s, r)| (s.name.clone(), r.as_ref().map_or(0, |r| r.owner().0)))
+            .filter(|(_, pid)| *pid != 0 && tickline_shm::process_alive(*pid))
+            .collect();
+        crate::sched_metrics::register(registry, &pids, &self.counts);
     }
 
     fn queues(&self, registry: &mut Registry) {

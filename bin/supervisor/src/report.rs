@@ -37,6 +37,7 @@ pub fn render(s: &Value, order: &[String]) -> String {
     stage_table(&mut out, &stages);
     feed_latency(&mut out, &stages);
     routers(&mut out, &stages, elapsed);
+    slow_decisions(&mut out, &s["slow_decisions"]);
     if let Some(queues) = s["queues"].as_object() {
         let parts: Vec<String> = queues
             .iter()
@@ -148,6 +149,52 @@ fn routers(out: &mut String, stages: &[(&String, &Value)], elapsed: f64) {
             thousands(decided),
             thousands((decided as f64 / elapsed) as u64)
         );
+    }
+}
+
+/// The flight recorder's slowest decisions and the shares of their causes.
+fn slow_decisions(out: &mut String, s: &Value) {
+    let recorded = s["recorded"].as_u64().unwrap_or(0);
+    if recorded == 0 {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "slow decisions: {} recorded (the {} slowest of each interval), causes sampled every {} ms",
+        thousands(recorded),
+        tickline_schema::flight::SLOWEST_N,
+        s["sample_ms"].as_f64().unwrap_or(0.0)
+    );
+    for (label, key) in [("over 100 µs", "over_100us"), ("over 1 ms", "over_1ms")] {
+        let sh = &s[key];
+        let n = sh["count"].as_u64().unwrap_or(0);
+        if n == 0 {
+            continue;
+        }
+        let causes: Vec<String> = sh["causes"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(c, k)| format!("{c} {}", k.as_u64().unwrap_or(0)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {label}: {n}, {:.0}% with a named cause ({})",
+            sh["named_share"].as_f64().unwrap_or(0.0) * 100.0,
+            causes.join(", ")
+        );
+    }
+    let rows: Vec<tickline_causes::SlowRecord> =
+        serde_json::from_value(s["slowest"].clone()).unwrap_or_default();
+    let _ = writeln!(out, "  the {} slowest (* the slowest hop):", rows.len());
+    let _ = writeln!(out, "  {}", tickline_causes::table::header());
+    for r in &rows {
+        let _ = writeln!(out, "  {}", tickline_causes::table::row(r));
+    }
+    for n in s["notes"].as_array().into_iter().flatten() {
+        let _ = writeln!(out, "  note: {}", n.as_str().unwrap_or(""));
     }
 }
 

@@ -13,6 +13,7 @@ use tickline_schema::telemetry::{put_str, PipelineStatus, StageState};
 use tickline_shm::{monotonic_ns, BoardWriter, QueueError, QueueView};
 use tickline_telemetry::StatsReader;
 
+use crate::causes;
 use crate::child::{describe, Supervised};
 use crate::latency;
 use crate::log::Log;
@@ -37,13 +38,21 @@ pub struct Supervisor<'a> {
     status: Box<PipelineStatus>,
     /// Interval logs, written by a thread of their own until the end.
     latency: Option<latency::CollectorThread>,
+    /// Causes of slow decisions, sampled by a thread of their own.
+    causes: Option<causes::SamplerThread>,
     stopping: bool,
     failed: Option<String>,
 }
 
 impl<'a> Supervisor<'a> {
     /// Attaches to the segments `run` created; starts nothing yet.
-    pub fn new(cfg: &'a PipelineConfig, log: &'a mut Log) -> Result<Self> {
+    /// `sample_every`: how often the cause sampler reads /proc.
+    pub fn new(
+        cfg: &'a PipelineConfig,
+        log: &'a mut Log,
+        sample_every: std::time::Duration,
+        counts: std::sync::Arc<causes::CauseCounts>,
+    ) -> Result<Self> {
         let mut status: Box<PipelineStatus> = bytemuck::allocation::zeroed_box();
         status.supervisor_pid = std::process::id();
         status.n_stages = cfg.stages.len() as u32;
@@ -85,6 +94,12 @@ impl<'a> Supervisor<'a> {
             latency: Some(latency::CollectorThread::spawn(latency::Collector::new(
                 cfg,
             )?)?),
+            causes: Some(causes::SamplerThread::spawn(causes::Sampler::new(
+                cfg,
+                sample_every,
+                std::path::Path::new("/proc"),
+                counts,
+            )?)?),
             stopping: false,
             failed: None,
             cfg,
@@ -118,8 +133,15 @@ impl<'a> Supervisor<'a> {
             .take()
             .expect("collector runs until here")
             .finish()?;
+        let causes = self
+            .causes
+            .take()
+            .expect("the sampler runs until here")
+            .finish()?;
         let code = i32::from(self.failed.is_some());
-        Ok((self.summary(&latency), code))
+        let mut summary = self.summary(&latency);
+        summary["slow_decisions"] = serde_json::to_value(&causes)?;
+        Ok((summary, code))
     }
 
     /// Shutdown: the sources stop first; each later stage once drained.

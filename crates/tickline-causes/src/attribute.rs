@@ -130,10 +130,16 @@ struct Rates {
 }
 
 /// Times of one stage between two samples: (run, wait, stolen, asleep).
-fn split(w_ns: u64, x: &StageSample, y: &StageSample, steal: Option<u64>) -> Option<[u64; 4]> {
+/// `slept`: whether it slept in between; `steal`: its CPU's steal then.
+fn split(
+    w_ns: u64,
+    x: &StageSample,
+    y: &StageSample,
+    slept: bool,
+    steal: Option<u64>,
+) -> Option<[u64; 4]> {
     let run = y.thread.run_ns?.saturating_sub(x.thread.run_ns?);
     let wait = y.thread.wait_ns?.saturating_sub(x.thread.wait_ns?);
-    let slept = y.thread.vcsw?.saturating_sub(x.thread.vcsw?) > 0;
     let off = w_ns.saturating_sub(run + wait);
     // A thread that never slept was off the CPU only because the VM took
     // it (the guest does not count stolen time as run time); one that
@@ -157,14 +163,12 @@ fn baseline(h: &History, stage: usize, before: u64) -> Rates {
             continue;
         }
         let dt = p[1].t_ns - p[0].t_ns;
-        let steal = y.thread.cpu.and_then(|c| {
-            Some(
-                p[1].steal_ns
-                    .get(c as usize)?
-                    .saturating_sub(*p[0].steal_ns.get(c as usize)?),
-            )
-        });
-        let Some([run, wait, stolen, _]) = split(dt, x, y, steal) else {
+        let pair = Window {
+            samples: vec![p[0], p[1]],
+        };
+        let steal = y.thread.cpu.and_then(|c| pair.steal_ns(c));
+        let slept = pair.slept(stage).unwrap_or(false);
+        let Some([run, wait, stolen, _]) = split(dt, x, y, slept, steal) else {
             continue;
         };
         t += dt;
@@ -237,7 +241,8 @@ fn judge(
     }
     let wl = w.len_ns();
     let cpu = y.thread.cpu.or(x.thread.cpu);
-    let times = split(wl, x, y, cpu.and_then(|c| w.steal_ns(c)));
+    let slept = w.slept(stage).unwrap_or(false);
+    let times = split(wl, x, y, slept, cpu.and_then(|c| w.steal_ns(c)));
     let e = &mut at.evidence;
     e.majflt = y
         .thread

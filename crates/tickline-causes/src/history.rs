@@ -112,11 +112,27 @@ impl Window<'_> {
         (x.pid != 0 && x.pid == y.pid).then_some((x, y))
     }
 
-    /// Steal on `cpu` over the window, ns (None: unavailable).
+    /// Steal on `cpu` between the first and last samples of the window
+    /// that read it (not every sample does), ns; None: fewer than two did.
     pub fn steal_ns(&self, cpu: u32) -> Option<u64> {
-        let (a, b) = self.ends();
-        let (x, y) = (a.steal_ns.get(cpu as usize)?, b.steal_ns.get(cpu as usize)?);
-        Some(y.saturating_sub(*x))
+        let mut read = self
+            .samples
+            .iter()
+            .filter_map(|s| s.steal_ns.get(cpu as usize));
+        let first = read.next()?;
+        Some(read.next_back()?.saturating_sub(*first))
+    }
+
+    /// Whether stage `i` slept in the window: its voluntary switches grew
+    /// (where both ends read them) or it began a futex sleep on its input.
+    pub fn slept(&self, i: usize) -> Option<bool> {
+        let (x, y) = self.stage(i)?;
+        let switched = y.thread.vcsw.zip(x.thread.vcsw).map(|(b, a)| b > a);
+        let futex = y.sleeps.zip(x.sleeps).map(|(b, a)| b != a);
+        match (switched, futex) {
+            (None, None) => None,
+            (s, f) => Some(s.unwrap_or(false) || f.unwrap_or(false)),
+        }
     }
 
     /// Run states stage `i` was seen in, in order (0s left out).

@@ -9,6 +9,7 @@ mod attribute;
 mod history;
 mod procfs;
 mod record;
+pub mod table;
 
 pub use attribute::{attribute, Attribution, Cause, Evidence, Pipeline};
 pub use history::{History, Sample, StageSample, Window};

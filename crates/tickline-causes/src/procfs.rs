@@ -87,8 +87,20 @@ impl ThreadFiles {
         }
     }
 
-    /// Reads them now.
+    /// Reads them all now.
     pub fn read(&mut self) -> ThreadSample {
+        let mut s = self.read_sched();
+        if let Some(f) = &self.status {
+            if reread(f, &mut self.buf) {
+                parse_status(&self.buf, &mut s);
+            }
+        }
+        s
+    }
+
+    /// Reads all but the context switches (`status`, the costliest file to
+    /// generate): what a fine-grained sample needs.
+    pub fn read_sched(&mut self) -> ThreadSample {
         let mut s = ThreadSample::default();
         if let Some(f) = &self.stat {
             if reread(f, &mut self.buf) {
@@ -103,11 +115,6 @@ impl ThreadFiles {
                     .map(|x| x.parse::<u64>().ok());
                 s.run_ns = it.next().flatten();
                 s.wait_ns = it.next().flatten();
-            }
-        }
-        if let Some(f) = &self.status {
-            if reread(f, &mut self.buf) {
-                parse_status(&self.buf, &mut s);
             }
         }
         s

@@ -1,5 +1,6 @@
-//! Append-only journal: every order (written before it leaves) and every
-//! execution, with the upstream sequence number that caused it. One text
+//! Append-only journal: every order (written before it leaves), every
+//! execution and every stale-signal reject, with the upstream sequence
+//! number that caused it. One text
 //! line per record with a checksum. It never forgets: on reopening, an
 //! unfinished last line (a write cut short by kill -9 or power loss) is cut,
 //! and any other damage is refused with its line and byte offset, the file
@@ -89,8 +90,9 @@ pub enum Record {
         /// Exchange time.
         ts: u64,
     },
-    /// A decision refused before any order left: the audit trail of the
-    /// risk checks, and what a restart must not decide again.
+    /// A decision refused because its signal was stale: it depends on
+    /// timing, so a restart must not decide it again (other rejects follow
+    /// from the journal and the input, and are only counted).
     Reject {
         /// The prediction's sequence number.
         seq: u64,

@@ -426,10 +426,16 @@ impl<G: Gateway> Router<G> {
         (age > max).then_some(age)
     }
 
-    /// Counts and journals a rejection (`age_ns`: the signal's age, where
-    /// that was the reason).
+    /// Counts a rejection. One that depends on timing (a stale signal) is
+    /// journaled too, with the signal's age: a restart could not decide it
+    /// again the same way. The others follow from the journaled state and
+    /// the input, so a restart decides them again identically; journaling
+    /// them would put a write on the path of every refused prediction.
     fn rejected(&mut self, p: &Prediction, r: Reject, age_ns: u64) -> io::Result<Step> {
         self.stats.rejects[r as usize] += 1;
+        if r != Reject::StaleSignal {
+            return Ok(Step::Rejected(r));
+        }
         let (bid, ask) = (p.best_bid, p.best_ask);
         self.record(Record::Reject {
             seq: p.trace.seq,

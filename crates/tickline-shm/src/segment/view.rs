@@ -121,6 +121,16 @@ impl QueueView {
         Ok(intact(head, tail).then_some(msg))
     }
 
+    /// The consumer's futex sleeps and wake-ups, read now (a few loads:
+    /// what a sampler reads every millisecond, unlike [`Self::status`]).
+    pub fn consumer_sleeps(&self) -> SleepCounts {
+        let h = header(&self.seg);
+        SleepCounts {
+            sleeps: h.consumer_sleep.sleeps.load(Ordering::Relaxed),
+            wakeups: h.consumer_sleep.wake.load(Ordering::Relaxed),
+        }
+    }
+
     /// Indices, drops and both ends, read now.
     pub fn status(&self) -> QueueStatus {
         let h = header(&self.seg);
