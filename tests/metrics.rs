@@ -113,6 +113,12 @@ fn prometheus_scrapes_a_running_pipeline() {
         "# TYPE tickline_stage_restarts_total counter",
         "tickline_router_orders_total{stage=\"order-router\"}",
         "tickline_router_rejects_total{stage=\"order-router\",reason=\"rate\"}",
+        "tickline_router_rejects_total{stage=\"order-router\",reason=\"stale_signal\"}",
+        "tickline_stage_run_delay_seconds_total{stage=\"inference\"}",
+        "tickline_stage_cpu_steal_seconds_total{stage=\"order-router\",cpu=\"1\"}",
+        "tickline_stage_context_switches_total{stage=\"feature\",kind=\"voluntary\"}",
+        "tickline_stage_page_faults_total{stage=\"feed-handler\",kind=\"minor\"}",
+        "tickline_slow_decisions_total{cause=\"steal\"}",
         "tickline_router_pnl_currency{stage=\"order-router\"}",
     ];
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -342,7 +342,7 @@ fn explain(
             cpu.map_or("?".into(), |c| c.to_string())
         ),
         Cause::RunQueue => {
-            let holder = holder(cpu, stage, w, p);
+            let holder = holder(cpu, stage, best.1, w, p);
             format!(
                 "{us:.0} µs beyond usual waiting for CPU {}; {holder}",
                 cpu.map_or("?".into(), |c| c.to_string())
@@ -352,8 +352,9 @@ fn explain(
     }
 }
 
-/// Which of our other stages ran most on `cpu` over the window.
-fn holder(cpu: Option<u32>, stage: usize, w: &Window<'_>, p: &Pipeline<'_>) -> String {
+/// Which of our other stages ran most on `cpu` over the window, and
+/// whether they account for the wait.
+fn holder(cpu: Option<u32>, stage: usize, waited: i64, w: &Window<'_>, p: &Pipeline<'_>) -> String {
     let best = (0..p.names.len())
         .filter(|j| *j != stage)
         .filter_map(|j| {
@@ -362,8 +363,18 @@ fn holder(cpu: Option<u32>, stage: usize, w: &Window<'_>, p: &Pipeline<'_>) -> S
             Some((j, y.thread.run_ns?.saturating_sub(x.thread.run_ns?)))
         })
         .max_by_key(|(_, r)| *r);
-    match best {
-        Some((j, r)) if r > 0 => format!("{} ran {:.0} µs there", p.names[j], r as f64 / 1e3),
-        _ => "none of our stages ran there: another process or the kernel".into(),
+    let (name, ran) = match best {
+        Some((j, r)) => (p.names[j].as_str(), r),
+        None => ("none of our stages", 0),
+    };
+    let us = ran as f64 / 1e3;
+    if (ran as i64) * 2 >= waited {
+        format!("{name} ran {us:.0} µs there")
+    } else {
+        // Steal while another thread was current also counts as run-queue
+        // wait; the guest cannot tell it from another process's work.
+        format!(
+            "{name} ran only {us:.0} µs there: the rest was another process, the kernel, or the VM taking the CPU while another thread was current"
+        )
     }
 }

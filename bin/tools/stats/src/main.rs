@@ -5,6 +5,7 @@
 
 mod live;
 mod plot;
+mod slowest;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -57,6 +58,22 @@ enum Cmd {
         /// stage and metric, restarts marked) to this .png or .svg file.
         #[arg(long)]
         over_time: Option<PathBuf>,
+        /// The run's slowest decisions with their causes instead of percentiles.
+        #[arg(long)]
+        slowest: bool,
+        /// How many slowest decisions (with --slowest).
+        #[arg(short = 'n', default_value_t = 20)]
+        n: usize,
+    },
+    /// The running pipeline's slowest decisions: hop by hop, the slowest hop
+    /// marked, each with its cause.
+    Slowest {
+        /// How many.
+        #[arg(short = 'n', default_value_t = 20)]
+        n: usize,
+        /// Print each interval's as it is logged, until the pipeline stops.
+        #[arg(long)]
+        follow: bool,
     },
 }
 
@@ -64,9 +81,19 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     if let Some(Cmd::Logs {
         run_dir,
+        slowest: true,
+        n,
+        ..
+    }) = &cli.cmd
+    {
+        return slowest::once(run_dir, *n, cli.json);
+    }
+    if let Some(Cmd::Logs {
+        run_dir,
         png,
         svg,
         over_time,
+        ..
     }) = &cli.cmd
     {
         let plots = Plots {
@@ -84,6 +111,18 @@ fn main() -> Result<()> {
             cli.config.display()
         )
     })?;
+    if let Some(Cmd::Slowest { n, follow }) = &cli.cmd {
+        let run_dir = status
+            .read()
+            .map(|(_, st)| PathBuf::from(get_str(&st.run_dir)))
+            .context("the supervisor has not published its status yet")?;
+        if *follow {
+            return slowest::follow(&run_dir, *n, cli.json, || {
+                status.writer().is_some_and(|w| w.alive)
+            });
+        }
+        return slowest::once(&run_dir, *n, cli.json);
+    }
     let window = Duration::from_millis(cli.refresh_ms.max(50));
     let mut before = read_all(&status)?;
     let mut at = Instant::now();
