@@ -47,7 +47,7 @@ fn stream(n: usize) -> Vec<Decided> {
             x ^= x << 17;
             let u = (x >> 11) as f64 / (1u64 << 53) as f64;
             // p50 ~7 µs; one in a thousand 100 µs to 5 ms.
-            let total = if x % 1000 == 0 {
+            let total = if x.is_multiple_of(1000) {
                 100_000 + (u * 4_900_000.0) as u64
             } else {
                 (4_000.0 - 4_300.0 * (1.0 - u).ln()) as u64
