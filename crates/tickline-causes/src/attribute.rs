@@ -243,18 +243,8 @@ fn judge(
     let cpu = y.thread.cpu.or(x.thread.cpu);
     let slept = w.slept(stage).unwrap_or(false);
     let times = split(wl, x, y, slept, cpu.and_then(|c| w.steal_ns(c)));
+    counts(&mut at.evidence, x, y);
     let e = &mut at.evidence;
-    e.majflt = y
-        .thread
-        .majflt
-        .zip(x.thread.majflt)
-        .map(|(b, a)| b.saturating_sub(a));
-    e.minflt = y
-        .thread
-        .minflt
-        .zip(x.thread.minflt)
-        .map(|(b, a)| b.saturating_sub(a));
-    e.wakeups = y.wakeups.zip(x.wakeups).map(|(b, a)| b.wrapping_sub(a));
     let Some([run, wait, stolen, asleep]) = times else {
         at.cause = Cause::Unavailable;
         at.detail = format!("{}'s scheduler figures are unavailable (/proc)", at.stage);
@@ -276,6 +266,32 @@ fn judge(
     e.run_ns = Some(beyond(run, base.run));
     e.asleep_ns = Some(asleep);
     let minflt_beyond = e.minflt.map_or(0, |m| beyond(m, base.minflt));
+    let (cause, detail) = classify(e, d, hop, len, asleep, minflt_beyond, |best| {
+        explain(best, cpu, stage, w, p)
+    });
+    at.cause = cause;
+    at.detail = detail;
+}
+
+/// Fault and wake-up counts over the window, into the evidence.
+fn counts(e: &mut Evidence, x: &StageSample, y: &StageSample) {
+    let delta = |b: Option<u64>, a: Option<u64>| b.zip(a).map(|(b, a)| b.saturating_sub(a));
+    e.majflt = delta(y.thread.majflt, x.thread.majflt);
+    e.minflt = delta(y.thread.minflt, x.thread.minflt);
+    e.wakeups = y.wakeups.zip(x.wakeups).map(|(b, a)| b.wrapping_sub(a));
+}
+
+/// The cause from the figures beyond the stage's usual: a figure that covers half
+/// the hop wins; otherwise faults, then a sleep that needed a futex wake-up.
+fn classify(
+    e: &Evidence,
+    d: &SlowDecision,
+    hop: usize,
+    len: u64,
+    asleep: u64,
+    minflt_beyond: i64,
+    explain: impl FnOnce((Cause, i64)) -> String,
+) -> (Cause, String) {
     let best = [
         (Cause::Steal, e.steal_ns.unwrap_or(0)),
         (Cause::RunQueue, e.run_queue_ns.unwrap_or(0)),
@@ -284,8 +300,8 @@ fn judge(
     .into_iter()
     .max_by_key(|(_, v)| *v)
     .expect("three candidates");
-    let (cause, detail) = if best.1 >= (len / 2) as i64 {
-        (best.0, explain(best, cpu, stage, w, p))
+    if best.1 >= (len / 2) as i64 {
+        (best.0, explain(best))
     } else if e.majflt.unwrap_or(0) > 0 {
         (
             Cause::PageFault,
@@ -318,9 +334,7 @@ fn judge(
             Cause::Unknown,
             "no figure beyond the stage's usual covers half the hop".into(),
         )
-    };
-    at.cause = cause;
-    at.detail = detail;
+    }
 }
 
 fn x_time(w: &Window<'_>) -> u64 {

@@ -215,7 +215,8 @@ mod tests {
         assert!(t.notes.is_empty(), "{:?}", t.notes);
         assert_eq!(s.state, b'R');
         assert!(s.run_ns.is_some() && s.wait_ns.is_some() && s.vcsw.is_some());
-        assert!(s.cpu.is_some() && s.minflt.unwrap() > 0);
+        // A fresh thread may have faulted nothing yet: only that the figure was read.
+        assert!(s.cpu.is_some() && s.minflt.is_some());
         let dir = std::env::temp_dir().join(format!("tickline-fakeproc-{pid}"));
         let task = dir.join("7").join("task").join("7");
         std::fs::create_dir_all(&task).unwrap();
