@@ -230,10 +230,15 @@ impl Sampler {
             .into_iter()
             .partition(|(_, b)| all || b.end_ns < newest);
         self.pending = wait;
+        let mut line = Vec::with_capacity(64 << 10);
         for (stage, b) in ready {
             let rec = self.interval_record(stage, &b);
-            serde_json::to_writer(&mut self.log, &rec)?;
-            self.log.write_all(b"\n")?;
+            // One write per interval: serde_json writes token by token,
+            // a syscall each on a bare file (ms per interval, measured).
+            line.clear();
+            serde_json::to_writer(&mut line, &rec)?;
+            line.push(b'\n');
+            self.log.write_all(&line)?;
             self.tally(rec);
         }
         Ok(())

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tickline_schema::flight::{SlowDecision, HOPS};
 
 use crate::history::{History, StageSample, Window};
+use crate::times::split;
 
 /// Samples further apart than this many hop lengths cannot tell causes apart.
 const COARSE: u64 = 20;
@@ -129,66 +130,18 @@ struct Rates {
     minflt: f64,
 }
 
-/// Times of one stage between two samples: (run, wait, stolen, asleep).
-/// `slept`: whether it slept in between; `steal`: its CPU's steal then.
-fn split(
-    w_ns: u64,
-    x: &StageSample,
-    y: &StageSample,
-    slept: bool,
-    steal: Option<u64>,
-) -> Option<[u64; 4]> {
-    let run = y.thread.run_ns?.saturating_sub(x.thread.run_ns?);
-    let wait = y.thread.wait_ns?.saturating_sub(x.thread.wait_ns?);
-    let off = w_ns.saturating_sub(run + wait);
-    // A thread that never slept was off the CPU only because the VM took
-    // it (the guest does not count stolen time as run time); one that
-    // slept was stolen from at most the CPU's steal.
-    let stolen = if slept {
-        off.min(steal.unwrap_or(0))
-    } else {
-        off
-    };
-    Some([run, wait, stolen, off - stolen])
-}
-
 fn baseline(h: &History, stage: usize, before: u64) -> Rates {
-    let s = h.span(before.saturating_sub(BASELINE_NS), before);
-    let (mut r, mut t) = (Rates::default(), 0u64);
-    for p in s.windows(2) {
-        let (Some(x), Some(y)) = (p[0].stages.get(stage), p[1].stages.get(stage)) else {
-            continue;
-        };
-        if x.pid == 0 || x.pid != y.pid {
-            continue;
-        }
-        let dt = p[1].t_ns - p[0].t_ns;
-        let pair = Window {
-            samples: vec![p[0], p[1]],
-        };
-        let steal = y.thread.cpu.and_then(|c| pair.steal_ns(c));
-        let slept = pair.slept(stage).unwrap_or(false);
-        let Some([run, wait, stolen, _]) = split(dt, x, y, slept, steal) else {
-            continue;
-        };
-        t += dt;
-        r.run += run as f64;
-        r.wait += wait as f64;
-        r.stolen += stolen as f64;
-        r.minflt += y
-            .thread
-            .minflt
-            .unwrap_or(0)
-            .saturating_sub(x.thread.minflt.unwrap_or(0)) as f64;
+    let s = h.sums(stage, before.saturating_sub(BASELINE_NS), before);
+    if s.dt == 0 {
+        return Rates::default();
     }
-    if t > 0 {
-        let t = t as f64;
-        r.run /= t;
-        r.wait /= t;
-        r.stolen /= t;
-        r.minflt /= t;
+    let t = s.dt as f64;
+    Rates {
+        run: s.run as f64 / t,
+        wait: s.wait as f64 / t,
+        stolen: s.stolen as f64 / t,
+        minflt: s.minflt as f64 / t,
     }
-    r
 }
 
 /// The cause of `d`'s slowness, from the samples in `h`.
@@ -290,7 +243,7 @@ fn classify(
     len: u64,
     asleep: u64,
     minflt_beyond: i64,
-    explain: impl FnOnce((Cause, i64)) -> String,
+    explain: impl FnOnce((Cause, i64)) -> (Cause, String),
 ) -> (Cause, String) {
     let best = [
         (Cause::Steal, e.steal_ns.unwrap_or(0)),
@@ -301,7 +254,7 @@ fn classify(
     .max_by_key(|(_, v)| *v)
     .expect("three candidates");
     if best.1 >= (len / 2) as i64 {
-        (best.0, explain(best))
+        explain(best)
     } else if e.majflt.unwrap_or(0) > 0 {
         (
             Cause::PageFault,
@@ -341,54 +294,82 @@ fn x_time(w: &Window<'_>) -> u64 {
     w.samples[0].t_ns
 }
 
-/// Words for a quantitative cause: how much, and for a run queue, who held the CPU.
+/// The cause and its words for a figure that covers the hop: how much,
+/// and for a run queue, who held the CPU.
 fn explain(
     best: (Cause, i64),
     cpu: Option<u32>,
     stage: usize,
     w: &Window<'_>,
     p: &Pipeline<'_>,
-) -> String {
+) -> (Cause, String) {
     let us = best.1 as f64 / 1e3;
+    let on = cpu.map_or("?".into(), |c| c.to_string());
     match best.0 {
-        Cause::Steal => format!(
-            "{us:.0} µs beyond usual off the CPU without sleeping (CPU {}): the VM ran something else",
-            cpu.map_or("?".into(), |c| c.to_string())
+        Cause::Steal => (
+            Cause::Steal,
+            format!("{us:.0} µs beyond usual off the CPU without sleeping (CPU {on}): the VM ran something else"),
         ),
         Cause::RunQueue => {
-            let holder = holder(cpu, stage, best.1, w, p);
-            format!(
-                "{us:.0} µs beyond usual waiting for CPU {}; {holder}",
-                cpu.map_or("?".into(), |c| c.to_string())
-            )
+            let (cause, holder) = holder(cpu, stage, best.1, w, p);
+            (cause, format!("{us:.0} µs beyond usual waiting for CPU {on}; {holder}"))
         }
-        _ => format!("{us:.0} µs beyond usual on the CPU: its own work"),
+        c => (c, format!("{us:.0} µs beyond usual on the CPU: its own work")),
     }
 }
 
-/// Which of our other stages ran most on `cpu` over the window, and
-/// whether they account for the wait.
-fn holder(cpu: Option<u32>, stage: usize, waited: i64, w: &Window<'_>, p: &Pipeline<'_>) -> String {
-    let best = (0..p.names.len())
+/// Who held `cpu` while the stage waited `waited` ns beyond usual: one of
+/// our stages running (run queue), or the VM taking the CPU from one of our
+/// stages that stayed current there (steal), or neither shown.
+fn holder(
+    cpu: Option<u32>,
+    stage: usize,
+    waited: i64,
+    w: &Window<'_>,
+    p: &Pipeline<'_>,
+) -> (Cause, String) {
+    let wl = w.len_ns();
+    // (stage, ran, time the VM took while it stayed current)
+    let others: Vec<(usize, u64, u64)> = (0..p.names.len())
         .filter(|j| *j != stage)
         .filter_map(|j| {
             let (x, y) = w.stage(j)?;
             (y.thread.cpu == cpu).then_some(())?;
-            Some((j, y.thread.run_ns?.saturating_sub(x.thread.run_ns?)))
+            let ran = y.thread.run_ns?.saturating_sub(x.thread.run_ns?);
+            let waited = y.thread.wait_ns?.saturating_sub(x.thread.wait_ns?);
+            let taken = if w.stayed_current(j) == Some(true) {
+                wl.saturating_sub(ran + waited)
+            } else {
+                0
+            };
+            Some((j, ran, taken))
         })
-        .max_by_key(|(_, r)| *r);
-    let (name, ran) = match best {
-        Some((j, r)) => (p.names[j].as_str(), r),
-        None => ("none of our stages", 0),
-    };
-    let us = ran as f64 / 1e3;
-    if (ran as i64) * 2 >= waited {
-        format!("{name} ran {us:.0} µs there")
-    } else {
-        // Steal while another thread was current also counts as run-queue
-        // wait; the guest cannot tell it from another process's work.
-        format!(
-            "{name} ran only {us:.0} µs there: the rest was another process, the kernel, or the VM taking the CPU while another thread was current"
-        )
+        .collect();
+    let ran = others.iter().max_by_key(|o| o.1).copied();
+    let taken = others.iter().max_by_key(|o| o.2).copied();
+    let name = |j: usize| p.names[j].as_str();
+    match (ran, taken) {
+        (Some((j, r, _)), _) if (r as i64) * 2 >= waited => {
+            (Cause::RunQueue, format!("{} ran {:.0} µs there", name(j), r as f64 / 1e3))
+        }
+        (_, Some((j, r, t))) if (t as i64) * 2 >= waited => (
+            Cause::Steal,
+            format!(
+                "{} stayed current there (never switched out) yet ran only {:.0} µs: the VM took the CPU for {:.0} µs",
+                name(j),
+                r as f64 / 1e3,
+                t as f64 / 1e3
+            ),
+        ),
+        // Steal while a thread not of ours was current also counts as
+        // run-queue wait; the guest cannot tell it from that thread's work.
+        (r, _) => (
+            Cause::RunQueue,
+            format!(
+                "{} ran only {:.0} µs there: the rest was another process, the kernel, or the VM taking the CPU while a thread not of ours was current",
+                r.map_or("none of our stages", |(j, _, _)| name(j)),
+                r.map_or(0.0, |(_, r, _)| r as f64 / 1e3)
+            ),
+        ),
     }
 }

@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 
 use crate::procfs::ThreadSample;
+use crate::times::Sums;
 
 /// One stage at one sample.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -32,6 +33,8 @@ pub struct Sample {
 /// The samples of the last `keep_ns`, oldest first.
 pub struct History {
     samples: VecDeque<Sample>,
+    /// Per sample, each stage's running sums up to it.
+    sums: VecDeque<Vec<Sums>>,
     keep_ns: u64,
 }
 
@@ -40,6 +43,7 @@ impl History {
     pub fn new(keep_ns: u64) -> Self {
         History {
             samples: VecDeque::new(),
+            sums: VecDeque::new(),
             keep_ns,
         }
     }
@@ -51,14 +55,33 @@ impl History {
             "samples arrive in time order"
         );
         let t = s.t_ns;
+        let sums = match (self.samples.back(), self.sums.back()) {
+            (Some(prev), Some(acc)) => (0..s.stages.len())
+                .map(|i| acc.get(i).copied().unwrap_or_default().then(prev, &s, i))
+                .collect(),
+            _ => vec![Sums::default(); s.stages.len()],
+        };
         self.samples.push_back(s);
+        self.sums.push_back(sums);
         while self
             .samples
             .front()
             .is_some_and(|f| f.t_ns + self.keep_ns < t)
         {
             self.samples.pop_front();
+            self.sums.pop_front();
         }
+    }
+
+    /// Stage `i`'s times summed over the samples within `[a, b]`.
+    pub fn sums(&self, i: usize, a: u64, b: u64) -> Sums {
+        let first = self.samples.partition_point(|s| s.t_ns < a);
+        let end = self.samples.partition_point(|s| s.t_ns <= b);
+        if end <= first + 1 {
+            return Sums::default();
+        }
+        let at = |k: usize| self.sums[k].get(i).copied().unwrap_or_default();
+        at(end - 1).since(at(first))
     }
 
     /// Time of the newest sample (0: none).
@@ -77,14 +100,6 @@ impl History {
         (last < self.samples.len()).then(|| Window {
             samples: self.samples.range(first..=last).collect(),
         })
-    }
-
-    /// The samples of `[a, b]`, for a baseline.
-    pub fn span(&self, a: u64, b: u64) -> Vec<&Sample> {
-        self.samples
-            .iter()
-            .filter(|s| s.t_ns >= a && s.t_ns <= b)
-            .collect()
     }
 }
 
@@ -133,6 +148,15 @@ impl Window<'_> {
             (None, None) => None,
             (s, f) => Some(s.unwrap_or(false) || f.unwrap_or(false)),
         }
+    }
+
+    /// Whether stage `i` stayed current on its CPU throughout: never
+    /// switched onto a CPU again, and running at every sample. Then any
+    /// time it neither ran nor waited was taken by the VM.
+    pub fn stayed_current(&self, i: usize) -> Option<bool> {
+        let (x, y) = self.stage(i)?;
+        let same = y.thread.slices? == x.thread.slices?;
+        Some(same && self.states(i).iter().all(|s| *s == b'R'))
     }
 
     /// Run states stage `i` was seen in, in order (0s left out).

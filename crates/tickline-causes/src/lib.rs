@@ -10,8 +10,10 @@ mod history;
 mod procfs;
 mod record;
 pub mod table;
+mod times;
 
 pub use attribute::{attribute, Attribution, Cause, Evidence, Pipeline};
 pub use history::{History, Sample, StageSample, Window};
 pub use procfs::{StealFile, ThreadFiles, ThreadSample};
 pub use record::{Hops, IntervalRecord, SlowRecord};
+pub use times::Sums;

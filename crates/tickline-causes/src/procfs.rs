@@ -23,6 +23,9 @@ pub struct ThreadSample {
     pub run_ns: Option<u64>,
     /// Time runnable but waiting in a run queue, ns, ever (schedstat).
     pub wait_ns: Option<u64>,
+    /// Times it was switched onto a CPU, ever (schedstat): unchanged while
+    /// it stayed current, whatever the VM did to the CPU under it.
+    pub slices: Option<u64>,
     /// Voluntary context switches (it slept), ever.
     pub vcsw: Option<u64>,
     /// Involuntary ones (it was preempted), ever.
@@ -115,6 +118,7 @@ impl ThreadFiles {
                     .map(|x| x.parse::<u64>().ok());
                 s.run_ns = it.next().flatten();
                 s.wait_ns = it.next().flatten();
+                s.slices = it.next().flatten();
             }
         }
         s
@@ -214,7 +218,9 @@ mod tests {
         let s = t.read();
         assert!(t.notes.is_empty(), "{:?}", t.notes);
         assert_eq!(s.state, b'R');
-        assert!(s.run_ns.is_some() && s.wait_ns.is_some() && s.vcsw.is_some());
+        assert!(
+            s.run_ns.is_some() && s.wait_ns.is_some() && s.vcsw.is_some() && s.slices.is_some()
+        );
         // A fresh thread may have faulted nothing yet: only that the figure was read.
         assert!(s.cpu.is_some() && s.minflt.is_some());
         let dir = std::env::temp_dir().join(format!("tickline-fakeproc-{pid}"));

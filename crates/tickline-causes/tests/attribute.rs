@@ -18,12 +18,16 @@ struct Stage {
     wait: u64,
     vcsw: u64,
     wakeups: u32,
+    slices: u64,
 }
 
+/// `stays(i, t)`: stage i stayed current through ms t (not switched onto
+/// a CPU again); otherwise each ms switches it in once.
 fn history(
     until_ms: u64,
     step: impl Fn(usize, u64) -> Step,
     state: impl Fn(usize, u64) -> u8,
+    stays: impl Fn(usize, u64) -> bool,
 ) -> History {
     let mut h = History::new(10_000 * MS);
     let mut st: Vec<Stage> = (0..4)
@@ -34,6 +38,7 @@ fn history(
             wait: 0,
             vcsw: 0,
             wakeups: 0,
+            slices: 0,
         })
         .collect();
     for t in 0..=until_ms {
@@ -47,6 +52,7 @@ fn history(
                     s.wait += w;
                     s.vcsw += v;
                     s.wakeups += k;
+                    s.slices += !stays(i, t) as u64;
                 }
                 s.state = state(i, t);
                 StageSample {
@@ -60,6 +66,7 @@ fn history(
                         wait_ns: Some(s.wait),
                         vcsw: Some(s.vcsw),
                         nvcsw: Some(0),
+                        slices: Some(s.slices),
                     },
                     sleeps: Some(s.wakeups),
                     wakeups: Some(s.wakeups),
@@ -117,6 +124,7 @@ fn a_stopped_stage_is_named_by_its_run_state() {
         3_010,
         |i, _| usual(i),
         |i, t| if i == 2 && in_stall(t) { b'T' } else { b'R' },
+        |_, _| false,
     );
     let a = attribute(&slow_in_inference(), &pipeline(&names()), &h);
     assert_eq!(
@@ -141,7 +149,7 @@ fn time_off_the_cpu_without_sleeping_is_the_vms() {
 }
 
 fn h(step: impl Fn(usize, u64) -> Step) -> History {
-    history(3_010, step, |_, _| b'R')
+    history(3_010, step, |_, _| b'R', |_, _| false)
 }
 
 #[test]
@@ -154,6 +162,31 @@ fn waiting_for_a_cpu_another_stage_held_is_the_run_queue_and_names_the_holder() 
     let a = attribute(&slow_in_inference(), &pipeline(&names()), &h(step));
     assert_eq!(a.cause, Cause::RunQueue, "{a:?}");
     assert!(a.detail.contains("order-router ran"), "{}", a.detail);
+}
+
+#[test]
+fn waiting_while_a_stage_that_stayed_current_barely_ran_is_the_vms() {
+    // Inference waits for CPU 1; the router is current there all along
+    // (never switched in again) but runs only 50 µs a ms: the VM took it.
+    let step = |i: usize, t: u64| match (i, in_stall(t)) {
+        (2, true) => (20_000, 980_000, 0, 0),
+        (3, true) => (50_000, 0, 0, 0),
+        _ => usual(i),
+    };
+    let stays = |i: usize, t: u64| i == 3 && in_stall(t);
+    let taken = history(3_010, step, |_, _| b'R', stays);
+    let a = attribute(&slow_in_inference(), &pipeline(&names()), &taken);
+    assert_eq!(a.cause, Cause::Steal, "{a:?}");
+    assert!(
+        a.detail.contains("order-router stayed current"),
+        "{}",
+        a.detail
+    );
+    // The same figures, but the router was switched in and out: the guest
+    // cannot say who had the CPU, so it stays a run-queue wait.
+    let a = attribute(&slow_in_inference(), &pipeline(&names()), &h(step));
+    assert_eq!(a.cause, Cause::RunQueue, "{a:?}");
+    assert!(a.detail.contains("ran only"), "{}", a.detail);
 }
 
 #[test]
@@ -201,7 +234,7 @@ fn samples_too_far_apart_leave_it_unknown_and_missing_figures_unavailable() {
             usual(i)
         }
     };
-    let fine = history(4_010, stall, |_, _| b'R');
+    let fine = history(4_010, stall, |_, _| b'R', |_, _| false);
     for t in [2_000u64, 3_000, 4_000] {
         if let Some(w) = fine.around(t * MS, t * MS) {
             coarse.push(w.samples[0].clone());
