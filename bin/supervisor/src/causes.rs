@@ -102,19 +102,6 @@ pub struct Sampler {
     summary: CauseSummary,
 }
 
-/// Per stage: the stage feeding its input, by queue names.
-fn upstreams(cfg: &PipelineConfig) -> Vec<Option<usize>> {
-    cfg.stages
-        .iter()
-        .map(|s| {
-            let input = s.input.as_ref()?;
-            cfg.stages
-                .iter()
-                .position(|t| t.output.as_ref() == Some(input))
-        })
-        .collect()
-}
-
 impl Sampler {
     /// Samples every `every`; /proc at `root`.
     pub fn new(
@@ -139,7 +126,7 @@ impl Sampler {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let up = upstreams(cfg);
+        let up = cfg.upstreams();
         let hop_stage = (0..cfg.stages.len())
             .map(|r| {
                 let inf = up[r];

@@ -68,16 +68,7 @@ impl<'a> Supervisor<'a> {
             .iter()
             .map(|s| Ok((view(&s.input)?, view(&s.output)?)))
             .collect::<Result<_, QueueError>>()?;
-        let upstream = cfg
-            .stages
-            .iter()
-            .map(|s| {
-                let input = s.input.as_ref()?;
-                cfg.stages
-                    .iter()
-                    .position(|t| t.output.as_ref() == Some(input))
-            })
-            .collect();
+        let upstream = cfg.upstreams();
         let stats = cfg
             .stages
             .iter()

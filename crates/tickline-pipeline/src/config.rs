@@ -191,6 +191,19 @@ fn wait_strategy<'de, D: serde::Deserializer<'de>>(
 }
 
 impl PipelineConfig {
+    /// Per stage: the stage whose output queue is its input, if any.
+    pub fn upstreams(&self) -> Vec<Option<usize>> {
+        self.stages
+            .iter()
+            .map(|s| {
+                let input = s.input.as_ref()?;
+                self.stages
+                    .iter()
+                    .position(|t| t.output.as_ref() == Some(input))
+            })
+            .collect()
+    }
+
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
