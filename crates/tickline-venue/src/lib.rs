@@ -1,0 +1,8 @@
+//! The venue simulator's models (issue 28, first part): where a resting
+//! order of ours stands in its price level's queue. The simulator process
+//! that drives them from the feed and the router's orders is not built yet.
+#![forbid(unsafe_code)]
+
+mod queue;
+
+pub use queue::{FifoPos, ProbFn, QueueModel, QueueModelError, QueuePos};

@@ -1,0 +1,181 @@
+//! Queue position of a resting order.
+//!
+//! - On market-by-order data (ITCH, DBN MBO) the position is exact: each
+//!   order at our price is ahead of ours or behind it by time priority, and
+//!   we see each one executed or cancelled ([`FifoPos`]).
+//! - On market-by-price data (Binance, LOBSTER, the synthetic market) only
+//!   the level's total is seen, so the quantity ahead is estimated
+//!   ([`QueueModel`]) the way hftbacktest documents and does it, so that the
+//!   two can be checked against each other fill by fill:
+//!   - `risk_averse`: only trades at our price advance us; a shrinking
+//!     level never moves us forward, except that we cannot have more ahead
+//!     than the level holds;
+//!   - `prob:power:N`, `prob:log`: a decrease that trades do not explain
+//!     (a cancel) is split between the quantity ahead and behind by
+//!     `p = f(back) / (f(back) + f(front))`, the chance that it was behind,
+//!     with `f(x) = x^N` or `ln(1 + x)`.
+//!
+//! Quantities are f64 in the instrument's units, as hftbacktest keeps them;
+//! the arithmetic is kept in the same order so that results agree to the bit.
+
+use std::str::FromStr;
+
+/// A model name that is not one of the known ones.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("unknown queue model {0:?}: expected risk_averse, prob:power:N (N > 0) or prob:log")]
+pub struct QueueModelError(pub String);
+
+/// How `f` weighs the quantity ahead and behind in a probabilistic model.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ProbFn {
+    /// `f(x) = x^n`.
+    Power(f64),
+    /// `f(x) = ln(1 + x)`.
+    Log,
+}
+
+impl ProbFn {
+    fn f(self, x: f64) -> f64 {
+        match self {
+            ProbFn::Power(n) => x.powf(n),
+            ProbFn::Log => (1.0 + x).ln(),
+        }
+    }
+
+    /// The chance that a decrease of the level was behind us.
+    pub fn behind(self, front: f64, back: f64) -> f64 {
+        self.f(back) / (self.f(back) + self.f(front))
+    }
+}
+
+/// A queue model for market-by-price data.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum QueueModel {
+    /// Only trades at our price move us forward.
+    RiskAverse,
+    /// Cancels move us forward by their chance of having been ahead.
+    Prob(ProbFn),
+}
+
+impl FromStr for QueueModel {
+    type Err = QueueModelError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || QueueModelError(s.to_owned());
+        match s.split(':').collect::<Vec<_>>().as_slice() {
+            ["risk_averse"] => Ok(QueueModel::RiskAverse),
+            ["prob", "log"] => Ok(QueueModel::Prob(ProbFn::Log)),
+            ["prob", "power", n] => match n.parse::<f64>() {
+                Ok(n) if n.is_finite() && n > 0.0 => Ok(QueueModel::Prob(ProbFn::Power(n))),
+                _ => Err(bad()),
+            },
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// Where one resting order stands: the quantity estimated ahead of it,
+/// and the traded quantity at its price not yet seen in the level's total.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct QueuePos {
+    /// Quantity ahead; below zero, that much of ours has traded.
+    pub front: f64,
+    traded: f64,
+}
+
+impl QueueModel {
+    /// An order joins the back of a level holding `level_qty`.
+    pub fn join(self, level_qty: f64) -> QueuePos {
+        QueuePos {
+            front: level_qty,
+            traded: 0.0,
+        }
+    }
+
+    /// `qty` traded at our price.
+    pub fn on_trade(self, q: &mut QueuePos, qty: f64) {
+        q.front -= qty;
+        if let QueueModel::Prob(_) = self {
+            q.traded += qty;
+        }
+    }
+
+    /// The level's total went from `prev` to `new`.
+    pub fn on_level(self, q: &mut QueuePos, prev: f64, new: f64) {
+        let QueueModel::Prob(f) = self else {
+            q.front = q.front.min(new);
+            return;
+        };
+        // Trades already moved us; only the rest of the decrease is news.
+        let chg = prev - new - q.traded;
+        q.traded = 0.0;
+        if chg < 0.0 {
+            q.front = q.front.min(new);
+            return;
+        }
+        let front = q.front;
+        let back = prev - front;
+        let mut p = f.behind(front, back);
+        if p.is_infinite() {
+            p = 1.0;
+        }
+        let est = front - (1.0 - p) * chg + (back - p * chg).min(0.0);
+        q.front = est.min(new);
+    }
+
+    /// Whole lots of ours that have traded (the quantity ahead went below
+    /// zero); the position then restarts at the front.
+    pub fn take_filled(self, q: &mut QueuePos, lot: f64) -> f64 {
+        debug_assert!(lot > 0.0, "a lot size is positive");
+        let lots = (-q.front / lot).round() as i64;
+        if lots > 0 {
+            q.front = 0.0;
+            lots as f64 * lot
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Exact position on market-by-order data: the orders at our price that
+/// arrived before ours (lower priority number) are ahead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FifoPos {
+    /// Our place in the level's time priority.
+    pub priority: u64,
+    /// Quantity of the orders ahead of us.
+    pub ahead: u64,
+}
+
+impl FifoPos {
+    /// An order joins with `ahead` before it; `priority` is its place in
+    /// time (orders that arrive later have higher numbers).
+    pub fn join(priority: u64, ahead: u64) -> Self {
+        FifoPos { priority, ahead }
+    }
+
+    /// An order at our price with `priority` lost `qty` by a cancel or a
+    /// reduction: it moves us forward if it was ahead. (A size increase or
+    /// a price change sends an order to the back: a cancel here, then an
+    /// order behind us.)
+    pub fn on_cancel(&mut self, priority: u64, qty: u64) {
+        if priority < self.priority {
+            // Saturating: a feed that cancels more than it added is bad
+            // input for the book to report, not a reason to stop here.
+            self.ahead = self.ahead.saturating_sub(qty);
+        }
+    }
+
+    /// An execution of `qty` against the order with `priority` at our
+    /// price. Against one ahead of us, we move forward. Against one behind
+    /// us (FIFO: everything ahead has gone by then), it would have met
+    /// ours first: returns how much of our `left` it fills.
+    pub fn on_execution(&mut self, priority: u64, qty: u64, left: u64) -> u64 {
+        if priority < self.priority {
+            self.ahead = self.ahead.saturating_sub(qty);
+            0
+        } else {
+            qty.min(left)
+        }
+    }
+}
