@@ -336,9 +336,9 @@ fn holder(
             let (x, y) = w.stage(j)?;
             (y.thread.cpu == cpu).then_some(())?;
             let ran = y.thread.run_ns?.saturating_sub(x.thread.run_ns?);
-            let waited = y.thread.wait_ns?.saturating_sub(x.thread.wait_ns?);
+            let queued = y.thread.wait_ns?.saturating_sub(x.thread.wait_ns?);
             let taken = if w.stayed_current(j) == Some(true) {
-                wl.saturating_sub(ran + waited)
+                wl.saturating_sub(ran + queued)
             } else {
                 0
             };
