@@ -10,13 +10,12 @@
 # Usage: scripts/bench-causes.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/default-config.sh
 rounds=${1:-2}
 cargo build --release -q
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-sed -e '0,/^name = "[^"]*"/s//name = "bench-causes"/' -e "s|^run_dir = \"[^\"]*\"|run_dir = \"$dir/run\"|" \
-    -e 's|"synthetic:42:250000:2:10000"|"synthetic:42:2100000:2:10000"|' config/pipeline.toml > "$dir/c.toml"
-grep -q 'synthetic:42:2100000:2:10000' "$dir/c.toml"
+default_config_with bench-causes "$dir/run" 2100000 > "$dir/c.toml"
 for r in $(seq "$rounds"); do
   for mode in trace default; do
     echo "round $r of $rounds: $mode" >&2

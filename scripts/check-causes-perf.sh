@@ -10,15 +10,14 @@
 # Usage: scripts/check-causes-perf.sh [EVENTS] [MIN_US]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/default-config.sh
 events=${1:-600000}
 min_us=${2:-1000}
 command -v perf >/dev/null || { echo "perf is not installed" >&2; exit 1; }
 cargo build --release -q
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-sed -e '0,/^name = "[^"]*"/s//name = "check-causes"/' -e "s|^run_dir = \"[^\"]*\"|run_dir = \"$dir/run\"|" \
-    -e "s|\"synthetic:42:250000:2:10000\"|\"synthetic:42:$events:2:10000\"|" config/pipeline.toml > "$dir/c.toml"
-grep -q "synthetic:42:$events:2:10000" "$dir/c.toml"
+default_config_with check-causes "$dir/run" "$events" > "$dir/c.toml"
 perf record -q -C 0 -k CLOCK_MONOTONIC -e sched:sched_switch -o "$dir/perf.data" -- \
     ./target/release/tickline-supervisor run --fresh --config "$dir/c.toml" --trace-causes >/dev/null 2>&1
 perf script -i "$dir/perf.data" -F cpu,time,trace 2>/dev/null > "$dir/switches.txt"
