@@ -118,9 +118,20 @@ fn intp(x: i64, x1: i64, y1: i64, x2: i64, y2: i64) -> i64 {
 }
 
 impl Recorded {
-    /// From rows in request order; at least one.
-    pub fn new(rows: Vec<LatencyRow>) -> Option<Self> {
-        (!rows.is_empty()).then_some(Recorded {
+    /// From rows in request order; at least one. Out of order, the
+    /// interpolation would extrapolate silently: refused, naming the row.
+    pub fn new(rows: Vec<LatencyRow>) -> Result<Self, String> {
+        if rows.is_empty() {
+            return Err("no rows".into());
+        }
+        if let Some(i) = rows.windows(2).position(|p| p[1].req_ns < p[0].req_ns) {
+            return Err(format!(
+                "row {} (request at {} ns) is before the row above it: rows must be in request order",
+                i + 2,
+                rows[i + 1].req_ns
+            ));
+        }
+        Ok(Recorded {
             rows,
             entry_at: 0,
             resp_at: 0,
@@ -142,7 +153,7 @@ impl Recorded {
             path: path.to_owned(),
             what,
         };
-        Recorded::new(rows.map_err(format)?).ok_or_else(|| format("no rows".into()))
+        Recorded::new(rows.map_err(format)?).map_err(format)
     }
 
     /// See [`Latency::entry`].

@@ -51,7 +51,7 @@ fn a_refused_row_gives_a_negative_entry_the_time_the_refusal_takes() {
     let mut r = Recorded::new(vec![row(1_000, 1_100, 1_200), row(2_000, 0, 2_400)]).unwrap();
     // Round trips 200 and 400: halfway, 300, negative.
     assert_eq!(r.entry(1_500), -300);
-    assert!(Recorded::new(Vec::new()).is_none());
+    assert!(Recorded::new(Vec::new()).is_err());
 }
 
 /// A version 1 `.npy` of structured rows `fields`, each `<i8`.
@@ -106,7 +106,7 @@ fn hftbacktest_rows_are_read_from_npy_and_bad_files_are_refused_by_name() {
     let mut l = Latency::from_spec(&format!("recorded:{}", csv.display())).unwrap();
     assert_eq!(l.entry(1_250), 150);
     // A float column, a missing field, cut rows, a bad CSV line: each named.
-    let cases: [(&str, Vec<u8>, &str); 4] = [
+    let cases: [(&str, Vec<u8>, &str); 5] = [
         (
             "f8.npy",
             npy(&["req_ts", "exch_ts"], &[vec![1, 2]]),
@@ -123,6 +123,11 @@ fn hftbacktest_rows_are_read_from_npy_and_bad_files_are_refused_by_name() {
             "line 2",
         ),
         ("empty.csv", b"req,exch,resp\n".to_vec(), "no rows"),
+        (
+            "unsorted.csv",
+            b"2000,2300,2450\n1000,1100,1150\n".to_vec(),
+            "row 2 (request at 1000 ns)",
+        ),
     ];
     for (name, bytes, says) in cases {
         let p = dir.join(name);
