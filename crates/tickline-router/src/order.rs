@@ -1,5 +1,6 @@
 //! Orders are built only through a constructor that validates them.
 
+use tickline_schema::venue::OrderKind;
 use tickline_schema::{Order, Side, TimeInForce, Trace};
 
 /// Why an order could not be built.
@@ -65,18 +66,21 @@ impl OrderRequest {
         }
     }
 
-    /// The wire message for a downstream gateway process.
-    pub fn to_wire(&self, trace: Trace, prob_up: f64) -> Order {
+    /// The wire message for a downstream gateway process, sent at
+    /// exchange time `sent_ns`.
+    pub fn to_wire(&self, trace: Trace, prob_up: f64, sent_ns: u64) -> Order {
         Order {
             trace,
             client_order_id: self.client_order_id,
             instrument_id: self.instrument_id,
             side: self.side as i8,
             time_in_force: self.tif as u8,
-            _reserved: [0; 2],
+            kind: OrderKind::New as u8,
+            _reserved: 0,
             price: self.price,
             qty: self.qty,
             prob_up,
+            sent_ns,
         }
     }
 }

@@ -586,6 +586,12 @@ impl<G: Gateway> Router<G> {
         }
     }
 
+    /// Exchange time of the latest prediction: the router's clock, at
+    /// which orders are sent.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
     /// The gateway.
     pub fn gateway(&self) -> &G {
         &self.gw

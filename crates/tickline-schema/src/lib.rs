@@ -16,6 +16,7 @@ use tickline_shm::impl_message;
 pub mod flight;
 pub mod prediction_csv;
 pub mod telemetry;
+pub mod venue;
 
 /// Price and quantity scale: a value of 1.0 is stored as 100_000_000.
 pub const FIXED_SCALE: i64 = 100_000_000;
@@ -62,6 +63,9 @@ pub enum Stage {
     Inference = 2,
     /// The order router.
     Router = 3,
+    /// The venue simulator: reads the feed's events beside the pipeline,
+    /// stamps nothing (its reports are off the decision path).
+    Venue = 4,
 }
 
 impl Stage {
@@ -75,6 +79,7 @@ impl Stage {
             Stage::Feature => Some(Stage::Feed),
             Stage::Inference => Some(Stage::Feature),
             Stage::Router => Some(Stage::Inference),
+            Stage::Venue => Some(Stage::Feed),
         }
     }
 
@@ -85,6 +90,7 @@ impl Stage {
             Stage::Feature => "feature",
             Stage::Inference => "inference",
             Stage::Router => "order-router",
+            Stage::Venue => "venue-sim",
         }
     }
 }
@@ -132,12 +138,15 @@ impl Trace {
 
     /// Records that `stage` published at `ns`.
     pub fn stamp(&mut self, stage: Stage, ns: u64) {
-        self.stamps[stage as usize] = ns;
+        // The venue simulator is beside the pipeline: it has no stamp.
+        if let Some(s) = self.stamps.get_mut(stage as usize) {
+            *s = ns;
+        }
     }
 
     /// When `stage` published, if it did.
     pub fn stamped(&self, stage: Stage) -> Option<u64> {
-        let t = self.stamps[stage as usize];
+        let t = self.stamps.get(stage as usize).copied().unwrap_or(0);
         (t != 0).then_some(t)
     }
 
@@ -312,14 +321,21 @@ pub struct Order {
     pub side: i8,
     /// A [`TimeInForce`].
     pub time_in_force: u8,
+    /// An [`venue::OrderKind`]: a new order, a cancel of
+    /// `client_order_id`, or a watermark (no order; see `sent_ns`).
+    pub kind: u8,
     /// Padding; zero.
-    pub _reserved: [u8; 2],
+    pub _reserved: u8,
     /// Limit price, fixed point.
     pub price: i64,
     /// Quantity, fixed point.
     pub qty: i64,
     /// The probability the decision was made on.
     pub prob_up: f64,
+    /// Exchange time at which the router sent it: the router's clock in a
+    /// replay, from which the venue's latency model counts. A watermark
+    /// says every later message has a `sent_ns` at least this.
+    pub sent_ns: u64,
 }
 
 impl_message!(
@@ -371,16 +387,18 @@ impl_message!(
 impl_message!(
     Order,
     name = "Order",
-    version = 2,
+    version = 3,
     fields = [
         trace,
         client_order_id,
         instrument_id,
         side,
         time_in_force,
+        kind,
         price,
         qty,
-        prob_up
+        prob_up,
+        sent_ns
     ]
 );
 
@@ -407,7 +425,13 @@ macro_rules! impl_traced {
         }
     )*};
 }
-impl_traced!(BookEvent, FeatureVector, Prediction, Order);
+impl_traced!(
+    BookEvent,
+    FeatureVector,
+    Prediction,
+    Order,
+    venue::ExecReport
+);
 
 // Sizes are part of the wire contract between separately built processes:
 // a queue's layout hash covers them, so a segment of another layout is
@@ -418,7 +442,8 @@ const _: () = {
     assert!(size_of::<BookEvent>() == 408 && align_of::<BookEvent>() == 8);
     assert!(size_of::<FeatureVector>() == 224 && align_of::<FeatureVector>() == 8);
     assert!(size_of::<Prediction>() == 104 && align_of::<Prediction>() == 8);
-    assert!(size_of::<Order>() == 104 && align_of::<Order>() == 8);
+    assert!(size_of::<Order>() == 112 && align_of::<Order>() == 8);
+    assert!(size_of::<venue::ExecReport>() == 152 && align_of::<venue::ExecReport>() == 8);
 };
 
 impl BookEvent {
@@ -450,6 +475,7 @@ mod tests {
             FeatureVector::LAYOUT_HASH,
             Prediction::LAYOUT_HASH,
             Order::LAYOUT_HASH,
+            venue::ExecReport::LAYOUT_HASH,
         ];
         for i in 0..hashes.len() {
             for j in i + 1..hashes.len() {

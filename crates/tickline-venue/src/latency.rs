@@ -93,6 +93,15 @@ impl Latency {
         }
     }
 
+    /// A lower bound of every entry latency this model gives (≥ 0): the
+    /// venue may take market data that far past the router's clock.
+    pub fn min_entry(&self) -> u64 {
+        match self {
+            Latency::Constant { entry_ns, .. } => (*entry_ns).max(0) as u64,
+            Latency::Recorded(r) => r.min_entry(),
+        }
+    }
+
     /// Response latency of an answer the venue gives at `t` (venue ns).
     pub fn response(&mut self, t: i64) -> i64 {
         match self {
@@ -154,6 +163,13 @@ impl Recorded {
             what,
         };
         Recorded::new(rows.map_err(format)?).map_err(format)
+    }
+
+    /// See [`Latency::min_entry`]: interpolation stays between its rows.
+    pub fn min_entry(&self) -> u64 {
+        let accepted = self.rows.iter().filter(|r| r.exch_ns > 0);
+        let min = accepted.map(|r| r.exch_ns - r.req_ns).min().unwrap_or(0);
+        min.max(0) as u64
     }
 
     /// See [`Latency::entry`].

@@ -145,7 +145,11 @@ impl Processor for OrderRouter {
         }
         if let Step::Sent(o) = step {
             // Tick to order: feed ingest to the order handed to the gateway.
-            if out.emit_at(&mut o.to_wire(p.trace, p.prob_up), decided) == Emitted::Stopped {
+            if out.emit_at(
+                &mut o.to_wire(p.trace, p.prob_up, self.router.now()),
+                decided,
+            ) == Emitted::Stopped
+            {
                 return Ok(Flow::Stop);
             }
         }

@@ -1,0 +1,193 @@
+//! The router and a venue simulator process: what the router sends on its
+//! order queue besides orders ([`OrderKind`]), and the [`ExecReport`]s that
+//! come back on the report queue.
+
+use bytemuck::{Pod, Zeroable};
+use tickline_shm::impl_message;
+
+use crate::Trace;
+
+/// What an [`crate::Order`] message asks of the venue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum OrderKind {
+    /// A new order.
+    New = 0,
+    /// Cancel the resting order `client_order_id`.
+    Cancel = 1,
+    /// No order: every later message has a `sent_ns` at least this one's,
+    /// so the venue may take market data up to it (plus the entry
+    /// latency). `sent_ns == u64::MAX`: the router is done.
+    Watermark = 2,
+}
+
+impl TryFrom<u8> for OrderKind {
+    type Error = u8;
+    fn try_from(v: u8) -> Result<Self, u8> {
+        match v {
+            0 => Ok(OrderKind::New),
+            1 => Ok(OrderKind::Cancel),
+            2 => Ok(OrderKind::Watermark),
+            other => Err(other),
+        }
+    }
+}
+
+/// What an [`ExecReport`] says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum ExecKind {
+    /// The order reached the venue and rests on the book.
+    Accepted = 1,
+    /// A fill (`qty` at `price`; `leaves` still open).
+    Fill = 2,
+    /// The order is gone without (further) fills: an IOC's rest expired,
+    /// or a cancel took effect. `leaves` is what was left.
+    Done = 3,
+    /// The order (or cancel) was refused: `reason` says why.
+    Rejected = 4,
+    /// No order: the venue has taken every market event up to
+    /// `exchange_ns` and answered every message sent before the watermark
+    /// it names there.
+    CaughtUp = 5,
+}
+
+impl TryFrom<u8> for ExecKind {
+    type Error = u8;
+    fn try_from(v: u8) -> Result<Self, u8> {
+        match v {
+            1 => Ok(ExecKind::Accepted),
+            2 => Ok(ExecKind::Fill),
+            3 => Ok(ExecKind::Done),
+            4 => Ok(ExecKind::Rejected),
+            5 => Ok(ExecKind::CaughtUp),
+            other => Err(other),
+        }
+    }
+}
+
+/// Why the venue refused a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum VenueReject {
+    /// No book for the instrument (an id the market data never had).
+    UnknownInstrument = 1,
+    /// The price is not positive or not a whole number of ticks.
+    OffTick = 2,
+    /// The quantity is not a positive whole number of lots.
+    BadQty = 3,
+    /// Side, time in force or kind is not a known code.
+    BadField = 4,
+    /// The id was used before (ids only grow).
+    DuplicateId = 5,
+    /// A cancel for an order that is not resting (already filled,
+    /// expired, or never seen): the cancel lost its race.
+    TooLateToCancel = 6,
+    /// The recorded latency says the venue refused orders at that time.
+    VenueRefused = 7,
+}
+
+impl VenueReject {
+    /// Every reason, in code order.
+    pub const ALL: [VenueReject; 7] = [
+        VenueReject::UnknownInstrument,
+        VenueReject::OffTick,
+        VenueReject::BadQty,
+        VenueReject::BadField,
+        VenueReject::DuplicateId,
+        VenueReject::TooLateToCancel,
+        VenueReject::VenueRefused,
+    ];
+
+    /// Its name in summaries and CSV.
+    pub fn name(self) -> &'static str {
+        match self {
+            VenueReject::UnknownInstrument => "unknown_instrument",
+            VenueReject::OffTick => "off_tick",
+            VenueReject::BadQty => "bad_qty",
+            VenueReject::BadField => "bad_field",
+            VenueReject::DuplicateId => "duplicate_id",
+            VenueReject::TooLateToCancel => "too_late_to_cancel",
+            VenueReject::VenueRefused => "venue_refused",
+        }
+    }
+}
+
+/// Maker (the order rested and was hit) or taker (it crossed on arrival).
+pub const LIQUIDITY_MAKER: u8 = 1;
+/// See [`LIQUIDITY_MAKER`].
+pub const LIQUIDITY_TAKER: u8 = 2;
+
+/// venue simulator -> router: what the venue did, in exchange time.
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+pub struct ExecReport {
+    /// The order's trace (the market event the decision was made on).
+    pub trace: Trace,
+    /// 1, 2, ... in the order the venue made them.
+    pub report_seq: u64,
+    /// The order it is about (0 for [`ExecKind::CaughtUp`]).
+    pub client_order_id: u64,
+    /// Venue time of what happened, ns.
+    pub exchange_ns: u64,
+    /// When the answer reaches the router: `exchange_ns` plus the
+    /// response latency.
+    pub local_ns: u64,
+    /// Fill price (a fill), else the order's price; fixed point.
+    pub price: i64,
+    /// Filled quantity (a fill); fixed point.
+    pub qty: i64,
+    /// Quantity still open after this report; fixed point.
+    pub leaves: i64,
+    /// Quantity filled so far, this report included: a report seen twice
+    /// (a restarted router) is known by it.
+    pub cum_qty: i64,
+    /// A maker fill: the quantity ahead of the order when it joined its
+    /// level; fixed point.
+    pub queue_ahead: i64,
+    /// Fee of a fill, currency (negative: a rebate).
+    pub fee: f64,
+    /// The instrument.
+    pub instrument_id: u32,
+    /// An [`ExecKind`].
+    pub kind: u8,
+    /// A [`crate::Side`] (0 for [`ExecKind::CaughtUp`]).
+    pub side: i8,
+    /// [`LIQUIDITY_MAKER`] or [`LIQUIDITY_TAKER`] for a fill, else 0.
+    pub liquidity: u8,
+    /// A [`VenueReject`] for [`ExecKind::Rejected`], else 0.
+    pub reason: u8,
+}
+
+impl_message!(
+    ExecReport,
+    name = "ExecReport",
+    version = 1,
+    fields = [
+        trace,
+        report_seq,
+        client_order_id,
+        exchange_ns,
+        local_ns,
+        price,
+        qty,
+        leaves,
+        cum_qty,
+        queue_ahead,
+        fee,
+        instrument_id,
+        kind,
+        side,
+        liquidity,
+        reason
+    ]
+);
+
+impl ExecReport {
+    /// Its kind, if the byte is a known one.
+    pub fn exec_kind(&self) -> Option<ExecKind> {
+        ExecKind::try_from(self.kind).ok()
+    }
+}

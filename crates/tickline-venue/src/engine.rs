@@ -1,0 +1,438 @@
+//! The matching engine of the simulated venue, in exchange time: orders
+//! arrive after their entry latency; market events move the queues of
+//! resting orders and fill them; takers walk the levels they see. Given the
+//! same market events and the same orders (with their send times), it gives
+//! the same reports, whatever the wall clock did.
+//!
+//! Ties: a market event and an order arriving at the same exchange time
+//! are taken market event first, as hftbacktest does.
+
+use std::collections::VecDeque;
+
+use serde::Serialize;
+use tickline_schema::venue::{
+    ExecKind, ExecReport, OrderKind, VenueReject, LIQUIDITY_MAKER, LIQUIDITY_TAKER,
+};
+use tickline_schema::{BookEvent, EventKind, Order, Side, TimeInForce, FIXED_SCALE};
+
+use crate::book::Book;
+use crate::{Latency, QueueModel, QueuePos};
+
+/// Instrument ids past this are refused (books are indexed by id).
+pub const MAX_INSTRUMENTS: u32 = 4096;
+
+/// How the venue trades.
+#[derive(Clone, Copy, Debug)]
+pub struct VenueConfig {
+    /// Queue model of resting orders (market-by-price data).
+    pub queue: QueueModel,
+    /// Price grid, fixed point: prices are whole multiples of it.
+    pub tick: i64,
+    /// Quantity grid, fixed point.
+    pub lot: i64,
+    /// Fee on maker fills, bps of notional (negative: a rebate).
+    pub maker_fee_bps: f64,
+    /// Fee on taker fills, bps of notional.
+    pub taker_fee_bps: f64,
+}
+
+/// Counts of what the venue did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct VenueStats {
+    /// Market events taken.
+    pub book_events: u64,
+    /// Market events refused (instrument id out of range).
+    pub bad_events: u64,
+    /// New orders and cancels received.
+    pub orders: u64,
+    /// Cancels received.
+    pub cancels: u64,
+    /// Fills, and of them maker and taker.
+    pub fills: u64,
+    /// Fills of resting orders.
+    pub maker_fills: u64,
+    /// Fills on arrival.
+    pub taker_fills: u64,
+    /// Filled quantity, units.
+    pub filled_qty: f64,
+    /// Fees, currency.
+    pub fees: f64,
+    /// Sum over maker fills of the quantity ahead at join, units.
+    pub maker_queue_ahead: f64,
+    /// IOC rests expired.
+    pub expired: u64,
+    /// Cancels that took effect.
+    pub cancelled: u64,
+    /// Refusals by reason.
+    pub rejects: std::collections::BTreeMap<&'static str, u64>,
+}
+
+/// An order or cancel on its way to the venue.
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    arrival: u64,
+    msg: Order,
+}
+
+/// A resting order of ours.
+#[derive(Clone, Copy, Debug)]
+struct Resting {
+    o: Order,
+    side: Side,
+    leaves: i64,
+    cum: i64,
+    pos: QueuePos,
+    ahead_at_join: i64,
+}
+
+/// The simulated venue.
+pub struct Venue {
+    cfg: VenueConfig,
+    latency: Latency,
+    books: Vec<Option<Book>>,
+    in_flight: VecDeque<InFlight>,
+    resting: Vec<Resting>,
+    last_id: u64,
+    next_report: u64,
+    /// What it did.
+    pub stats: VenueStats,
+}
+
+fn units(fixed: i64) -> f64 {
+    fixed as f64 / FIXED_SCALE as f64
+}
+
+fn opposite(s: Side) -> Side {
+    match s {
+        Side::Buy => Side::Sell,
+        Side::Sell => Side::Buy,
+    }
+}
+
+/// Whether a `side` order at `price` trades against a level at `level`.
+fn crosses(side: Side, price: i64, level: i64) -> bool {
+    match side {
+        Side::Buy => price >= level,
+        Side::Sell => price <= level,
+    }
+}
+
+impl Venue {
+    /// A venue with no books and no orders (room for them preallocated).
+    pub fn new(cfg: VenueConfig, latency: Latency) -> Self {
+        debug_assert!(cfg.tick > 0 && cfg.lot > 0, "the grids are positive");
+        Venue {
+            cfg,
+            latency,
+            books: Vec::with_capacity(64),
+            in_flight: VecDeque::with_capacity(1024),
+            resting: Vec::with_capacity(1024),
+            last_id: 0,
+            next_report: 1,
+            stats: VenueStats::default(),
+        }
+    }
+
+    /// See [`Latency::min_entry`].
+    pub fn min_entry_ns(&self) -> u64 {
+        self.latency.min_entry()
+    }
+
+    /// Orders in flight and resting.
+    pub fn open_orders(&self) -> (usize, usize) {
+        (self.in_flight.len(), self.resting.len())
+    }
+
+    /// A new order or a cancel, sent at `o.sent_ns`: it arrives after the
+    /// entry latency (a refusal by the latency model is answered now).
+    pub fn send(&mut self, o: &Order, out: &mut Vec<ExecReport>) {
+        self.stats.orders += 1;
+        let entry = self.latency.entry(o.sent_ns as i64);
+        if entry < 0 {
+            let t = o.sent_ns.saturating_add(entry.unsigned_abs());
+            self.reject(o, VenueReject::VenueRefused, t, out);
+            return;
+        }
+        let arrival = o.sent_ns.saturating_add(entry as u64);
+        let at = self.in_flight.partition_point(|f| f.arrival <= arrival);
+        self.in_flight.insert(at, InFlight { arrival, msg: *o });
+    }
+
+    /// A market event: the orders arriving before it, then the event.
+    pub fn on_book(&mut self, e: &BookEvent, out: &mut Vec<ExecReport>) {
+        let t = e.trace.exchange_ns;
+        self.arrive_while(|a| a < t, out);
+        self.apply(e, out);
+    }
+
+    /// The orders arriving at or before `t` (no market event will come
+    /// before them): at the router's last watermark, `u64::MAX`.
+    pub fn arrive_until(&mut self, t: u64, out: &mut Vec<ExecReport>) {
+        self.arrive_while(|a| a <= t, out);
+    }
+
+    fn arrive_while(&mut self, due: impl Fn(u64) -> bool, out: &mut Vec<ExecReport>) {
+        while let Some(f) = self.in_flight.front().copied() {
+            if !due(f.arrival) {
+                break;
+            }
+            self.in_flight.pop_front();
+            match OrderKind::try_from(f.msg.kind) {
+                Ok(OrderKind::New) => self.arrive_new(&f.msg, f.arrival, out),
+                Ok(OrderKind::Cancel) => self.arrive_cancel(&f.msg, f.arrival, out),
+                _ => self.reject(&f.msg, VenueReject::BadField, f.arrival, out),
+            }
+        }
+    }
+
+    /// Why the venue refuses `o`, if it does.
+    fn check(&self, o: &Order) -> Result<(Side, TimeInForce, Book), VenueReject> {
+        let side = Side::try_from(o.side).map_err(|_| VenueReject::BadField)?;
+        let tif = TimeInForce::try_from(o.time_in_force).map_err(|_| VenueReject::BadField)?;
+        let book = self.books.get(o.instrument_id as usize).copied().flatten();
+        let book = book
+            .filter(|b| !b.is_empty())
+            .ok_or(VenueReject::UnknownInstrument)?;
+        if o.price <= 0 || o.price % self.cfg.tick != 0 {
+            return Err(VenueReject::OffTick);
+        }
+        if o.qty <= 0 || o.qty % self.cfg.lot != 0 {
+            return Err(VenueReject::BadQty);
+        }
+        if o.client_order_id <= self.last_id {
+            return Err(VenueReject::DuplicateId);
+        }
+        Ok((side, tif, book))
+    }
+
+    /// A new order at the venue at `t`: it takes what it crosses, then an
+    /// IOC's rest expires and a day order's rests at the back of its level.
+    fn arrive_new(&mut self, o: &Order, t: u64, out: &mut Vec<ExecReport>) {
+        let (side, tif, book) = match self.check(o) {
+            Ok(x) => x,
+            Err(r) => return self.reject(o, r, t, out),
+        };
+        self.last_id = o.client_order_id;
+        let mut r = Resting {
+            o: *o,
+            side,
+            leaves: o.qty,
+            cum: 0,
+            pos: QueuePos::default(),
+            ahead_at_join: 0,
+        };
+        self.take(&mut r, &book, t, out);
+        let crossed = book
+            .best(opposite(side))
+            .is_some_and(|l| crosses(side, o.price, l));
+        if r.leaves == 0 {
+            return;
+        }
+        if tif == TimeInForce::ImmediateOrCancel || crossed {
+            // A crossing day order's rest beyond the depth seen expires
+            // too: resting, it would be filled by the very levels it took.
+            self.stats.expired += 1;
+            out.push(self.report(ExecKind::Done, &r, t));
+            return;
+        }
+        r.ahead_at_join = book.qty_at(side, o.price);
+        r.pos = self.cfg.queue.join(units(r.ahead_at_join));
+        out.push(self.report(ExecKind::Accepted, &r, t));
+        self.resting.push(r);
+    }
+
+    /// Walks the opposite side's levels within the limit, best first.
+    fn take(&mut self, r: &mut Resting, book: &Book, t: u64, out: &mut Vec<ExecReport>) {
+        for l in book.levels(opposite(r.side)) {
+            if r.leaves == 0 || !crosses(r.side, r.o.price, l.price) {
+                break;
+            }
+            let qty = l.qty.min(r.leaves);
+            self.fill(r, l.price, qty, LIQUIDITY_TAKER, t, out);
+        }
+    }
+
+    fn arrive_cancel(&mut self, o: &Order, t: u64, out: &mut Vec<ExecReport>) {
+        self.stats.cancels += 1;
+        let id = o.client_order_id;
+        let Some(i) = self.resting.iter().position(|r| r.o.client_order_id == id) else {
+            return self.reject(o, VenueReject::TooLateToCancel, t, out);
+        };
+        let r = self.resting.remove(i);
+        self.stats.cancelled += 1;
+        out.push(self.report(ExecKind::Done, &r, t));
+    }
+
+    /// Takes a market event's book; a trade and the level changes move and
+    /// fill resting orders of its instrument.
+    fn apply(&mut self, e: &BookEvent, out: &mut Vec<ExecReport>) {
+        if e.instrument_id >= MAX_INSTRUMENTS {
+            self.stats.bad_events += 1;
+            return;
+        }
+        self.stats.book_events += 1;
+        let i = e.instrument_id as usize;
+        if i >= self.books.len() {
+            self.books.resize(i + 1, None);
+        }
+        let new = Book::of(e);
+        let prev = self.books[i].replace(new).unwrap_or_default();
+        if self.resting.is_empty() {
+            return;
+        }
+        let t = e.trace.exchange_ns;
+        if e.kind() == Some(EventKind::Trade) {
+            self.on_trade(e, t, out);
+        }
+        self.on_levels(e.instrument_id, &prev, &new, t, out);
+        self.resting.retain(|r| r.leaves > 0);
+    }
+
+    /// A trade: resting orders of the passive side priced through it fill
+    /// whole; at its price they advance by its quantity and fill by the lot
+    /// once nothing is left ahead.
+    fn on_trade(&mut self, e: &BookEvent, t: u64, out: &mut Vec<ExecReport>) {
+        let Ok(aggressor) = Side::try_from(e.trade_side) else {
+            return;
+        };
+        let (px, qty) = (e.trade_price, units(e.trade_qty));
+        for k in 0..self.resting.len() {
+            let mut r = self.resting[k];
+            if r.o.instrument_id != e.instrument_id || r.side == aggressor || r.leaves == 0 {
+                continue;
+            }
+            let through = match r.side {
+                Side::Buy => r.o.price > px,
+                Side::Sell => r.o.price < px,
+            };
+            let filled = if through {
+                r.leaves
+            } else if r.o.price == px {
+                self.cfg.queue.on_trade(&mut r.pos, qty);
+                let lots = self.cfg.queue.take_filled(&mut r.pos, units(self.cfg.lot));
+                ((lots * FIXED_SCALE as f64).round() as i64).min(r.leaves)
+            } else {
+                0
+            };
+            if filled > 0 {
+                let price = r.o.price;
+                self.fill(&mut r, price, filled, LIQUIDITY_MAKER, t, out);
+            }
+            self.resting[k] = r;
+        }
+    }
+
+    /// New level totals: each resting order's queue moves by its model; an
+    /// order the opposite side's best has reached fills whole.
+    fn on_levels(&mut self, inst: u32, prev: &Book, new: &Book, t: u64, out: &mut Vec<ExecReport>) {
+        for k in 0..self.resting.len() {
+            let mut r = self.resting[k];
+            if r.o.instrument_id != inst || r.leaves == 0 {
+                continue;
+            }
+            let (before, after) = (
+                prev.qty_at(r.side, r.o.price),
+                new.qty_at(r.side, r.o.price),
+            );
+            if before != after {
+                self.cfg
+                    .queue
+                    .on_level(&mut r.pos, units(before), units(after));
+            }
+            let reached = new
+                .best(opposite(r.side))
+                .is_some_and(|l| crosses(r.side, r.o.price, l));
+            if reached {
+                let (price, qty) = (r.o.price, r.leaves);
+                self.fill(&mut r, price, qty, LIQUIDITY_MAKER, t, out);
+            }
+            self.resting[k] = r;
+        }
+    }
+
+    fn fill(
+        &mut self,
+        r: &mut Resting,
+        price: i64,
+        qty: i64,
+        liquidity: u8,
+        t: u64,
+        out: &mut Vec<ExecReport>,
+    ) {
+        debug_assert!(qty > 0 && qty <= r.leaves, "a fill within the order");
+        r.leaves -= qty;
+        r.cum += qty;
+        let maker = liquidity == LIQUIDITY_MAKER;
+        let bps = if maker {
+            self.cfg.maker_fee_bps
+        } else {
+            self.cfg.taker_fee_bps
+        };
+        let fee = units(price) * units(qty) * bps / 1e4;
+        let s = &mut self.stats;
+        s.fills += 1;
+        s.filled_qty += units(qty);
+        s.fees += fee;
+        if maker {
+            s.maker_fills += 1;
+            s.maker_queue_ahead += units(r.ahead_at_join);
+        } else {
+            s.taker_fills += 1;
+        }
+        let mut rep = self.report(ExecKind::Fill, r, t);
+        (rep.price, rep.qty, rep.fee, rep.liquidity) = (price, qty, fee, liquidity);
+        rep.queue_ahead = if maker { r.ahead_at_join } else { 0 };
+        out.push(rep);
+    }
+
+    fn reject(&mut self, o: &Order, why: VenueReject, t: u64, out: &mut Vec<ExecReport>) {
+        *self.stats.rejects.entry(why.name()).or_default() += 1;
+        let r = Resting {
+            o: *o,
+            side: Side::try_from(o.side).unwrap_or(Side::Buy),
+            leaves: 0,
+            cum: 0,
+            pos: QueuePos::default(),
+            ahead_at_join: 0,
+        };
+        let mut rep = self.report(ExecKind::Rejected, &r, t);
+        rep.side = o.side;
+        rep.reason = why as u8;
+        out.push(rep);
+    }
+
+    /// A report on `r` made at venue time `t`.
+    fn report(&mut self, kind: ExecKind, r: &Resting, t: u64) -> ExecReport {
+        let seq = self.next_report;
+        self.next_report += 1;
+        let resp = self.latency.response(t as i64).max(0) as u64;
+        ExecReport {
+            trace: r.o.trace,
+            report_seq: seq,
+            client_order_id: r.o.client_order_id,
+            exchange_ns: t,
+            local_ns: t.saturating_add(resp),
+            price: r.o.price,
+            qty: 0,
+            leaves: r.leaves,
+            cum_qty: r.cum,
+            queue_ahead: 0,
+            fee: 0.0,
+            instrument_id: r.o.instrument_id,
+            kind: kind as u8,
+            side: r.side as i8,
+            liquidity: 0,
+            reason: 0,
+        }
+    }
+
+    /// A report that the venue has taken every event up to `t`.
+    pub fn caught_up(&mut self, t: u64) -> ExecReport {
+        let seq = self.next_report;
+        self.next_report += 1;
+        let mut rep = <ExecReport as bytemuck::Zeroable>::zeroed();
+        (rep.report_seq, rep.exchange_ns, rep.local_ns) = (seq, t, t);
+        rep.kind = ExecKind::CaughtUp as u8;
+        rep
+    }
+}

@@ -1,0 +1,298 @@
+//! The matching engine on hand-worked cases: latency ordering, takers
+//! walking the book, queue models, a cancel racing a fill, bad orders.
+
+use bytemuck::Zeroable;
+use tickline_schema::venue::{ExecKind, ExecReport, OrderKind, VenueReject, LIQUIDITY_MAKER};
+use tickline_schema::{BookEvent, EventKind, Level, Order, Side, TimeInForce, FIXED_SCALE};
+use tickline_venue::{Latency, QueueModel, Venue, VenueConfig};
+
+const US: u64 = 1_000;
+
+fn fx(x: f64) -> i64 {
+    (x * FIXED_SCALE as f64).round() as i64
+}
+
+fn venue(queue: &str, entry_us: u64, lot: f64) -> Venue {
+    let cfg = VenueConfig {
+        queue: queue.parse::<QueueModel>().unwrap(),
+        tick: fx(0.1),
+        lot: fx(lot),
+        maker_fee_bps: -0.5,
+        taker_fee_bps: 4.0,
+    };
+    let lat = Latency::from_spec(&format!("constant:{entry_us}:0")).unwrap();
+    Venue::new(cfg, lat)
+}
+
+/// A quote event at `t` with (price, qty) levels, best first.
+fn book(t: u64, bids: &[(f64, f64)], asks: &[(f64, f64)]) -> BookEvent {
+    let mut e = BookEvent::zeroed();
+    e.trace.exchange_ns = t;
+    e.instrument_id = 1;
+    e.kind = EventKind::Quote as u8;
+    e.depth = bids.len().max(asks.len()) as u8;
+    for (side, levels) in [(&mut e.bids, bids), (&mut e.asks, asks)] {
+        for (l, (p, q)) in side.iter_mut().zip(levels) {
+            *l = Level {
+                price: fx(*p),
+                qty: fx(*q),
+            };
+        }
+    }
+    e
+}
+
+/// A trade at `t` by `aggressor`, the book as `b` left it.
+fn trade(b: &BookEvent, t: u64, aggressor: Side, px: f64, qty: f64) -> BookEvent {
+    let mut e = *b;
+    e.trace.exchange_ns = t;
+    e.kind = EventKind::Trade as u8;
+    e.trade_side = aggressor as i8;
+    (e.trade_price, e.trade_qty) = (fx(px), fx(qty));
+    e
+}
+
+fn order(id: u64, sent: u64, side: Side, px: f64, qty: f64, tif: TimeInForce) -> Order {
+    let mut o = Order::zeroed();
+    (o.client_order_id, o.sent_ns, o.instrument_id) = (id, sent, 1);
+    (o.side, o.time_in_force, o.kind) = (side as i8, tif as u8, OrderKind::New as u8);
+    (o.price, o.qty) = (fx(px), fx(qty));
+    o
+}
+
+fn cancel(id: u64, sent: u64) -> Order {
+    let mut o = order(id, sent, Side::Buy, 100.0, 1.0, TimeInForce::Day);
+    o.kind = OrderKind::Cancel as u8;
+    o
+}
+
+fn kinds(out: &[ExecReport]) -> Vec<ExecKind> {
+    out.iter().map(|r| r.exec_kind().unwrap()).collect()
+}
+
+fn fills(out: &[ExecReport]) -> Vec<(u64, i64, i64)> {
+    out.iter()
+        .filter(|r| r.exec_kind() == Some(ExecKind::Fill))
+        .map(|r| (r.exchange_ns, r.price, r.qty))
+        .collect()
+}
+
+#[test]
+fn an_order_cannot_fill_before_it_arrives() {
+    let mut v = venue("risk_averse", 100, 1.0);
+    let mut out = Vec::new();
+    v.on_book(&book(0, &[(99.9, 5.0)], &[(100.0, 5.0)]), &mut out);
+    v.send(
+        &order(
+            1,
+            10 * US,
+            Side::Buy,
+            100.0,
+            1.0,
+            TimeInForce::ImmediateOrCancel,
+        ),
+        &mut out,
+    );
+    // The ask leaves before the order arrives (at 110 µs): nothing to take.
+    v.on_book(&book(60 * US, &[(99.9, 5.0)], &[(100.2, 5.0)]), &mut out);
+    assert!(out.is_empty(), "nothing happens before arrival: {out:?}");
+    v.on_book(&book(200 * US, &[(99.9, 5.0)], &[(100.0, 5.0)]), &mut out);
+    assert_eq!(kinds(&out), [ExecKind::Done]);
+    assert_eq!(out[0].exchange_ns, 110 * US);
+
+    // The same order when the ask is still there at arrival: a taker fill
+    // at arrival time, never at the send time.
+    v.send(
+        &order(
+            2,
+            300 * US,
+            Side::Buy,
+            100.0,
+            1.0,
+            TimeInForce::ImmediateOrCancel,
+        ),
+        &mut out,
+    );
+    out.clear();
+    v.on_book(&book(500 * US, &[(99.9, 5.0)], &[(100.0, 5.0)]), &mut out);
+    assert_eq!(fills(&out), [(400 * US, fx(100.0), fx(1.0))]);
+}
+
+#[test]
+fn a_market_event_at_the_arrival_time_comes_first() {
+    let mut v = venue("risk_averse", 100, 1.0);
+    let mut out = Vec::new();
+    v.on_book(&book(0, &[(99.9, 5.0)], &[(100.0, 5.0)]), &mut out);
+    v.send(
+        &order(1, 0, Side::Buy, 100.0, 1.0, TimeInForce::ImmediateOrCancel),
+        &mut out,
+    );
+    v.on_book(&book(100 * US, &[(99.9, 5.0)], &[(100.1, 5.0)]), &mut out);
+    v.arrive_until(u64::MAX, &mut out);
+    assert_eq!(
+        kinds(&out),
+        [ExecKind::Done],
+        "the ask left at the arrival time, first"
+    );
+}
+
+#[test]
+fn a_taker_walks_the_levels_it_sees() {
+    let mut v = venue("risk_averse", 0, 1.0);
+    let mut out = Vec::new();
+    let asks = [(100.0, 1.0), (100.1, 2.0), (100.2, 5.0)];
+    v.on_book(&book(0, &[(99.9, 5.0)], &asks), &mut out);
+    v.send(
+        &order(1, 10, Side::Buy, 100.1, 4.0, TimeInForce::ImmediateOrCancel),
+        &mut out,
+    );
+    v.arrive_until(10, &mut out);
+    assert_eq!(
+        fills(&out),
+        [(10, fx(100.0), fx(1.0)), (10, fx(100.1), fx(2.0))]
+    );
+    let done = out.last().unwrap();
+    assert_eq!(
+        (done.exec_kind(), done.leaves),
+        (Some(ExecKind::Done), fx(1.0))
+    );
+    // Taker fee: 4 bps of 100 + 200.2.
+    let fee: f64 = out.iter().map(|r| r.fee).sum();
+    assert!((fee - 300.2 * 4e-4).abs() < 1e-9, "{fee}");
+}
+
+#[test]
+fn risk_averse_advances_only_on_trades_at_its_price() {
+    let mut v = venue("risk_averse", 0, 1.0);
+    let mut out = Vec::new();
+    let b0 = book(0, &[(100.0, 5.0)], &[(100.1, 5.0)]);
+    v.on_book(&b0, &mut out);
+    v.send(
+        &order(1, 1, Side::Buy, 100.0, 1.0, TimeInForce::Day),
+        &mut out,
+    );
+    v.arrive_until(1, &mut out);
+    assert_eq!(kinds(&out), [ExecKind::Accepted]);
+    // Cancels take the level to 3: we cannot have more than 3 ahead.
+    let b1 = book(2, &[(100.0, 3.0)], &[(100.1, 5.0)]);
+    v.on_book(&b1, &mut out);
+    v.on_book(&trade(&b1, 3, Side::Sell, 100.0, 2.0), &mut out);
+    assert_eq!(fills(&out), [], "one still ahead");
+    v.on_book(&trade(&b1, 4, Side::Sell, 100.0, 2.0), &mut out);
+    assert_eq!(fills(&out), [(4, fx(100.0), fx(1.0))]);
+    let f = out.last().unwrap();
+    assert_eq!((f.liquidity, f.queue_ahead), (LIQUIDITY_MAKER, fx(5.0)));
+}
+
+#[test]
+fn power_3_splits_a_cancel_by_its_chance_of_being_ahead() {
+    // Join at a level of 4 (4 ahead); 6 join behind (10); 3 cancel (7):
+    // p(behind) = 6^3 / (6^3 + 4^3) = 216/280; ahead 4 - (64/280)*3 =
+    // 3.3142857. Trades of 3.3 then 0.02 leave -0.0057143: 6 lots of 0.001.
+    let mut v = venue("prob:power:3", 0, 0.001);
+    let mut out = Vec::new();
+    v.on_book(&book(0, &[(100.0, 4.0)], &[(100.1, 5.0)]), &mut out);
+    v.send(
+        &order(1, 1, Side::Buy, 100.0, 1.0, TimeInForce::Day),
+        &mut out,
+    );
+    v.on_book(&book(2, &[(100.0, 10.0)], &[(100.1, 5.0)]), &mut out);
+    let b = book(3, &[(100.0, 7.0)], &[(100.1, 5.0)]);
+    v.on_book(&b, &mut out);
+    v.on_book(&trade(&b, 4, Side::Sell, 100.0, 3.3), &mut out);
+    assert_eq!(fills(&out), []);
+    v.on_book(&trade(&b, 5, Side::Sell, 100.0, 0.02), &mut out);
+    assert_eq!(fills(&out), [(5, fx(100.0), fx(0.006))]);
+    assert_eq!(out.last().unwrap().leaves, fx(0.994));
+}
+
+#[test]
+fn a_resting_order_fills_whole_when_the_other_side_reaches_it() {
+    let mut v = venue("risk_averse", 0, 1.0);
+    let mut out = Vec::new();
+    v.on_book(&book(0, &[(100.0, 5.0)], &[(100.2, 5.0)]), &mut out);
+    v.send(
+        &order(1, 1, Side::Buy, 100.1, 2.0, TimeInForce::Day),
+        &mut out,
+    );
+    v.on_book(&book(2, &[(100.0, 5.0)], &[(100.1, 3.0)]), &mut out);
+    assert_eq!(fills(&out), [(2, fx(100.1), fx(2.0))]);
+    assert_eq!(v.open_orders(), (0, 0));
+}
+
+#[test]
+fn a_cancel_racing_a_fill() {
+    // The fill happens while the cancel is on its way: the cancel is late.
+    let mut v = venue("risk_averse", 50, 1.0);
+    let mut out = Vec::new();
+    let b = book(0, &[(100.0, 1.0)], &[(100.1, 5.0)]);
+    v.on_book(&b, &mut out);
+    v.send(
+        &order(1, 0, Side::Buy, 100.0, 1.0, TimeInForce::Day),
+        &mut out,
+    );
+    v.on_book(&book(60 * US, &[(100.0, 1.0)], &[(100.1, 5.0)]), &mut out);
+    v.send(&cancel(1, 100 * US), &mut out);
+    v.on_book(&trade(&b, 120 * US, Side::Sell, 100.0, 3.0), &mut out);
+    v.arrive_until(u64::MAX, &mut out);
+    assert_eq!(
+        kinds(&out),
+        [ExecKind::Accepted, ExecKind::Fill, ExecKind::Rejected]
+    );
+    assert_eq!(out[2].reason, VenueReject::TooLateToCancel as u8);
+
+    // The cancel arrives first: done, and the trade fills nothing.
+    let mut v = venue("risk_averse", 50, 1.0);
+    let mut out = Vec::new();
+    v.on_book(&b, &mut out);
+    v.send(
+        &order(1, 0, Side::Buy, 100.0, 1.0, TimeInForce::Day),
+        &mut out,
+    );
+    v.on_book(&book(60 * US, &[(100.0, 1.0)], &[(100.1, 5.0)]), &mut out);
+    v.send(&cancel(1, 100 * US), &mut out);
+    v.on_book(&trade(&b, 160 * US, Side::Sell, 100.0, 3.0), &mut out);
+    assert_eq!(kinds(&out), [ExecKind::Accepted, ExecKind::Done]);
+    assert_eq!((out[1].exchange_ns, out[1].leaves), (150 * US, fx(1.0)));
+}
+
+#[test]
+fn bad_orders_are_refused_with_a_reason() {
+    let mut v = venue("risk_averse", 0, 0.001);
+    let mut out = Vec::new();
+    v.on_book(&book(0, &[(100.0, 5.0)], &[(100.1, 5.0)]), &mut out);
+    let ok = order(5, 1, Side::Buy, 99.0, 0.001, TimeInForce::Day);
+    let mut unknown = ok;
+    unknown.instrument_id = 7;
+    let mut off_tick = order(6, 1, Side::Buy, 99.05, 0.001, TimeInForce::Day);
+    off_tick.client_order_id = 6;
+    let zero = order(7, 1, Side::Buy, 99.0, 0.0, TimeInForce::Day);
+    let odd_lot = order(8, 1, Side::Buy, 99.0, 0.0015, TimeInForce::Day);
+    let mut bad_side = order(9, 1, Side::Buy, 99.0, 0.001, TimeInForce::Day);
+    bad_side.side = 3;
+    let mut bad_kind = order(10, 1, Side::Buy, 99.0, 0.001, TimeInForce::Day);
+    bad_kind.kind = 77;
+    let dup = order(5, 1, Side::Buy, 99.0, 0.001, TimeInForce::Day);
+    for o in [
+        unknown, ok, off_tick, zero, odd_lot, bad_side, bad_kind, dup,
+    ] {
+        v.send(&o, &mut out);
+    }
+    v.arrive_until(u64::MAX, &mut out);
+    let reasons: Vec<_> = out.iter().map(|r| (r.client_order_id, r.reason)).collect();
+    use VenueReject as R;
+    assert_eq!(
+        reasons,
+        [
+            (5, R::UnknownInstrument as u8),
+            (5, 0),
+            (6, R::OffTick as u8),
+            (7, R::BadQty as u8),
+            (8, R::BadQty as u8),
+            (9, R::BadField as u8),
+            (10, R::BadField as u8),
+            (5, R::DuplicateId as u8),
+        ]
+    );
+    assert_eq!(v.stats.rejects.values().sum::<u64>(), 7);
+}
