@@ -26,6 +26,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use tickline_pipeline::{PipelineConfig, QueueType};
 use tickline_schema::telemetry::{PipelineStatus, StageStats};
+use tickline_schema::venue::ExecReport;
 use tickline_schema::{BookEvent, FeatureVector, Order, Prediction};
 use tickline_shm::{
     create_board, create_counters, create_or_reclaim, unlink, BoardReader, CountersReader, Message,
@@ -273,6 +274,7 @@ fn queue_type_name(kind: QueueType) -> &'static str {
         QueueType::FeatureVector => FeatureVector::NAME,
         QueueType::Prediction => Prediction::NAME,
         QueueType::Order => Order::NAME,
+        QueueType::ExecReport => ExecReport::NAME,
     }
 }
 
@@ -337,6 +339,7 @@ fn create_queue(kind: QueueType, name: &str, cap: usize) -> Result<Option<String
         QueueType::FeatureVector => create_or_reclaim::<FeatureVector>(name, cap)?.1,
         QueueType::Prediction => create_or_reclaim::<Prediction>(name, cap)?.1,
         QueueType::Order => create_or_reclaim::<Order>(name, cap)?.1,
+        QueueType::ExecReport => create_or_reclaim::<ExecReport>(name, cap)?.1,
     })
 }
 

@@ -136,8 +136,10 @@ pub enum QueueType {
     FeatureVector,
     /// Inference to router.
     Prediction,
-    /// Router to a gateway process.
+    /// Router to a gateway process (the venue simulator).
     Order,
+    /// Venue simulator back to the router.
+    ExecReport,
 }
 
 /// A queue between two stages.
@@ -161,7 +163,9 @@ pub struct StageConfig {
     pub name: String,
     /// A binary beside the supervisor's own, or a path with a `/`.
     pub binary: String,
-    /// Its own arguments, after those the supervisor gives.
+    /// Its own arguments, after those the supervisor gives. `{run_dir}`,
+    /// `{state}` and `{queue:NAME}` (a `[[queue]]`'s segment: a stage's
+    /// second input or output) are expanded.
     #[serde(default)]
     pub args: Vec<String>,
     /// Queue names (from `[[queue]]`); given as `--in queue:SEG` / `--out queue:SEG`.
@@ -279,6 +283,11 @@ impl PipelineConfig {
                     seen.push(q.clone());
                 }
             }
+            for name in s.args.iter().flat_map(|a| queue_refs(a)) {
+                if self.queue(name).is_none() {
+                    bail!("stage {}: {{queue:{name}}} names no [[queue]]", s.name);
+                }
+            }
             if s.heartbeat_timeout_ms == 0 {
                 bail!("stage {}: heartbeat_timeout_ms must be positive", s.name);
             }
@@ -359,13 +368,22 @@ impl PipelineConfig {
         let mut a = self.stage_contract(s).to_args();
         let run_dir = self.run_dir.display().to_string();
         let state = self.state_prefix(&s.name);
-        a.extend(
-            s.args
-                .iter()
-                .map(|x| x.replace("{run_dir}", &run_dir).replace("{state}", &state)),
-        );
+        a.extend(s.args.iter().map(|x| {
+            let mut x = x.replace("{run_dir}", &run_dir).replace("{state}", &state);
+            for q in queue_refs(&x.clone()) {
+                x = x.replace(&format!("{{queue:{q}}}"), &self.queue_segment(q));
+            }
+            x
+        }));
         a
     }
+}
+
+/// The queue names in an argument's `{queue:NAME}`s.
+fn queue_refs(arg: &str) -> impl Iterator<Item = &str> {
+    arg.split("{queue:")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
 }
 
 #[cfg(test)]
@@ -382,7 +400,7 @@ capacity = 1024
 [[stage]]
 name = "feed"
 binary = "tickline-feed-handler"
-args = ["--source", "synthetic", "--x", "{run_dir}/a"]
+args = ["--source", "synthetic", "--x", "{run_dir}/a", "--also-out", "queue:{queue:book}"]
 output = "book"
 wait = "block"
 [[stage]]
@@ -407,7 +425,9 @@ input = "book"
                 "--source",
                 "synthetic",
                 "--x",
-                "runs/t/a"
+                "runs/t/a",
+                "--also-out",
+                "queue:/tickline-t-q-book"
             ]
         );
         assert_eq!(c.segments().len(), 4);
@@ -439,6 +459,10 @@ input = "book"
             (
                 OK.replace("input = \"book\"", "output = \"book\""),
                 "output of two stages",
+            ),
+            (
+                OK.replace("{queue:book}", "{queue:nope}"),
+                "{queue:nope} names no [[queue]]",
             ),
             (
                 OK.replace("wait = \"block\"", "wait = \"sleep\""),

@@ -149,6 +149,10 @@ pub struct StageArgs {
     /// Output: null, queue:NAME, or csv:FILE where the stage records.
     #[arg(long, default_value = "null")]
     pub out: Endpoint,
+    /// More outputs, each a queue:NAME that gets every message `--out`
+    /// gets (fan-out: e.g. the feed to the venue simulator as well).
+    #[arg(long)]
+    pub also_out: Vec<Endpoint>,
     /// Wait strategy on the queues: `spin`, `yield[:SPINS]` or `block[:SPINS[:YIELDS]]`.
     #[arg(long, default_value = "block")]
     pub wait: WaitStrategy,
@@ -175,6 +179,7 @@ impl StageArgs {
         StageArgs {
             input: None,
             out,
+            also_out: Vec::new(),
             wait: "block".parse().expect("the default wait strategy parses"),
             stats: None,
             limit: None,
@@ -194,6 +199,9 @@ impl StageArgs {
             put("--in", i.to_string());
         }
         put("--out", self.out.to_string());
+        for o in &self.also_out {
+            put("--also-out", o.to_string());
+        }
         if let Some(s) = &self.stats {
             put("--stats", s.clone());
         }
@@ -269,6 +277,7 @@ mod tests {
         a.limit = Some(7);
         a.handoff = Handoff::Yield;
         a.mlock = true;
+        a.also_out = vec![Endpoint::Queue("/a".into()), Endpoint::Queue("/b".into())];
         assert_eq!(parse(&a.to_args()), a);
         a.input = Some(Endpoint::Source("synthetic:1:2".into()));
         a.wait = "block:10:2".parse().unwrap();

@@ -15,6 +15,10 @@ pub enum Output<T: Message> {
     Null,
     /// The producing end of a queue.
     Queue(Producer<T>),
+    /// Several queues that each get every message (fan-out), each with
+    /// the sequence number a predecessor left it at: a process killed
+    /// between two pushes of one message resumes each queue after its own.
+    Queues(Vec<(Producer<T>, Option<u64>)>),
     /// The messages' bytes, back to back, as a queue carries them (for
     /// replaying the same stream into another implementation).
     File {
@@ -26,13 +30,18 @@ pub enum Output<T: Message> {
 }
 
 impl<T: Message + Traced> Output<T> {
-    /// A queue for `queue:NAME`, else [`Output::Null`].
+    /// A queue for `queue:NAME` (and more for `also`: fan-out), else
+    /// [`Output::Null`].
     pub fn open(
         ep: &Endpoint,
+        also: &[Endpoint],
         policy: FullPolicy,
         wait: WaitStrategy,
         signals: &Signals,
     ) -> Result<Self, StageError> {
+        if !also.is_empty() {
+            return Self::fan_out(ep, also, policy, wait, signals);
+        }
         if let Endpoint::File(path) = ep {
             let f = File::create(path).map_err(|source| StageError::Create {
                 path: path.clone(),
@@ -46,18 +55,49 @@ impl<T: Message + Traced> Output<T> {
         let Endpoint::Queue(name) = ep else {
             return Ok(Output::Null);
         };
+        Ok(Output::Queue(Self::producer(name, policy, wait, signals)?))
+    }
+
+    fn producer(
+        name: &str,
+        policy: FullPolicy,
+        wait: WaitStrategy,
+        signals: &Signals,
+    ) -> Result<Producer<T>, StageError> {
         let p = Producer::attach(name, policy, wait).map_err(|source| StageError::Attach {
             role: "output",
-            name: name.clone(),
+            name: name.to_owned(),
             source,
         })?;
-        Ok(Output::Queue(p.with_stop_flag(signals.stop_flag())))
+        Ok(p.with_stop_flag(signals.stop_flag()))
+    }
+
+    fn fan_out(
+        ep: &Endpoint,
+        also: &[Endpoint],
+        policy: FullPolicy,
+        wait: WaitStrategy,
+        signals: &Signals,
+    ) -> Result<Self, StageError> {
+        let mut qs = Vec::with_capacity(also.len() + 1);
+        for e in std::iter::once(ep).chain(also) {
+            let e = e.expect("--out/--also-out", &[crate::EndpointKind::Queue])?;
+            let Endpoint::Queue(name) = e else {
+                unreachable!("checked to be a queue")
+            };
+            let p = Self::producer(name, policy, wait, signals)?;
+            let after = p.last_published().map(|m| m.trace().seq);
+            qs.push((p, after));
+        }
+        Ok(Output::Queues(qs))
     }
 
     /// Sequence number of the last message a predecessor published here.
     pub fn last_seq(&self) -> Option<u64> {
         match self {
             Output::Queue(p) => p.last_published().map(|m| m.trace().seq),
+            // Resume after the queue that is furthest behind.
+            Output::Queues(qs) => qs.iter().map(|q| q.1).min().flatten(),
             Output::Null | Output::File { .. } => None,
         }
     }
@@ -71,6 +111,7 @@ impl<T: Message + Traced> Output<T> {
                 Push::Sent
             }
             Output::Queue(p) => p.push(msg),
+            Output::Queues(qs) => Self::push_each(qs, msg),
             Output::File { w, err } => {
                 if err.is_none() {
                     if let Err(e) = w.write_all(bytemuck::bytes_of(msg)) {
@@ -80,6 +121,25 @@ impl<T: Message + Traced> Output<T> {
                 Push::Sent
             }
         }
+    }
+
+    /// Pushes to each queue that does not have it yet; the first queue's
+    /// outcome (a stop on any wins).
+    fn push_each(qs: &mut [(Producer<T>, Option<u64>)], msg: &T) -> Push {
+        let seq = msg.trace().seq;
+        let mut first = None;
+        for (p, after) in qs.iter_mut() {
+            let r = if after.is_some_and(|a| seq <= a) {
+                Push::Sent
+            } else {
+                p.push(msg)
+            };
+            if r == Push::Stopped {
+                return r;
+            }
+            first.get_or_insert(r);
+        }
+        first.unwrap_or(Push::Sent)
     }
 
     /// Flushes a recording; its first write error, if any.
@@ -95,8 +155,10 @@ impl<T: Message + Traced> Output<T> {
 
     /// Says this process is alive.
     pub fn beat(&self) {
-        if let Output::Queue(p) = self {
-            p.beat();
+        match self {
+            Output::Queue(p) => p.beat(),
+            Output::Queues(qs) => qs.iter().for_each(|q| q.0.beat()),
+            _ => {}
         }
     }
 }

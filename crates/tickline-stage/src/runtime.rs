@@ -130,7 +130,7 @@ impl<O: Message + Traced> Runtime<O> {
         if args.mlock {
             tickline_sched::lock_all_memory().map_err(StageError::Mlock)?;
         }
-        let output = Output::open(&args.out, policy, args.wait, &signals)?;
+        let output = Output::open(&args.out, &args.also_out, policy, args.wait, &signals)?;
         let resume_after = output.last_seq();
         Ok(Runtime {
             stage,

@@ -67,7 +67,9 @@ pub struct Args {
     /// Join the near touch with day orders instead of crossing with IOC.
     #[arg(long)]
     pub passive: bool,
-    /// Where orders go: `paper` (simulated fills here), or
+    /// Where orders go: `paper` (simulated fills here from the touch),
+    /// `sim:QUEUE` (a venue process, e.g. `tickline-venue-sim`: orders on
+    /// `--out`, its reports read from QUEUE), or
     /// `fix:HOST:PORT[,sender=ID][,target=ID][,heartbeat=S]`, a FIX 4.4
     /// venue; its session store is the journal's path with `.fix` added.
     #[arg(long, default_value = "paper")]

@@ -13,9 +13,10 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser;
 use serde::Serialize;
-use tickline_router::{Gateway, Journal, PaperExchange, Reject, Router, UNIT};
+use tickline_router::{Gateway, Journal, PaperExchange, QueueVenue, Reject, Router, UNIT};
+use tickline_schema::venue::ExecReport;
 use tickline_schema::{prediction_csv, Order, Prediction, Stage};
-use tickline_shm::FullPolicy;
+use tickline_shm::{Consumer, FullPolicy, Producer};
 use tickline_stage::{
     queue_input, Batch, Endpoint, EndpointKind as K, FileWatch, Input, RowsInput, Runtime, Signals,
     Watch,
@@ -69,7 +70,7 @@ fn run_main() -> Result<()> {
         serde_json::json!({"resume": {"journal_last_seq": recovered.records.last().map(|r| r.seq()),
                                       "next_input_seq": next_input, "records": recovered.records.len()}})
     );
-    let gw = open_gateway(&a)?;
+    let gw = open_gateway(&a, &signals)?;
     let mut p = OrderRouter {
         router: Router::new(cfg, gw, Some(journal), &recovered.records, a.horizon)?,
         kill_file: a
@@ -84,15 +85,34 @@ fn run_main() -> Result<()> {
             tickline_shm::monotonic_ns(),
         ),
     };
-    let mut rt = Runtime::<Order>::new(Stage::Router, &a.stage, signals, FullPolicy::Block)?;
+    // A venue process takes the orders queue itself (with cancels and the
+    // router's clock): the runtime then publishes nothing.
+    let mut rt_args = a.stage.clone();
+    if a.venue.starts_with("sim:") {
+        rt_args.out = Endpoint::Null;
+    }
+    let mut rt = Runtime::<Order>::new(Stage::Router, &rt_args, signals, FullPolicy::Block)?;
     rt.run(input.as_mut(), &mut p)?;
     println!("{}", rt.summary(&summary(&mut p.router, &a, malformed)?));
     Ok(())
 }
 
-/// The gateway `--venue` names: the paper exchange, or a FIX 4.4 venue
-/// through a session thread (its store beside the journal).
-fn open_gateway(a: &Args) -> Result<Box<dyn Gateway>> {
+/// The gateway `--venue` names: the paper exchange, a FIX 4.4 venue
+/// through a session thread (its store beside the journal), or a venue
+/// process over queues (orders on `--out`, reports on `sim:QUEUE`).
+fn open_gateway(a: &Args, signals: &Signals) -> Result<Box<dyn Gateway>> {
+    if let Some(reports) = a.venue.strip_prefix("sim:") {
+        let Endpoint::Queue(orders) = &a.stage.out else {
+            anyhow::bail!("--venue sim:QUEUE needs --out queue:NAME for the orders");
+        };
+        let orders = Producer::<Order>::attach(orders, FullPolicy::Block, a.stage.wait)
+            .with_context(|| format!("attaching the venue's order queue {orders}"))?
+            .with_stop_flag(signals.stop_flag());
+        let reports = Consumer::<ExecReport>::attach(reports, a.stage.wait)
+            .with_context(|| format!("attaching the venue's report queue {reports}"))?
+            .with_stop_flag(signals.stop_flag());
+        return Ok(Box::new(QueueVenue::new(orders, reports)));
+    }
     match a.venue.strip_prefix("fix:") {
         Some(spec) => {
             let mut dir = a.journal.clone().into_os_string();
@@ -102,7 +122,7 @@ fn open_gateway(a: &Args) -> Result<Box<dyn Gateway>> {
         }
         None if a.venue == "paper" => Ok(Box::new(PaperExchange::new((a.latency_ms * 1e6) as u64))),
         None => anyhow::bail!(
-            "--venue {:?}: expected paper or fix:HOST:PORT[,...]",
+            "--venue {:?}: expected paper, sim:QUEUE or fix:HOST:PORT[,...]",
             a.venue
         ),
     }
