@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use tickline_schema::venue::{ExecKind, ExecReport, OrderKind};
+use tickline_schema::venue::{ExecKind, ExecReport, OrderKind, VenueReject};
 use tickline_schema::{Order, Side, Trace};
 use tickline_shm::{Consumer, Producer, Push};
 
@@ -51,6 +51,8 @@ pub struct QueueVenue {
     open: Vec<Open>,
     now: u64,
     watermark: u64,
+    /// The last new order put on the queue (watermarks carry it).
+    last_new: u64,
     caught_up: bool,
     counts: Counts,
 }
@@ -66,6 +68,7 @@ impl QueueVenue {
             open: Vec::with_capacity(1024),
             now: 0,
             watermark: 0,
+            last_new: 0,
             caught_up: false,
             counts: Counts::default(),
         }
@@ -97,6 +100,7 @@ impl QueueVenue {
         self.watermark = t;
         let mut o = <Order as bytemuck::Zeroable>::zeroed();
         (o.kind, o.sent_ns, o.trace.exchange_ns) = (OrderKind::Watermark as u8, t, t);
+        o.client_order_id = self.last_new;
         self.counts.watermarks += 1;
         self.push(&o);
     }
@@ -134,6 +138,11 @@ impl QueueVenue {
                 o.rested = true;
                 Some(Exec::Rested(id))
             }
+            // An order sent twice (see `reconcile`): the first one stands.
+            ExecKind::Rejected if r.reason == VenueReject::DuplicateId as u8 => {
+                self.counts.repeated += 1;
+                None
+            }
             ExecKind::Done | ExecKind::Rejected => {
                 self.counts.refused += (kind == ExecKind::Rejected) as u64;
                 self.open.remove(i);
@@ -162,6 +171,7 @@ impl Gateway for QueueVenue {
         };
         self.open.push(open);
         self.push(&Self::wire(OrderKind::New, o, now));
+        self.last_new = o.client_order_id;
         self.watermark = self.watermark.max(now);
     }
 
@@ -225,13 +235,18 @@ impl Gateway for QueueVenue {
     }
 
     /// Orders journaled but never put on the queue (the router was killed
-    /// in between) are sent now; the queue's last order says which.
+    /// in between) are sent now. The queue's last message says which: a
+    /// new order or a watermark names the last order sent; cancels come
+    /// only after the kill switch, when every order has been sent.
     fn reconcile(&mut self, _out: &mut Vec<Exec>) {
-        let last_sent = self
-            .orders
-            .last_published()
-            .filter(|o| o.kind == OrderKind::New as u8)
-            .map_or(0, |o| o.client_order_id);
+        let last = self.orders.last_published();
+        let last_sent = match last.map(|o| OrderKind::try_from(o.kind)) {
+            None => 0,
+            Some(Ok(OrderKind::Cancel)) | Some(Err(_)) => u64::MAX,
+            Some(Ok(_)) => last.map_or(0, |o| o.client_order_id),
+        };
+        let max_open = self.open.iter().map(|o| o.req.client_order_id).max();
+        self.last_new = last_sent.min(max_open.unwrap_or(0));
         let unsent: Vec<Open> = self
             .open
             .iter()
@@ -241,6 +256,7 @@ impl Gateway for QueueVenue {
         for o in unsent {
             self.counts.resent += 1;
             self.push(&Self::wire(OrderKind::New, &o.req, o.sent_ns));
+            self.last_new = o.req.client_order_id;
         }
     }
 

@@ -17,7 +17,9 @@ pub enum OrderKind {
     Cancel = 1,
     /// No order: every later message has a `sent_ns` at least this one's,
     /// so the venue may take market data up to it (plus the entry
-    /// latency). `sent_ns == u64::MAX`: the router is done.
+    /// latency). `sent_ns == u64::MAX`: the router is done. Its
+    /// `client_order_id` is the last new order sent before it (a restarted
+    /// router reads it to know what it still has to send).
     Watermark = 2,
 }
 

@@ -72,6 +72,8 @@ pub struct VenueStats {
 struct InFlight {
     arrival: u64,
     msg: Order,
+    /// The latency model refuses it: the refusal is made at `arrival`.
+    refused: bool,
 }
 
 /// A resting order of ours.
@@ -144,18 +146,20 @@ impl Venue {
     }
 
     /// A new order or a cancel, sent at `o.sent_ns`: it arrives after the
-    /// entry latency (a refusal by the latency model is answered now).
-    pub fn send(&mut self, o: &Order, out: &mut Vec<ExecReport>) {
+    /// entry latency; one the latency model refuses (a negative entry) is
+    /// refused after that long. Answers come in exchange time, never when
+    /// the message happened to be read.
+    pub fn send(&mut self, o: &Order) {
         self.stats.orders += 1;
         let entry = self.latency.entry(o.sent_ns as i64);
-        if entry < 0 {
-            let t = o.sent_ns.saturating_add(entry.unsigned_abs());
-            self.reject(o, VenueReject::VenueRefused, t, out);
-            return;
-        }
-        let arrival = o.sent_ns.saturating_add(entry as u64);
+        let arrival = o.sent_ns.saturating_add(entry.unsigned_abs());
         let at = self.in_flight.partition_point(|f| f.arrival <= arrival);
-        self.in_flight.insert(at, InFlight { arrival, msg: *o });
+        let f = InFlight {
+            arrival,
+            msg: *o,
+            refused: entry < 0,
+        };
+        self.in_flight.insert(at, f);
     }
 
     /// A market event: the orders arriving before it, then the event.
@@ -177,6 +181,10 @@ impl Venue {
                 break;
             }
             self.in_flight.pop_front();
+            if f.refused {
+                self.reject(&f.msg, VenueReject::VenueRefused, f.arrival, out);
+                continue;
+            }
             match OrderKind::try_from(f.msg.kind) {
                 Ok(OrderKind::New) => self.arrive_new(&f.msg, f.arrival, out),
                 Ok(OrderKind::Cancel) => self.arrive_cancel(&f.msg, f.arrival, out),

@@ -5,13 +5,17 @@
 //! feed's events and the router's orders.
 #![forbid(unsafe_code)]
 
+mod args;
 mod book;
+mod csv;
 mod engine;
 mod latency;
 mod npy;
 mod queue;
 
+pub use args::{VenueArgs, VenueArgsError};
 pub use book::Book;
+pub use csv::{write_report, CSV_HEADER};
 pub use engine::{Venue, VenueConfig, VenueStats, MAX_INSTRUMENTS};
 pub use latency::{Latency, LatencyError, LatencyRow, Recorded};
 pub use queue::{FifoPos, ProbFn, QueueModel, QueueModelError, QueuePos};

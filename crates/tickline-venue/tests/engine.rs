@@ -82,17 +82,14 @@ fn an_order_cannot_fill_before_it_arrives() {
     let mut v = venue("risk_averse", 100, 1.0);
     let mut out = Vec::new();
     v.on_book(&book(0, &[(99.9, 5.0)], &[(100.0, 5.0)]), &mut out);
-    v.send(
-        &order(
-            1,
-            10 * US,
-            Side::Buy,
-            100.0,
-            1.0,
-            TimeInForce::ImmediateOrCancel,
-        ),
-        &mut out,
-    );
+    v.send(&order(
+        1,
+        10 * US,
+        Side::Buy,
+        100.0,
+        1.0,
+        TimeInForce::ImmediateOrCancel,
+    ));
     // The ask leaves before the order arrives (at 110 µs): nothing to take.
     v.on_book(&book(60 * US, &[(99.9, 5.0)], &[(100.2, 5.0)]), &mut out);
     assert!(out.is_empty(), "nothing happens before arrival: {out:?}");
@@ -102,17 +99,14 @@ fn an_order_cannot_fill_before_it_arrives() {
 
     // The same order when the ask is still there at arrival: a taker fill
     // at arrival time, never at the send time.
-    v.send(
-        &order(
-            2,
-            300 * US,
-            Side::Buy,
-            100.0,
-            1.0,
-            TimeInForce::ImmediateOrCancel,
-        ),
-        &mut out,
-    );
+    v.send(&order(
+        2,
+        300 * US,
+        Side::Buy,
+        100.0,
+        1.0,
+        TimeInForce::ImmediateOrCancel,
+    ));
     out.clear();
     v.on_book(&book(500 * US, &[(99.9, 5.0)], &[(100.0, 5.0)]), &mut out);
     assert_eq!(fills(&out), [(400 * US, fx(100.0), fx(1.0))]);
@@ -123,10 +117,14 @@ fn a_market_event_at_the_arrival_time_comes_first() {
     let mut v = venue("risk_averse", 100, 1.0);
     let mut out = Vec::new();
     v.on_book(&book(0, &[(99.9, 5.0)], &[(100.0, 5.0)]), &mut out);
-    v.send(
-        &order(1, 0, Side::Buy, 100.0, 1.0, TimeInForce::ImmediateOrCancel),
-        &mut out,
-    );
+    v.send(&order(
+        1,
+        0,
+        Side::Buy,
+        100.0,
+        1.0,
+        TimeInForce::ImmediateOrCancel,
+    ));
     v.on_book(&book(100 * US, &[(99.9, 5.0)], &[(100.1, 5.0)]), &mut out);
     v.arrive_until(u64::MAX, &mut out);
     assert_eq!(
@@ -142,10 +140,14 @@ fn a_taker_walks_the_levels_it_sees() {
     let mut out = Vec::new();
     let asks = [(100.0, 1.0), (100.1, 2.0), (100.2, 5.0)];
     v.on_book(&book(0, &[(99.9, 5.0)], &asks), &mut out);
-    v.send(
-        &order(1, 10, Side::Buy, 100.1, 4.0, TimeInForce::ImmediateOrCancel),
-        &mut out,
-    );
+    v.send(&order(
+        1,
+        10,
+        Side::Buy,
+        100.1,
+        4.0,
+        TimeInForce::ImmediateOrCancel,
+    ));
     v.arrive_until(10, &mut out);
     assert_eq!(
         fills(&out),
@@ -167,10 +169,7 @@ fn risk_averse_advances_only_on_trades_at_its_price() {
     let mut out = Vec::new();
     let b0 = book(0, &[(100.0, 5.0)], &[(100.1, 5.0)]);
     v.on_book(&b0, &mut out);
-    v.send(
-        &order(1, 1, Side::Buy, 100.0, 1.0, TimeInForce::Day),
-        &mut out,
-    );
+    v.send(&order(1, 1, Side::Buy, 100.0, 1.0, TimeInForce::Day));
     v.arrive_until(1, &mut out);
     assert_eq!(kinds(&out), [ExecKind::Accepted]);
     // Cancels take the level to 3: we cannot have more than 3 ahead.
@@ -192,10 +191,7 @@ fn power_3_splits_a_cancel_by_its_chance_of_being_ahead() {
     let mut v = venue("prob:power:3", 0, 0.001);
     let mut out = Vec::new();
     v.on_book(&book(0, &[(100.0, 4.0)], &[(100.1, 5.0)]), &mut out);
-    v.send(
-        &order(1, 1, Side::Buy, 100.0, 1.0, TimeInForce::Day),
-        &mut out,
-    );
+    v.send(&order(1, 1, Side::Buy, 100.0, 1.0, TimeInForce::Day));
     v.on_book(&book(2, &[(100.0, 10.0)], &[(100.1, 5.0)]), &mut out);
     let b = book(3, &[(100.0, 7.0)], &[(100.1, 5.0)]);
     v.on_book(&b, &mut out);
@@ -211,10 +207,7 @@ fn a_resting_order_fills_whole_when_the_other_side_reaches_it() {
     let mut v = venue("risk_averse", 0, 1.0);
     let mut out = Vec::new();
     v.on_book(&book(0, &[(100.0, 5.0)], &[(100.2, 5.0)]), &mut out);
-    v.send(
-        &order(1, 1, Side::Buy, 100.1, 2.0, TimeInForce::Day),
-        &mut out,
-    );
+    v.send(&order(1, 1, Side::Buy, 100.1, 2.0, TimeInForce::Day));
     v.on_book(&book(2, &[(100.0, 5.0)], &[(100.1, 3.0)]), &mut out);
     assert_eq!(fills(&out), [(2, fx(100.1), fx(2.0))]);
     assert_eq!(v.open_orders(), (0, 0));
@@ -227,12 +220,9 @@ fn a_cancel_racing_a_fill() {
     let mut out = Vec::new();
     let b = book(0, &[(100.0, 1.0)], &[(100.1, 5.0)]);
     v.on_book(&b, &mut out);
-    v.send(
-        &order(1, 0, Side::Buy, 100.0, 1.0, TimeInForce::Day),
-        &mut out,
-    );
+    v.send(&order(1, 0, Side::Buy, 100.0, 1.0, TimeInForce::Day));
     v.on_book(&book(60 * US, &[(100.0, 1.0)], &[(100.1, 5.0)]), &mut out);
-    v.send(&cancel(1, 100 * US), &mut out);
+    v.send(&cancel(1, 100 * US));
     v.on_book(&trade(&b, 120 * US, Side::Sell, 100.0, 3.0), &mut out);
     v.arrive_until(u64::MAX, &mut out);
     assert_eq!(
@@ -245,12 +235,9 @@ fn a_cancel_racing_a_fill() {
     let mut v = venue("risk_averse", 50, 1.0);
     let mut out = Vec::new();
     v.on_book(&b, &mut out);
-    v.send(
-        &order(1, 0, Side::Buy, 100.0, 1.0, TimeInForce::Day),
-        &mut out,
-    );
+    v.send(&order(1, 0, Side::Buy, 100.0, 1.0, TimeInForce::Day));
     v.on_book(&book(60 * US, &[(100.0, 1.0)], &[(100.1, 5.0)]), &mut out);
-    v.send(&cancel(1, 100 * US), &mut out);
+    v.send(&cancel(1, 100 * US));
     v.on_book(&trade(&b, 160 * US, Side::Sell, 100.0, 3.0), &mut out);
     assert_eq!(kinds(&out), [ExecKind::Accepted, ExecKind::Done]);
     assert_eq!((out[1].exchange_ns, out[1].leaves), (150 * US, fx(1.0)));
@@ -276,7 +263,7 @@ fn bad_orders_are_refused_with_a_reason() {
     for o in [
         unknown, ok, off_tick, zero, odd_lot, bad_side, bad_kind, dup,
     ] {
-        v.send(&o, &mut out);
+        v.send(&o);
     }
     v.arrive_until(u64::MAX, &mut out);
     let reasons: Vec<_> = out.iter().map(|r| (r.client_order_id, r.reason)).collect();

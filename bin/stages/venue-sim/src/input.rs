@@ -62,7 +62,6 @@ impl SimInput {
         let mut s = self.shared.borrow_mut();
         let Shared {
             venue,
-            reports,
             watermark,
             router_done,
             bad_orders,
@@ -73,10 +72,11 @@ impl SimInput {
             *watermark = (*watermark).max(o.sent_ns);
             match OrderKind::try_from(o.kind) {
                 Ok(OrderKind::Watermark) => *router_done |= o.sent_ns == u64::MAX,
-                Ok(_) => venue.send(o, reports),
+                Ok(_) => venue.send(o),
                 Err(_) => {
+                    // Refused with a reason when it arrives.
                     *bad_orders += 1;
-                    venue.send(o, reports);
+                    venue.send(o);
                 }
             }
         }

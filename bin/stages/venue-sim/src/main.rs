@@ -19,13 +19,13 @@ use std::rc::Rc;
 use anyhow::{Context, Result};
 use clap::Parser;
 use serde::Serialize;
-use tickline_schema::venue::{ExecKind, ExecReport, VenueReject};
-use tickline_schema::{BookEvent, Order, Stage, FIXED_SCALE};
+use tickline_schema::venue::ExecReport;
+use tickline_schema::{BookEvent, Order, Stage};
 use tickline_shm::{Consumer, FullPolicy, Producer, Push};
 use tickline_stage::{
     Emitter, Endpoint, EndpointKind as K, Flow, Processor, Runtime, Signals, StageArgs,
 };
-use tickline_venue::{Latency, QueueModel, Venue, VenueConfig, VenueStats};
+use tickline_venue::{write_report, VenueArgs, VenueStats, CSV_HEADER};
 
 use input::{Shared, SimInput};
 
@@ -39,25 +39,8 @@ struct Args {
     /// The market data: queue:NAME, a queue the feed fans out to.
     #[arg(long)]
     book: Endpoint,
-    /// risk_averse | prob:power:N | prob:log (market-by-price data).
-    #[arg(long, default_value = "risk_averse")]
-    queue_model: String,
-    /// constant:ENTRY_US:RESPONSE_US | recorded:FILE (hftbacktest's .npy
-    /// rows req,exch,resp in ns, or a CSV of them).
-    #[arg(long, default_value = "constant:0:0")]
-    latency: String,
-    /// Price grid, price units (orders off it are refused).
-    #[arg(long)]
-    tick: f64,
-    /// Quantity grid, instrument units.
-    #[arg(long)]
-    lot: f64,
-    /// Maker fee, bps of notional (negative: a rebate).
-    #[arg(long, default_value_t = 0.0)]
-    maker_fee_bps: f64,
-    /// Taker fee, bps of notional.
-    #[arg(long, default_value_t = 0.0)]
-    taker_fee_bps: f64,
+    #[command(flatten)]
+    venue: VenueArgs,
     /// Write every report here as CSV (fills, refusals...), for the report
     /// and for checking against another simulator.
     #[arg(long)]
@@ -66,25 +49,6 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     tickline_stage::exit_code("tickline-venue-sim", run_main())
-}
-
-fn fixed(x: f64, what: &str) -> Result<i64> {
-    let v = (x * FIXED_SCALE as f64).round() as i64;
-    anyhow::ensure!(x.is_finite() && v > 0, "--{what} must be positive, not {x}");
-    Ok(v)
-}
-
-fn venue_of(a: &Args) -> Result<Venue> {
-    let queue: QueueModel = a.queue_model.parse()?;
-    let latency = Latency::from_spec(&a.latency)?;
-    let cfg = VenueConfig {
-        queue,
-        tick: fixed(a.tick, "tick")?,
-        lot: fixed(a.lot, "lot")?,
-        maker_fee_bps: a.maker_fee_bps,
-        taker_fee_bps: a.taker_fee_bps,
-    };
-    Ok(Venue::new(cfg, latency))
 }
 
 /// Publishes the venue's reports; says when it has caught up at the end.
@@ -103,7 +67,7 @@ impl Sim {
         let mut s = self.shared.borrow_mut();
         for r in s.reports.drain(..) {
             if let Some(w) = &mut self.csv {
-                if let Err(e) = write_csv(w, &r) {
+                if let Err(e) = write_report(w, &r) {
                     self.csv_error.get_or_insert(e);
                 }
             }
@@ -128,43 +92,6 @@ impl Sim {
         reports.push(done);
         self.caught_up = true;
     }
-}
-
-const CSV_HEADER: &str =
-    "report_seq,kind,client_order_id,instrument_id,side,exchange_ns,local_ns,price,qty,leaves,cum_qty,liquidity,queue_ahead,fee,reason";
-
-fn write_csv(w: &mut impl Write, r: &ExecReport) -> std::io::Result<()> {
-    let kind = r.exec_kind().map_or("unknown", |k| match k {
-        ExecKind::Accepted => "accepted",
-        ExecKind::Fill => "fill",
-        ExecKind::Done => "done",
-        ExecKind::Rejected => "rejected",
-        ExecKind::CaughtUp => "caught_up",
-    });
-    let liq = ["", "maker", "taker"]
-        .get(r.liquidity as usize)
-        .unwrap_or(&"?");
-    let reason = VenueReject::ALL
-        .iter()
-        .find(|x| **x as u8 == r.reason)
-        .map_or("", |x| x.name());
-    let f = |x: i64| x as f64 / FIXED_SCALE as f64;
-    writeln!(
-        w,
-        "{},{kind},{},{},{},{},{},{},{},{},{},{liq},{},{},{reason}",
-        r.report_seq,
-        r.client_order_id,
-        r.instrument_id,
-        r.side,
-        r.exchange_ns,
-        r.local_ns,
-        f(r.price),
-        f(r.qty),
-        f(r.leaves),
-        f(r.cum_qty),
-        f(r.queue_ahead),
-        r.fee
-    )
 }
 
 impl Processor for Sim {
@@ -256,7 +183,7 @@ fn run_main() -> Result<()> {
         writeln!(w, "{CSV_HEADER}")?;
     }
     let shared = Rc::new(RefCell::new(Shared {
-        venue: venue_of(&a)?,
+        venue: a.venue.venue()?,
         reports: Vec::with_capacity(1024),
         watermark: 0,
         router_done: false,
@@ -285,8 +212,8 @@ fn run_main() -> Result<()> {
     }
     let s = sim.shared.borrow();
     let own = Summary {
-        queue_model: a.queue_model.clone(),
-        latency: a.latency.clone(),
+        queue_model: a.venue.queue_model.clone(),
+        latency: a.venue.latency.clone(),
         reports: sim.published,
         caught_up: sim.caught_up,
         restarted_without_state: restarted,

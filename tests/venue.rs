@@ -1,0 +1,288 @@
+//! The venue simulator in the real pipeline on the shared Binance USD-M
+//! capture (config/sim-binance.toml): its reports are byte for byte those
+//! of an offline replay of the orders the router journaled (exchange time
+//! alone decides them, not when the processes ran), each order is answered
+//! only after its entry latency, the router journals exactly the fills the
+//! venue made, and a router killed with SIGKILL mid-run loses and doubles
+//! none.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tickline_schema::telemetry::{get_str, PipelineStatus};
+use tickline_shm::{BoardReader, QueueView};
+
+use tickline_e2e::{binary, pipeline_binaries};
+
+/// Two cores: one pipeline at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// The config's entry latency (constant:1000:1000), ns.
+const ENTRY_NS: u64 = 1_000_000;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+struct Run {
+    name: String,
+    dir: PathBuf,
+    config: PathBuf,
+}
+
+impl Run {
+    /// config/sim-binance.toml under a name of its own, `pace` for the feed.
+    fn new(tag: &str, pace: &str) -> Run {
+        pipeline_binaries();
+        binary("tickline-venue-sim");
+        let name = format!("t{}-{tag}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("tickline-venue-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = std::fs::read_to_string(repo().join("config/sim-binance.toml")).unwrap();
+        let run_dir = dir.join("run").display().to_string();
+        let edits = [
+            ("name = \"sim-binance\"", format!("name = \"{name}\"")),
+            (
+                "run_dir = \"runs/sim-binance\"",
+                format!("run_dir = \"{run_dir}\""),
+            ),
+            ("\"--pace\", \"max\"", format!("\"--pace\", \"{pace}\"")),
+        ];
+        let mut text = text;
+        for (from, to) in edits {
+            assert!(text.contains(from), "{from} not in config/sim-binance.toml");
+            text = text.replacen(from, &to, 1);
+        }
+        let config = dir.join("config.toml");
+        std::fs::write(&config, text).unwrap();
+        Run { name, dir, config }
+    }
+
+    fn start(&self) -> Child {
+        Command::new(binary("tickline-supervisor"))
+            .args([
+                "run",
+                "--json",
+                "--config",
+                &self.config.display().to_string(),
+            ])
+            .current_dir(repo())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// The reports `tickline-venue-replay` gives for the journal's orders,
+    /// with the venue settings of the config.
+    fn replayed(&self) -> String {
+        let out = self.dir.join("replayed.csv");
+        let journal = self.dir.join("run/orders.journal");
+        let st = Command::new(binary("tickline-venue-replay"))
+            .args([
+                "--source",
+                "binance:../shared/data/binance/usdm_btcusdt_20240808.gz",
+            ])
+            .args([
+                "--instrument-ids",
+                "BTCUSDT=1",
+                "--queue-model",
+                "risk_averse",
+            ])
+            .args([
+                "--latency",
+                "constant:1000:1000",
+                "--tick",
+                "0.1",
+                "--lot",
+                "0.001",
+            ])
+            .args(["--maker-fee-bps", "2", "--taker-fee-bps", "5"])
+            .args(["--journal", &journal.display().to_string()])
+            .args(["--out", &out.display().to_string()])
+            .current_dir(repo())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        std::fs::read_to_string(out).unwrap()
+    }
+
+    fn read(&self, file: &str) -> String {
+        std::fs::read_to_string(self.dir.join("run").join(file)).unwrap()
+    }
+
+    fn pid_of(&self, stage: &str) -> u32 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            assert!(Instant::now() < deadline, "{stage} never started");
+            let board =
+                BoardReader::<PipelineStatus>::open(&format!("/tickline-{}-status", self.name));
+            if let Some((_, st)) = board.ok().and_then(|b| b.read()) {
+                let s = st.stages.iter().find(|s| get_str(&s.name) == stage);
+                if let Some(s) = s.filter(|s| s.pid != 0) {
+                    return s.pid;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Orders (and watermarks) the router has put on the venue's queue.
+    fn orders_sent(&self) -> u64 {
+        QueueView::open(&format!("/tickline-{}-q-orders", self.name))
+            .map(|v| v.status().head)
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn finish(c: Child) -> serde_json::Value {
+    let out = c.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "supervisor failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("no summary ({e}): {text}"))
+}
+
+/// A report row of venue-reports.csv, by column name.
+fn reports(csv: &str) -> Vec<BTreeMap<String, String>> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .map(|h| h.to_string())
+                .zip(l.split(',').map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+fn fixed(s: &str) -> i64 {
+    (s.parse::<f64>().unwrap() * 1e8).round() as i64
+}
+
+/// (order id, price, qty) of a fill.
+type FillKey = (u64, i64, i64);
+
+/// Each fill's [`FillKey`], sorted.
+fn venue_fills(csv: &str) -> Vec<FillKey> {
+    let mut v: Vec<_> = reports(csv)
+        .iter()
+        .filter(|r| r["kind"] == "fill")
+        .map(|r| {
+            (
+                r["client_order_id"].parse().unwrap(),
+                fixed(&r["price"]),
+                fixed(&r["qty"]),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The journal's fills, as `venue_fills`, and its orders' send times.
+fn journal_fills_and_orders(journal: &str) -> (Vec<FillKey>, BTreeMap<u64, u64>) {
+    let mut fills = Vec::new();
+    let mut sent = BTreeMap::new();
+    for l in journal.lines() {
+        let f: Vec<&str> = l.split('|').collect();
+        match f[0] {
+            "F" => fills.push((
+                f[2].parse().unwrap(),
+                f[5].parse().unwrap(),
+                f[6].parse().unwrap(),
+            )),
+            "O" => {
+                sent.insert(f[2].parse().unwrap(), f[10].parse().unwrap());
+            }
+            _ => {}
+        }
+    }
+    fills.sort();
+    (fills, sent)
+}
+
+/// Every order's first answer comes exactly one entry latency after it
+/// was sent, and no fill before it.
+fn assert_answered_after_arrival(csv: &str, sent: &BTreeMap<u64, u64>) {
+    let mut first: BTreeMap<u64, u64> = BTreeMap::new();
+    for r in reports(csv).iter().filter(|r| r["kind"] != "caught_up") {
+        let id: u64 = r["client_order_id"].parse().unwrap();
+        let t: u64 = r["exchange_ns"].parse().unwrap();
+        let arrival = sent[&id] + ENTRY_NS;
+        assert!(
+            t >= arrival,
+            "order {id}: {} at {t}, before its arrival at {arrival}",
+            r["kind"]
+        );
+        first.entry(id).or_insert(t);
+    }
+    for (id, t) in &first {
+        assert_eq!(*t, sent[id] + ENTRY_NS, "order {id} answered late");
+    }
+    assert_eq!(first.len(), sent.len(), "every order is answered");
+}
+
+#[test]
+fn the_venue_answers_the_journaled_orders_as_an_offline_replay_does() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let run = Run::new("replay", "max");
+    let s = finish(run.start());
+    let sim = &s["stages"]["venue-sim"]["stage_summary"];
+    assert_eq!(sim["caught_up"], true, "{sim}");
+    let csv = run.read("venue-reports.csv");
+    let (fills, sent) = journal_fills_and_orders(&run.read("orders.journal"));
+    assert!(fills.len() >= 20, "a real run fills orders: {sim}");
+    assert_eq!(fills, venue_fills(&csv), "journal fills = venue fills");
+    assert_answered_after_arrival(&csv, &sent);
+    assert!(
+        csv == run.replayed(),
+        "the live venue and the replay differ"
+    );
+}
+
+#[test]
+fn kill_9_of_the_router_mid_run_loses_and_doubles_no_fill() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let run = Run::new("killrouter", "realtime:40");
+    let child = run.start();
+    let first = run.pid_of("order-router");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while run.orders_sent() < 300 {
+        assert!(Instant::now() < deadline, "the router sent too little");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(Pid::from_raw(first as i32), Signal::SIGKILL).unwrap();
+    let s = finish(child);
+    let router = &s["stages"]["order-router"];
+    assert_eq!(router["restarts"], 1, "{router}");
+    let sim = &s["stages"]["venue-sim"]["stage_summary"];
+    assert_eq!(sim["caught_up"], true, "{sim}");
+    let csv = run.read("venue-reports.csv");
+    let (fills, sent) = journal_fills_and_orders(&run.read("orders.journal"));
+    assert!(!fills.is_empty());
+    assert_eq!(fills, venue_fills(&csv), "journal fills = venue fills");
+    assert_answered_after_arrival(&csv, &sent);
+    assert!(
+        csv == run.replayed(),
+        "the live venue and the replay differ"
+    );
+}
