@@ -37,6 +37,7 @@ pub fn render(s: &Value, order: &[String]) -> String {
     stage_table(&mut out, &stages);
     feed_latency(&mut out, &stages);
     routers(&mut out, &stages, elapsed);
+    venues(&mut out, &stages);
     slow_decisions(&mut out, &s["slow_decisions"]);
     if let Some(queues) = s["queues"].as_object() {
         let parts: Vec<String> = queues
@@ -227,11 +228,16 @@ fn trading(out: &mut String, r: &Value) {
         .as_object()
         .map(|m| m.iter().map(|(k, v)| format!("{k}: {v}")).collect())
         .unwrap_or_default();
+    let fills_from = match r["venue"].as_str() {
+        Some("sim") => "fills from the venue simulator, before fees",
+        Some("fix") => "fills from the FIX venue, before fees",
+        _ => "paper fills at the touch, no fees",
+    };
     let _ = writeln!(
         out,
-        "PnL {:.2} (realised, plus open positions at their last mid; paper fills at the touch, \
-         no fees); positions {}; hit rate {} over {} judged fills (share of fills whose price the \
-         mid had passed in our favour one model horizon later: a taker must beat half the spread){}",
+        "PnL {:.2} (realised, plus open positions at their last mid; {fills_from}); positions {}; \
+         hit rate {} over {} judged fills (share of fills whose price the mid had passed in our \
+         favour one model horizon later: a taker must beat half the spread){}",
         r["pnl"].as_f64().unwrap_or(f64::NAN),
         if positions.is_empty() {
             "flat".into()
@@ -248,6 +254,42 @@ fn trading(out: &mut String, r: &Value) {
             ""
         }
     );
+}
+
+/// What each venue simulator did: fills, passive share, queue position,
+/// fees, and the router's PnL net of them.
+fn venues(out: &mut String, stages: &[(&String, &Value)]) {
+    let pnl: f64 = stages
+        .iter()
+        .filter_map(|(_, st)| st["stage_summary"]["pnl"].as_f64())
+        .sum();
+    for (name, st) in stages {
+        let s = &st["stage_summary"];
+        let v = &s["venue"];
+        if !v.is_object() {
+            continue;
+        }
+        let n = |k: &str| v[k].as_u64().unwrap_or(0);
+        let (fills, maker) = (n("fills"), n("maker_fills"));
+        let fees = v["fees"].as_f64().unwrap_or(0.0);
+        let ahead = v["maker_queue_ahead"].as_f64().unwrap_or(0.0) / maker.max(1) as f64;
+        let _ = writeln!(
+            out,
+            "{name} ({}, latency {}): fills {} ({} passive = {:.0}%, {} taker), queue ahead at \
+             join {ahead:.3} on average per passive fill, fees {fees:.2}, PnL net of fees {:.2}; \
+             refused {}",
+            s["queue_model"].as_str().unwrap_or("?"),
+            s["latency"].as_str().unwrap_or("?"),
+            thousands(fills),
+            thousands(maker),
+            100.0 * maker as f64 / fills.max(1) as f64,
+            thousands(n("taker_fills")),
+            pnl - fees,
+            v["rejects"]
+                .as_object()
+                .map_or(0, |m| m.values().filter_map(Value::as_u64).sum::<u64>()),
+        );
+    }
 }
 
 /// Nanoseconds in microseconds ("12.3 µs", "4,650 µs"); "-" if unknown.

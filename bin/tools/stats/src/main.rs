@@ -3,6 +3,7 @@
 //! percentiles; or reads a finished run's interval logs and plots them.
 #![forbid(unsafe_code)]
 
+mod equity;
 mod live;
 mod plot;
 mod slowest;
@@ -58,6 +59,10 @@ enum Cmd {
         /// stage and metric, restarts marked) to this .png or .svg file.
         #[arg(long)]
         over_time: Option<PathBuf>,
+        /// Also draw the equity curve after each fill, before and after the
+        /// venue simulator's fees, to this .png or .svg file.
+        #[arg(long)]
+        equity: Option<PathBuf>,
         /// The run's slowest decisions with their causes instead of percentiles.
         #[arg(long)]
         slowest: bool,
@@ -93,6 +98,7 @@ fn main() -> Result<()> {
         png,
         svg,
         over_time,
+        equity,
         ..
     }) = &cli.cmd
     {
@@ -100,6 +106,7 @@ fn main() -> Result<()> {
             png: png.as_deref(),
             svg: svg.as_deref(),
             over_time: over_time.as_deref(),
+            equity: equity.as_deref(),
         };
         return logs(run_dir, &plots, cli.json);
     }
@@ -359,6 +366,7 @@ struct Plots<'a> {
     png: Option<&'a Path>,
     svg: Option<&'a Path>,
     over_time: Option<&'a Path>,
+    equity: Option<&'a Path>,
 }
 
 fn logs(dir: &Path, plots: &Plots, json: bool) -> Result<()> {
@@ -401,6 +409,10 @@ fn logs(dir: &Path, plots: &Plots, json: bool) -> Result<()> {
     }
     if let Some(path) = plots.over_time {
         plot::over_time(&series, &read_restarts(dir), path)?;
+        eprintln!("plot written to {}", path.display());
+    }
+    if let Some(path) = plots.equity {
+        plot::equity(&equity::read(dir)?, path)?;
         eprintln!("plot written to {}", path.display());
     }
     Ok(())

@@ -226,6 +226,55 @@ where
     Ok(())
 }
 
+/// A run's equity after each fill, before and after fees.
+pub fn equity(points: &[crate::equity::Point], path: &Path) -> Result<()> {
+    if points.is_empty() {
+        bail!("no fills in the journal: no equity curve");
+    }
+    draw(path, &Equity(points))
+}
+
+struct Equity<'a>(&'a [crate::equity::Point]);
+
+impl Figure for Equity<'_> {
+    fn size(&self) -> (u32, u32) {
+        (900, 420)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let p = self.0;
+        let end = p.last().map_or(1.0, |x| x.t_s).max(1e-3);
+        let ys = p.iter().flat_map(|x| [x.gross, x.net]);
+        let (lo, hi) = ys.fold((0f64, 0f64), |(a, b), y| (a.min(y), b.max(y)));
+        let pad = ((hi - lo) * 0.05).max(1e-6);
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                "equity after each fill: before fees (grey), after fees (blue)",
+                ("sans-serif", 16),
+            )
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0f64..end * 1.02, lo - pad..hi + pad)?;
+        chart
+            .configure_mesh()
+            .x_label_formatter(&|x| format!("{x:.0} s"))
+            .y_label_formatter(&|y| format!("{y:.2}"))
+            .draw()?;
+        let gross = p.iter().map(|x| (x.t_s, x.gross));
+        let net = p.iter().map(|x| (x.t_s, x.net));
+        chart.draw_series(LineSeries::new(
+            gross,
+            RGBColor(150, 150, 150).stroke_width(1),
+        ))?;
+        chart.draw_series(LineSeries::new(net, COLORS[0].stroke_width(2)))?;
+        Ok(())
+    }
+}
+
 /// A figure that any plotters backend can draw.
 trait Figure {
     fn size(&self) -> (u32, u32);
