@@ -28,7 +28,7 @@ for model in risk_averse prob:power:3; do
   ./target/release/tickline-supervisor run --config target/venue-check/$tag.toml > $run.log 2>&1
   ./target/release/tickline-venue-replay --source "binance:$capture" --instrument-ids BTCUSDT=1 \
     --journal $run/orders.journal --queue-model $model --latency constant:1000:1000 \
-    --tick 0.1 --lot 0.001 --maker-fee-bps 2 --taker-fee-bps 5 \
+    --tick 0.1 --lot 0.001 --maker-fee-bps 2 --taker-fee-bps 5 --reorder-ms 100 \
     --out $run/replayed.csv --orders-csv $run/orders.csv > /dev/null
   cmp -s $run/replayed.csv $run/venue-reports.csv || echo "$model: the live venue and its replay differ" >&2
   $venv/bin/python scripts/check_venue_hftbacktest.py --orders $run/orders.csv \

@@ -103,7 +103,14 @@ impl Run {
                 "--lot",
                 "0.001",
             ])
-            .args(["--maker-fee-bps", "2", "--taker-fee-bps", "5"])
+            .args([
+                "--maker-fee-bps",
+                "2",
+                "--taker-fee-bps",
+                "5",
+                "--reorder-ms",
+                "100",
+            ])
             .args(["--journal", &journal.display().to_string()])
             .args(["--out", &out.display().to_string()])
             .current_dir(repo())

@@ -41,6 +41,11 @@ pub struct VenueArgs {
     /// Taker fee, bps of notional.
     #[arg(long, default_value_t = 0.0)]
     pub taker_fee_bps: f64,
+    /// Take market events in exchange-time order within this window of
+    /// their receive order, ms (a capture whose streams arrive out of order,
+    /// e.g. Binance's depth and trades; 0: as received).
+    #[arg(long, default_value_t = 0)]
+    pub reorder_ms: u64,
 }
 
 fn fixed(x: f64, what: &'static str) -> Result<i64, VenueArgsError> {
@@ -61,6 +66,7 @@ impl VenueArgs {
             lot: fixed(self.lot, "lot")?,
             maker_fee_bps: self.maker_fee_bps,
             taker_fee_bps: self.taker_fee_bps,
+            reorder_ns: self.reorder_ms.saturating_mul(1_000_000),
         };
         Ok(Venue::new(cfg, Latency::from_spec(&self.latency)?))
     }

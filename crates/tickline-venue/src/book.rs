@@ -45,6 +45,25 @@ impl Book {
             .map_or(0, |l| l.qty)
     }
 
+    /// Quantity at `price` on `side` if the levels seen reach that far:
+    /// None past the last of a full side (the feed publishes the top
+    /// [`MAX_LEVELS`]; a level that falls off the view is not emptied).
+    pub fn seen_qty(&self, side: Side, price: i64) -> Option<i64> {
+        let v = match side {
+            Side::Buy => &self.bids,
+            Side::Sell => &self.asks,
+        };
+        let last = v[MAX_LEVELS - 1];
+        let beyond = match side {
+            Side::Buy => price < last.price,
+            Side::Sell => price > last.price,
+        };
+        if last.qty > 0 && beyond {
+            return None;
+        }
+        Some(self.qty_at(side, price))
+    }
+
     /// Whether any level is seen.
     pub fn is_empty(&self) -> bool {
         self.best(Side::Buy).is_none() && self.best(Side::Sell).is_none()

@@ -16,6 +16,7 @@ use tickline_schema::venue::{
 use tickline_schema::{BookEvent, EventKind, Order, Side, TimeInForce, FIXED_SCALE};
 
 use crate::book::Book;
+use crate::reorder::Reorder;
 use crate::{Latency, QueueModel, QueuePos};
 
 /// Instrument ids past this are refused (books are indexed by id).
@@ -34,6 +35,9 @@ pub struct VenueConfig {
     pub maker_fee_bps: f64,
     /// Fee on taker fills, bps of notional.
     pub taker_fee_bps: f64,
+    /// Market events are taken in exchange-time order within this window
+    /// of their receive order (0: as received; see [`crate::reorder`]).
+    pub reorder_ns: u64,
 }
 
 /// Counts of what the venue did.
@@ -91,9 +95,13 @@ struct Resting {
 pub struct Venue {
     cfg: VenueConfig,
     latency: Latency,
+    /// Each instrument's book as of the last event taken (what new orders meet).
     books: Vec<Option<Book>>,
+    /// Each instrument's book as of the last event received.
+    received: Vec<Option<Book>>,
     in_flight: VecDeque<InFlight>,
     resting: Vec<Resting>,
+    reorder: Reorder,
     last_id: u64,
     next_report: u64,
     /// What it did.
@@ -127,8 +135,10 @@ impl Venue {
             cfg,
             latency,
             books: Vec::with_capacity(64),
+            received: Vec::with_capacity(64),
             in_flight: VecDeque::with_capacity(1024),
             resting: Vec::with_capacity(1024),
+            reorder: Reorder::new(cfg.reorder_ns),
             last_id: 0,
             next_report: 1,
             stats: VenueStats::default(),
@@ -162,11 +172,38 @@ impl Venue {
         self.in_flight.insert(at, f);
     }
 
-    /// A market event: the orders arriving before it, then the event.
+    /// A market event in receive order; each event the reorder window
+    /// lets go is taken after the orders arriving before it.
     pub fn on_book(&mut self, e: &BookEvent, out: &mut Vec<ExecReport>) {
+        if e.instrument_id >= MAX_INSTRUMENTS {
+            self.stats.bad_events += 1;
+            return;
+        }
+        let i = e.instrument_id as usize;
+        if i >= self.received.len() {
+            self.received.resize(i + 1, None);
+            self.books.resize(i + 1, None);
+        }
+        let before = self.received[i].replace(Book::of(e)).unwrap_or_default();
+        self.reorder.push(before, e);
+        while let Some((before, e)) = self.reorder.pop_ready() {
+            self.take(&before, &e, out);
+        }
+    }
+
+    /// The market data has ended: the events still held, then every order
+    /// still on its way.
+    pub fn finish(&mut self, out: &mut Vec<ExecReport>) {
+        while let Some((before, e)) = self.reorder.pop_any() {
+            self.take(&before, &e, out);
+        }
+        self.arrive_until(u64::MAX, out);
+    }
+
+    fn take(&mut self, before: &Book, e: &BookEvent, out: &mut Vec<ExecReport>) {
         let t = e.trace.exchange_ns;
         self.arrive_while(|a| a < t, out);
-        self.apply(e, out);
+        self.apply(before, e, out);
     }
 
     /// The orders arriving at or before `t` (no market event will come
@@ -229,7 +266,7 @@ impl Venue {
             pos: QueuePos::default(),
             ahead_at_join: 0,
         };
-        self.take(&mut r, &book, t, out);
+        self.take_liquidity(&mut r, &book, t, out);
         let crossed = book
             .best(opposite(side))
             .is_some_and(|l| crosses(side, o.price, l));
@@ -250,7 +287,7 @@ impl Venue {
     }
 
     /// Walks the opposite side's levels within the limit, best first.
-    fn take(&mut self, r: &mut Resting, book: &Book, t: u64, out: &mut Vec<ExecReport>) {
+    fn take_liquidity(&mut self, r: &mut Resting, book: &Book, t: u64, out: &mut Vec<ExecReport>) {
         for l in book.levels(opposite(r.side)) {
             if r.leaves == 0 || !crosses(r.side, r.o.price, l.price) {
                 break;
@@ -271,25 +308,26 @@ impl Venue {
         out.push(self.report(ExecKind::Done, &r, t));
     }
 
-    /// Takes a market event's book; a trade and the level changes move and
-    /// fill resting orders of its instrument.
-    fn apply(&mut self, e: &BookEvent, out: &mut Vec<ExecReport>) {
-        if e.instrument_id >= MAX_INSTRUMENTS {
-            self.stats.bad_events += 1;
-            return;
-        }
+    /// Takes a market event's book; a trade and the changes its message
+    /// made to the levels (from `before`) move and fill resting orders of
+    /// its instrument.
+    fn apply(&mut self, before: &Book, e: &BookEvent, out: &mut Vec<ExecReport>) {
+        debug_assert!(e.instrument_id < MAX_INSTRUMENTS, "checked on receipt");
         self.stats.book_events += 1;
-        let i = e.instrument_id as usize;
-        if i >= self.books.len() {
-            self.books.resize(i + 1, None);
-        }
         let new = Book::of(e);
-        let prev = self.books[i].replace(new).unwrap_or_default();
+        let trade = e.kind() == Some(EventKind::Trade);
+        // A trade does not change the book, and the book it carries is the
+        // one as received (taken out of receive order, possibly from before
+        // a snapshot): only depth events, in order among themselves, set it.
+        if !trade {
+            self.books[e.instrument_id as usize] = Some(new);
+        }
+        let prev = *before;
         if self.resting.is_empty() {
             return;
         }
         let t = e.trace.exchange_ns;
-        if e.kind() == Some(EventKind::Trade) {
+        if trade {
             self.on_trade(e, t, out);
         }
         self.on_levels(e.instrument_id, &prev, &new, t, out);
@@ -330,24 +368,25 @@ impl Venue {
         }
     }
 
-    /// New level totals: each resting order's queue moves by its model; an
-    /// order the opposite side's best has reached fills whole.
+    /// New level totals (`prev` to `new`): each resting order's queue moves
+    /// by its model; an order the opposite side's best (in the book as now
+    /// taken) has reached fills whole.
     fn on_levels(&mut self, inst: u32, prev: &Book, new: &Book, t: u64, out: &mut Vec<ExecReport>) {
+        let now = self.books[inst as usize].unwrap_or_default();
         for k in 0..self.resting.len() {
             let mut r = self.resting[k];
             if r.o.instrument_id != inst || r.leaves == 0 {
                 continue;
             }
-            let (before, after) = (
-                prev.qty_at(r.side, r.o.price),
-                new.qty_at(r.side, r.o.price),
-            );
-            if before != after {
-                self.cfg
-                    .queue
-                    .on_level(&mut r.pos, units(before), units(after));
+            let px = r.o.price;
+            let seen = (prev.seen_qty(r.side, px), new.seen_qty(r.side, px));
+            if let (Some(before), Some(after)) = seen {
+                if before != after {
+                    let q = self.cfg.queue;
+                    q.on_level(&mut r.pos, units(before), units(after));
+                }
             }
-            let reached = new
+            let reached = now
                 .best(opposite(r.side))
                 .is_some_and(|l| crosses(r.side, r.o.price, l));
             if reached {

@@ -12,6 +12,7 @@ mod engine;
 mod latency;
 mod npy;
 mod queue;
+pub mod reorder;
 
 pub use args::{VenueArgs, VenueArgsError};
 pub use book::Book;

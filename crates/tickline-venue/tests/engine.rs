@@ -19,6 +19,7 @@ fn venue(queue: &str, entry_us: u64, lot: f64) -> Venue {
         lot: fx(lot),
         maker_fee_bps: -0.5,
         taker_fee_bps: 4.0,
+        reorder_ns: 0,
     };
     let lat = Latency::from_spec(&format!("constant:{entry_us}:0")).unwrap();
     Venue::new(cfg, lat)
@@ -282,4 +283,59 @@ fn bad_orders_are_refused_with_a_reason() {
         ]
     );
     assert_eq!(v.stats.rejects.values().sum::<u64>(), 7);
+}
+
+#[test]
+fn a_trade_received_after_the_depth_that_shows_it_counts_once() {
+    // prob:power:3, joined behind 4 at a level of 10 (6 behind). A trade
+    // of 3 at T=10 is received after the depth update of T=11 that already
+    // shows the level at 7. In exchange-time order the decrease is the
+    // trade's (ahead 4 - 3 = 1); in receive order it would first count as
+    // a cancel (ahead 3.31) and then the trade again (0.31).
+    for (window, ahead_left) in [(5, 1.0), (0, 4.0 - 3.0 * 64.0 / 280.0 - 3.0)] {
+        let cfg = VenueConfig {
+            queue: "prob:power:3".parse().unwrap(),
+            tick: fx(0.1),
+            lot: fx(0.001),
+            maker_fee_bps: 0.0,
+            taker_fee_bps: 0.0,
+            reorder_ns: window,
+        };
+        let mut v = Venue::new(cfg, Latency::from_spec("constant:0:0").unwrap());
+        let mut out = Vec::new();
+        v.on_book(&book(0, &[(100.0, 4.0)], &[(100.1, 5.0)]), &mut out);
+        v.send(&order(1, 1, Side::Buy, 100.0, 1.0, TimeInForce::Day));
+        v.on_book(&book(2, &[(100.0, 10.0)], &[(100.1, 5.0)]), &mut out);
+        let after = book(11, &[(100.0, 7.0)], &[(100.1, 5.0)]);
+        v.on_book(&after, &mut out);
+        v.on_book(&trade(&after, 10, Side::Sell, 100.0, 3.0), &mut out);
+        // What is left ahead: a trade of that much fills nothing, a lot more fills.
+        let probe = trade(&after, 30, Side::Sell, 100.0, ahead_left - 0.0004);
+        v.on_book(&probe, &mut out);
+        v.finish(&mut out);
+        assert_eq!(fills(&out), [], "window {window}: not yet at the front");
+        v.on_book(&trade(&after, 40, Side::Sell, 100.0, 0.0015), &mut out);
+        v.finish(&mut out);
+        assert_eq!(fills(&out), [(40, fx(100.0), fx(0.001))], "window {window}");
+    }
+}
+
+#[test]
+fn a_level_that_falls_off_the_ten_seen_is_not_taken_as_emptied() {
+    let mut v = venue("risk_averse", 0, 1.0);
+    let mut out = Vec::new();
+    let asks = |first: f64| -> Vec<(f64, f64)> {
+        (0..10).map(|k| (first + 0.1 * k as f64, 5.0)).collect()
+    };
+    v.on_book(&book(0, &[(99.9, 5.0)], &asks(100.0)), &mut out);
+    // A sell at the 10th level, 5 ahead.
+    v.send(&order(1, 1, Side::Sell, 100.9, 1.0, TimeInForce::Day));
+    v.arrive_until(1, &mut out);
+    // Levels join below: 100.9 falls off the view, then comes back.
+    let b = book(2, &[(99.9, 5.0)], &asks(99.95 - 0.05));
+    v.on_book(&b, &mut out);
+    let back = book(3, &[(99.9, 5.0)], &asks(100.0));
+    v.on_book(&back, &mut out);
+    v.on_book(&trade(&back, 4, Side::Buy, 100.9, 1.0), &mut out);
+    assert_eq!(fills(&out), [], "still 4 ahead");
 }

@@ -100,7 +100,7 @@ fn replay(args: &Args, venue: &mut Venue, w: &mut impl Write) -> Result<u64> {
             write_report(w, &r)?;
         }
     }
-    venue.arrive_until(u64::MAX, &mut reports);
+    venue.finish(&mut reports);
     reports.push(venue.caught_up(u64::MAX));
     for r in reports.drain(..) {
         write_report(w, &r)?;
