@@ -266,12 +266,13 @@ fn the_venue_answers_the_journaled_orders_as_an_offline_replay_does() {
     );
 }
 
-#[test]
-fn kill_9_of_the_router_mid_run_loses_and_doubles_no_fill() {
-    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let run = Run::new("killrouter", "realtime:40");
+/// Runs the config paced, kills `stage` with SIGKILL once the router has
+/// put 300 messages on the venue's queue, and checks that the journal has
+/// exactly the venue's fills and that the venue answered as a replay does.
+fn kill_mid_run(stage: &str) -> serde_json::Value {
+    let run = Run::new(&format!("kill-{stage}"), "realtime:40");
     let child = run.start();
-    let first = run.pid_of("order-router");
+    let first = run.pid_of(stage);
     let deadline = Instant::now() + Duration::from_secs(60);
     while run.orders_sent() < 300 {
         assert!(Instant::now() < deadline, "the router sent too little");
@@ -279,8 +280,7 @@ fn kill_9_of_the_router_mid_run_loses_and_doubles_no_fill() {
     }
     kill(Pid::from_raw(first as i32), Signal::SIGKILL).unwrap();
     let s = finish(child);
-    let router = &s["stages"]["order-router"];
-    assert_eq!(router["restarts"], 1, "{router}");
+    assert_eq!(s["stages"][stage]["restarts"], 1, "{}", s["stages"][stage]);
     let sim = &s["stages"]["venue-sim"]["stage_summary"];
     assert_eq!(sim["caught_up"], true, "{sim}");
     let csv = run.read("venue-reports.csv");
@@ -292,4 +292,19 @@ fn kill_9_of_the_router_mid_run_loses_and_doubles_no_fill() {
         csv == run.replayed(),
         "the live venue and the replay differ"
     );
+    sim.clone()
+}
+
+#[test]
+fn kill_9_of_the_router_mid_run_loses_and_doubles_no_fill() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    kill_mid_run("order-router");
+}
+
+#[test]
+fn kill_9_of_the_venue_mid_run_rebuilds_it_and_loses_and_doubles_no_fill() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let sim = kill_mid_run("venue-sim");
+    assert!(sim["rebuilt_from_inputs"].as_u64().unwrap() > 0, "{sim}");
+    assert_eq!(sim["lost_state"], false, "{sim}");
 }

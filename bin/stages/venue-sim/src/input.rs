@@ -13,8 +13,38 @@ use tickline_shm::{Consumer, WaitOutcome};
 use tickline_stage::{Batch, Input};
 use tickline_venue::Venue;
 
+use crate::log::InputLog;
+
 /// How long an idle venue sleeps before it looks at its signals again.
 const IDLE_WAKE: Duration = Duration::from_millis(100);
+
+impl Shared {
+    fn log_error(&mut self, r: std::io::Result<()>) {
+        if let Err(e) = r {
+            self.log_failed.get_or_insert(e.to_string());
+        }
+    }
+
+    /// One message of the order queue: an order or cancel to the venue, a
+    /// watermark to the clock.
+    pub fn take_order(&mut self, o: &Order) {
+        self.watermark = self.watermark.max(o.sent_ns);
+        match OrderKind::try_from(o.kind) {
+            Ok(OrderKind::Watermark) => self.router_done |= o.sent_ns == u64::MAX,
+            Ok(_) => self.venue.send(o),
+            Err(_) => {
+                // Refused with a reason when it arrives.
+                self.bad_orders += 1;
+                self.venue.send(o);
+            }
+        }
+    }
+
+    /// A market event to the venue.
+    pub fn take_book(&mut self, e: &BookEvent) {
+        self.venue.on_book(e, &mut self.reports);
+    }
+}
 
 /// What the input and the processor share: the venue and its answers.
 pub struct Shared {
@@ -30,6 +60,9 @@ pub struct Shared {
     pub drained: bool,
     /// Order messages of an unknown kind.
     pub bad_orders: u64,
+    /// The input log's first write error: from then on a restart would
+    /// not be exact (said in the summary).
+    pub log_failed: Option<String>,
 }
 
 /// The two queues the venue reads.
@@ -38,14 +71,28 @@ pub struct SimInput {
     orders: Consumer<Order>,
     shared: Rc<RefCell<Shared>>,
     min_entry: u64,
+    log: Option<InputLog>,
+    /// Queue positions past what a predecessor logged.
+    resume: Resume,
+}
+
+/// Where in each queue a predecessor's log ends.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Resume {
+    /// The market-data queue.
+    pub next_book: u64,
+    /// The order queue.
+    pub next_order: u64,
 }
 
 impl SimInput {
-    /// Reads `book` as `orders` allows; the venue is in `shared`.
+    /// Reads `book` as `orders` allows; the venue is in `shared`; inputs
+    /// are logged to `log` before they are taken, from `resume` on.
     pub fn new(
-        book: Consumer<BookEvent>,
-        orders: Consumer<Order>,
+        (book, orders): (Consumer<BookEvent>, Consumer<Order>),
         shared: Rc<RefCell<Shared>>,
+        log: Option<InputLog>,
+        resume: Resume,
     ) -> Self {
         let min_entry = shared.borrow().venue.min_entry_ns();
         SimInput {
@@ -53,39 +100,49 @@ impl SimInput {
             orders,
             shared,
             min_entry,
+            log,
+            resume,
         }
     }
 
-    /// Every order message waiting: orders and cancels to the venue,
-    /// watermarks to the clock. Returns the latest market time takeable.
+    /// Every order message waiting, logged, then taken (those a
+    /// predecessor logged are skipped). Returns the latest market time
+    /// takeable.
     fn take_orders(&mut self) -> u64 {
-        let mut s = self.shared.borrow_mut();
-        let Shared {
-            venue,
-            watermark,
-            router_done,
-            bad_orders,
-            ..
-        } = &mut *s;
+        let first = self.orders.committed();
         let slots = self.orders.read_slots(256);
-        for o in slots {
-            *watermark = (*watermark).max(o.sent_ns);
-            match OrderKind::try_from(o.kind) {
-                Ok(OrderKind::Watermark) => *router_done |= o.sent_ns == u64::MAX,
-                Ok(_) => venue.send(o),
-                Err(_) => {
-                    // Refused with a reason when it arrives.
-                    *bad_orders += 1;
-                    venue.send(o);
-                }
+        let mut s = self.shared.borrow_mut();
+        for (i, o) in slots.iter().enumerate() {
+            let pos = first + i as u64;
+            if pos < self.resume.next_order {
+                continue;
             }
+            if let Some(log) = &mut self.log {
+                s.log_error(log.order(pos, o));
+            }
+            s.take_order(o);
         }
         let n = slots.len();
+        if let Some(log) = &mut self.log {
+            s.log_error(log.flush_io());
+        }
         self.orders.commit(n);
-        if *router_done {
+        if s.router_done {
             u64::MAX
         } else {
-            watermark.saturating_add(self.min_entry)
+            s.watermark.saturating_add(self.min_entry)
+        }
+    }
+
+    /// Skips market events a predecessor logged (they are in the venue).
+    fn skip_logged_book(&mut self) {
+        while self.book.committed() < self.resume.next_book {
+            let left = (self.resume.next_book - self.book.committed()) as usize;
+            let n = self.book.read_slots(left.min(1024)).len();
+            if n == 0 {
+                return;
+            }
+            self.book.commit(n);
         }
     }
 }
@@ -93,15 +150,23 @@ impl SimInput {
 impl Input<BookEvent> for SimInput {
     fn read(&mut self, max: usize) -> Batch<'_, BookEvent> {
         let gate = self.take_orders();
+        self.skip_logged_book();
+        let first = self.book.committed();
         let slots = self.book.read_slots(max);
         let n = slots
             .iter()
             .take_while(|e| e.trace.exchange_ns <= gate)
             .count();
+        let mut s = self.shared.borrow_mut();
         if n == 0 {
-            let mut s = self.shared.borrow_mut();
             s.drained = s.router_done && slots.is_empty();
             return Batch::Idle;
+        }
+        if let Some(log) = &mut self.log {
+            for (i, e) in slots[..n].iter().enumerate() {
+                s.log_error(log.book(first + i as u64, e));
+            }
+            s.log_error(log.flush_io());
         }
         Batch::Ready(&slots[..n])
     }

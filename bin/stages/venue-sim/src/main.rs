@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod input;
+mod log;
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -27,7 +28,8 @@ use tickline_stage::{
 };
 use tickline_venue::{write_report, VenueArgs, VenueStats, CSV_HEADER};
 
-use input::{Shared, SimInput};
+use input::{Resume, Shared, SimInput};
+use log::InputLog;
 
 #[derive(Parser, Debug)]
 #[command(version, about)]
@@ -41,6 +43,10 @@ struct Args {
     book: Endpoint,
     #[command(flatten)]
     venue: VenueArgs,
+    /// Log every input here before it is taken, and take a predecessor's
+    /// again at start: a simulator killed at any point goes on exactly.
+    #[arg(long)]
+    input_log: Option<PathBuf>,
     /// Write every report here as CSV (fills, refusals...), for the report
     /// and for checking against another simulator.
     #[arg(long)]
@@ -57,6 +63,9 @@ struct Sim {
     out: Producer<ExecReport>,
     csv: Option<BufWriter<File>>,
     published: u64,
+    /// Reports up to this sequence number a predecessor published: made
+    /// again from its logged inputs, not published again.
+    already: u64,
     caught_up: bool,
     csv_error: Option<std::io::Error>,
 }
@@ -70,6 +79,9 @@ impl Sim {
                 if let Err(e) = write_report(w, &r) {
                     self.csv_error.get_or_insert(e);
                 }
+            }
+            if r.report_seq <= self.already {
+                continue;
             }
             if self.out.push(&r) == Push::Stopped {
                 return Flow::Stop;
@@ -134,11 +146,15 @@ impl Processor for Sim {
 struct Summary {
     queue_model: String,
     latency: String,
+    /// Reports published by this process.
     reports: u64,
     caught_up: bool,
-    /// A predecessor published reports on this queue: its resting orders
-    /// and queue positions died with it (they are not rebuilt).
-    restarted_without_state: bool,
+    /// Inputs a predecessor logged, taken again at start.
+    rebuilt_from_inputs: usize,
+    /// A predecessor published reports and there was no input log: its
+    /// resting orders and queue positions died with it.
+    lost_state: bool,
+    input_log_error: Option<String>,
     open_at_end: (usize, usize),
     bad_order_messages: u64,
     reports_csv_error: Option<String>,
@@ -152,50 +168,88 @@ fn queue_name<'a>(e: &'a Endpoint, flag: &'static str) -> Result<&'a str> {
     }
 }
 
-fn run_main() -> Result<()> {
-    let a = Args::parse();
-    let signals = Signals::install()?;
+/// The three queues' ends.
+struct Queues {
+    book: Consumer<BookEvent>,
+    orders: Consumer<Order>,
+    out: Producer<ExecReport>,
+}
+
+fn attach_queues(a: &Args, signals: &Signals) -> Result<Queues> {
     let orders_q = queue_name(a.stage.input(&[K::Queue])?, "--in")?;
     let reports_q = queue_name(&a.stage.out, "--out")?;
     let book_q = queue_name(&a.book, "--book")?;
     let stop = signals.stop_flag();
     let attach = |what: &str, q: &str| format!("attaching {what} queue {q}");
-    let book = Consumer::<BookEvent>::attach(book_q, a.stage.wait)
-        .with_context(|| attach("market data", book_q))?
-        .with_stop_flag(stop.clone());
-    let orders = Consumer::<Order>::attach(orders_q, a.stage.wait)
-        .with_context(|| attach("orders", orders_q))?
-        .with_stop_flag(stop.clone());
-    let out = Producer::<ExecReport>::attach(reports_q, FullPolicy::Block, a.stage.wait)
-        .with_context(|| attach("reports", reports_q))?
-        .with_stop_flag(stop);
-    let restarted = out.last_published().is_some();
-    if restarted {
-        eprintln!("venue-sim: a predecessor's reports are on {reports_q}: its resting orders are not rebuilt");
-    }
-    let mut csv = match &a.reports_csv {
-        Some(p) => Some(BufWriter::new(
-            File::create(p).with_context(|| format!("creating {}", p.display()))?,
-        )),
-        None => None,
+    Ok(Queues {
+        book: Consumer::<BookEvent>::attach(book_q, a.stage.wait)
+            .with_context(|| attach("market data", book_q))?
+            .with_stop_flag(stop.clone()),
+        orders: Consumer::<Order>::attach(orders_q, a.stage.wait)
+            .with_context(|| attach("orders", orders_q))?
+            .with_stop_flag(stop.clone()),
+        out: Producer::<ExecReport>::attach(reports_q, FullPolicy::Block, a.stage.wait)
+            .with_context(|| attach("reports", reports_q))?
+            .with_stop_flag(stop),
+    })
+}
+
+fn open_csv(a: &Args) -> Result<Option<BufWriter<File>>> {
+    let Some(p) = &a.reports_csv else {
+        return Ok(None);
     };
-    if let Some(w) = &mut csv {
-        writeln!(w, "{CSV_HEADER}")?;
+    let f = File::create(p).with_context(|| format!("creating {}", p.display()))?;
+    let mut w = BufWriter::new(f);
+    writeln!(w, "{CSV_HEADER}")?;
+    Ok(Some(w))
+}
+
+/// A predecessor's logged inputs taken again (its reports made again, to
+/// be published only past what it published), and the log to go on with.
+fn rebuild(a: &Args, q: &Queues, shared: &mut Shared) -> Result<(Option<InputLog>, Resume, usize)> {
+    let Some(path) = &a.input_log else {
+        return Ok((None, Resume::default(), 0));
+    };
+    let (log, logged) = InputLog::open(path, q.book.created_unix_ns(), q.orders.created_unix_ns())?;
+    for input in &logged.inputs {
+        match input {
+            log::Input::Book(e) => shared.take_book(e),
+            log::Input::Order(o) => shared.take_order(o),
+        }
     }
-    let shared = Rc::new(RefCell::new(Shared {
+    let resume = Resume {
+        next_book: logged.next_book,
+        next_order: logged.next_order,
+    };
+    Ok((Some(log), resume, logged.inputs.len()))
+}
+
+fn run_main() -> Result<()> {
+    let a = Args::parse();
+    let signals = Signals::install()?;
+    let q = attach_queues(&a, &signals)?;
+    let already = q.out.last_published().map_or(0, |r| r.report_seq);
+    let mut shared = Shared {
         venue: a.venue.venue()?,
         reports: Vec::with_capacity(1024),
         watermark: 0,
         router_done: false,
         drained: false,
         bad_orders: 0,
-    }));
-    let mut input = SimInput::new(book, orders, shared.clone());
+        log_failed: None,
+    };
+    let (log, resume, rebuilt) = rebuild(&a, &q, &mut shared)?;
+    if already > 0 && a.input_log.is_none() {
+        eprintln!("venue-sim: a predecessor published reports, and there is no --input-log: its resting orders are lost");
+    }
+    let shared = Rc::new(RefCell::new(shared));
+    let mut input = SimInput::new((q.book, q.orders), shared.clone(), log, resume);
     let mut sim = Sim {
         shared,
-        out,
-        csv,
+        out: q.out,
+        csv: open_csv(&a)?,
         published: 0,
+        already,
         caught_up: false,
         csv_error: None,
     };
@@ -216,7 +270,9 @@ fn run_main() -> Result<()> {
         latency: a.venue.latency.clone(),
         reports: sim.published,
         caught_up: sim.caught_up,
-        restarted_without_state: restarted,
+        rebuilt_from_inputs: rebuilt,
+        lost_state: already > 0 && a.input_log.is_none(),
+        input_log_error: s.log_failed.clone(),
         open_at_end: s.venue.open_orders(),
         bad_order_messages: s.bad_orders,
         reports_csv_error: sim.csv_error.as_ref().map(|e| e.to_string()),
