@@ -139,7 +139,11 @@ impl QueueVenue {
                 Some(Exec::Rested(id))
             }
             // An order sent twice (see `reconcile`): the first one stands.
-            ExecKind::Rejected if r.reason == VenueReject::DuplicateId as u8 => {
+            // A cancel that lost its race: the order's own reports say the rest.
+            ExecKind::Rejected
+                if r.reason == VenueReject::DuplicateId as u8
+                    || r.reason == VenueReject::TooLateToCancel as u8 =>
+            {
                 self.counts.repeated += 1;
                 None
             }

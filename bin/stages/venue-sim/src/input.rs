@@ -28,15 +28,16 @@ impl Shared {
     /// One message of the order queue: an order or cancel to the venue, a
     /// watermark to the clock.
     pub fn take_order(&mut self, o: &Order) {
+        let Ok(kind) = OrderKind::try_from(o.kind) else {
+            // Garbage: refused with a reason when it arrives; its clock
+            // is not taken for the router's.
+            self.bad_orders += 1;
+            return self.venue.send(o);
+        };
         self.watermark = self.watermark.max(o.sent_ns);
-        match OrderKind::try_from(o.kind) {
-            Ok(OrderKind::Watermark) => self.router_done |= o.sent_ns == u64::MAX,
-            Ok(_) => self.venue.send(o),
-            Err(_) => {
-                // Refused with a reason when it arrives.
-                self.bad_orders += 1;
-                self.venue.send(o);
-            }
+        match kind {
+            OrderKind::Watermark => self.router_done |= o.sent_ns == u64::MAX,
+            OrderKind::New | OrderKind::Cancel => self.venue.send(o),
         }
     }
 
