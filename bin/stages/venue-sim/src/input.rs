@@ -17,6 +17,14 @@ use crate::log::InputLog;
 
 /// How long an idle venue sleeps before it looks at its signals again.
 const IDLE_WAKE: Duration = Duration::from_millis(100);
+/// With an input log, market events are committed on their queue only once
+/// logged, and the log is written at most this often (or every
+/// [`LOG_BATCH`] events): a write per event would cost the CPUs the
+/// pipeline runs on. Taken events not yet committed are read again by a
+/// successor, which gives the same reports again (not published twice).
+const LOG_EVERY: Duration = Duration::from_millis(10);
+/// See [`LOG_EVERY`].
+const LOG_BATCH: usize = 4096;
 
 impl Shared {
     fn log_error(&mut self, r: std::io::Result<()>) {
@@ -75,6 +83,9 @@ pub struct SimInput {
     log: Option<InputLog>,
     /// Queue positions past what a predecessor logged.
     resume: Resume,
+    /// Market events taken, logged, not yet committed.
+    taken: usize,
+    last_write: std::time::Instant,
 }
 
 /// Where in each queue a predecessor's log ends.
@@ -103,7 +114,20 @@ impl SimInput {
             min_entry,
             log,
             resume,
+            taken: 0,
+            last_write: std::time::Instant::now(),
         }
+    }
+
+    /// Writes the log, then commits what it holds: the market events taken.
+    pub fn write_log(&mut self) {
+        if let Some(log) = &mut self.log {
+            let r = log.flush_io();
+            self.shared.borrow_mut().log_error(r);
+        }
+        self.book.commit(self.taken);
+        self.taken = 0;
+        self.last_write = std::time::Instant::now();
     }
 
     /// Every order message waiting, logged, then taken (those a
@@ -124,15 +148,19 @@ impl SimInput {
             s.take_order(o);
         }
         let n = slots.len();
-        if let Some(log) = &mut self.log {
-            s.log_error(log.flush_io());
-        }
-        self.orders.commit(n);
-        if s.router_done {
+        let logged = n > 0 && self.log.is_some();
+        let gate = if s.router_done {
             u64::MAX
         } else {
             s.watermark.saturating_add(self.min_entry)
+        };
+        drop(s);
+        if logged {
+            // Orders are few: on the file before their queue lets them go.
+            self.write_log();
         }
+        self.orders.commit(n);
+        gate
     }
 
     /// Skips market events a predecessor logged (they are in the venue).
@@ -152,8 +180,8 @@ impl Input<BookEvent> for SimInput {
     fn read(&mut self, max: usize) -> Batch<'_, BookEvent> {
         let gate = self.take_orders();
         self.skip_logged_book();
-        let first = self.book.committed();
-        let slots = self.book.read_slots(max);
+        let first = self.book.committed() + self.taken as u64;
+        let slots = &self.book.read_slots(self.taken + max)[self.taken..];
         let n = slots
             .iter()
             .take_while(|e| e.trace.exchange_ns <= gate)
@@ -167,20 +195,35 @@ impl Input<BookEvent> for SimInput {
             for (i, e) in slots[..n].iter().enumerate() {
                 s.log_error(log.book(first + i as u64, e));
             }
-            s.log_error(log.flush_io());
         }
         Batch::Ready(&slots[..n])
     }
 
     fn commit(&mut self, n: usize) {
-        self.book.commit(n);
+        if self.log.is_none() {
+            return self.book.commit(n);
+        }
+        self.taken += n;
+        if self.taken >= LOG_BATCH || self.last_write.elapsed() >= LOG_EVERY {
+            self.write_log();
+        }
     }
 
     fn wait(&mut self) -> WaitOutcome {
+        if self.taken > 0 {
+            let left = LOG_EVERY.saturating_sub(self.last_write.elapsed());
+            if left.is_zero() {
+                self.write_log();
+            } else {
+                // Back in time to write what is taken (the market-data
+                // queue would wake at once: what is taken is still on it).
+                return self.orders.wait(Some(left));
+            }
+        }
         if self.shared.borrow().drained {
             return self.book.wait(Some(IDLE_WAKE));
         }
-        if self.book.available() > 0 {
+        if self.book.available() > self.taken {
             // Market data waits for the router's clock: it is the orders
             // queue that brings news.
             return self.orders.wait(Some(IDLE_WAKE));

@@ -258,6 +258,7 @@ fn run_main() -> Result<()> {
     rt_args.out = Endpoint::Null;
     let mut rt = Runtime::<ExecReport>::new(Stage::Venue, &rt_args, signals, FullPolicy::Block)?;
     rt.run(&mut input, &mut sim)?;
+    input.write_log();
     sim.flush();
     if let Some(w) = &mut sim.csv {
         if let Err(e) = w.flush() {
