@@ -3,7 +3,7 @@
 //! same reports for the same inputs). A record is a tag, the message's
 //! position in its queue, and the message's bytes; the file starts with the
 //! creation times of the two queues, so a log of another run is not taken.
-//! One write per batch read, not per message.
+//! Written in batches (see `input.rs`), never a write per message.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Write};
