@@ -15,15 +15,11 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tickline_e2e::{
-    binary, fix_venue, output_ok, pipeline_binaries, synthetic_pipeline_config, wait_ok,
+    binary, fix_venue, output_ok, pipeline_binaries, repo, synthetic_pipeline_config, wait_ok,
 };
 
 /// Two cores: one pipeline at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

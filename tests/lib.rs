@@ -5,6 +5,11 @@
 
 use std::path::PathBuf;
 
+/// The repository's root (configs, scripts and models are read from there).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
 /// The directory the workspace's binaries are built into: the test
 /// executable's `deps/` directory's parent.
 pub fn bin_dir() -> PathBuf {

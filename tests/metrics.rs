@@ -8,15 +8,11 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tickline_e2e::{binary, have_tool, pipeline_binaries};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use tickline_e2e::{binary, have_tool, pipeline_binaries, repo};
 
 /// GET `path` from `addr` with extra request `headers`: (status code, body).
 fn get_with(addr: &str, path: &str, headers: &str) -> std::io::Result<(u32, String)> {

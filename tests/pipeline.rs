@@ -14,14 +14,12 @@ use nix::unistd::Pid;
 use tickline_schema::telemetry::{get_str, PipelineStatus, StageStats};
 use tickline_shm::BoardReader;
 
-use tickline_e2e::{binary, have_tool, output_ok, pipeline_binaries, synthetic_pipeline_config};
+use tickline_e2e::{
+    binary, have_tool, output_ok, pipeline_binaries, repo, synthetic_pipeline_config,
+};
 
 /// Two cores: one pipeline at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 struct Run {
     name: String,

@@ -4,18 +4,16 @@
 //! with the signal-age guard on, the predictions caught behind a longer
 //! stop are refused as `stale_signal`, journaled, and never become orders.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tickline_e2e::{binary, output_ok, pipeline_binaries, synthetic_pipeline_config, wait_ok};
+use tickline_e2e::{
+    binary, output_ok, pipeline_binaries, repo, synthetic_pipeline_config, wait_ok,
+};
 use tickline_shm::monotonic_ns;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// A supervisor running a paced synthetic pipeline (10k events/s) with the
 /// causes sampled every 1 ms; removed with its run when dropped.

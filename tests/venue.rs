@@ -7,7 +7,7 @@
 //! none.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -17,17 +17,13 @@ use nix::unistd::Pid;
 use tickline_schema::telemetry::{get_str, PipelineStatus};
 use tickline_shm::{BoardReader, QueueView};
 
-use tickline_e2e::{binary, pipeline_binaries};
+use tickline_e2e::{binary, pipeline_binaries, repo};
 
 /// Two cores: one pipeline at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// The config's entry latency (constant:1000:1000), ns.
 const ENTRY_NS: u64 = 1_000_000;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 struct Run {
     name: String,

@@ -54,14 +54,4 @@ impl Reorder {
     pub fn pop_any(&mut self) -> Option<Held> {
         self.buf.pop_front()
     }
-
-    /// Events held.
-    pub fn len(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// Whether none is held.
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
 }

@@ -121,11 +121,7 @@ impl Processor for Sim {
         e: &BookEvent,
         _out: &mut Emitter<'_, ExecReport>,
     ) -> Result<Flow, Self::Error> {
-        {
-            let mut s = self.shared.borrow_mut();
-            let Shared { venue, reports, .. } = &mut *s;
-            venue.on_book(e, reports);
-        }
+        self.shared.borrow_mut().take_book(e);
         Ok(self.flush())
     }
 
