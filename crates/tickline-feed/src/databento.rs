@@ -45,6 +45,10 @@ pub struct DbnSource {
     /// Records per (Databento instrument id, action).
     actions: HashMap<(u32, u8), u64>,
     ended: bool,
+    /// Yield each record as an order event too.
+    records: bool,
+    /// The event a record made, given after the record's own.
+    pending: Option<FeedEvent>,
 }
 
 impl DbnSource {
@@ -68,6 +72,8 @@ impl DbnSource {
             dirty: Vec::new(),
             actions: HashMap::new(),
             ended: false,
+            records: false,
+            pending: None,
         })
     }
 
@@ -150,8 +156,105 @@ fn price(p: i64) -> Option<i64> {
     (p != UNDEF_PRICE && p > 0 && p % PRICE_DIV == 0).then_some(p / PRICE_DIV)
 }
 
+/// When Databento's gateway received the record (0: not known).
+fn receive_ns(m: &MboMsg) -> u64 {
+    if m.ts_recv == dbn::UNDEF_TIMESTAMP {
+        0
+    } else {
+        m.ts_recv
+    }
+}
+
+/// A record as an order event, for the venue simulator's exact FIFO.
+fn order_event(m: &MboMsg, inst: u32) -> Option<FeedEvent> {
+    use tickline_schema::OrderAction as A;
+    let action = match m.action as u8 {
+        b'A' => A::Add,
+        b'C' => A::Cancel,
+        b'M' => A::Modify,
+        b'F' => A::Fill,
+        b'R' => A::Clear,
+        _ => return None,
+    };
+    let mut ev = FeedEvent::quote(inst, m.hd.ts_event);
+    ev.kind = EventKind::Order;
+    ev.receive_ns = receive_ns(m);
+    ev.order = tickline_schema::MarketOrder {
+        order_id: m.order_id,
+        price: price(m.price).unwrap_or(0),
+        qty: m.size as i64 * UNIT,
+        action: action as u8,
+        side: match m.side as u8 {
+            b'B' => 1,
+            b'A' => -1,
+            _ => 0,
+        },
+        _pad: [0; 6],
+    };
+    Some(ev)
+}
+
+impl DbnSource {
+    /// The record's own event, if records are yielded; then what it made.
+    fn with_record(&mut self, m: &MboMsg, inst: u32, made: Step) -> Step {
+        let rec = self.records.then(|| order_event(m, inst)).flatten();
+        match (rec, made) {
+            (Some(r), Step::Event(ev)) => {
+                self.pending = Some(ev);
+                Step::Event(r)
+            }
+            (Some(r), _) => Step::Event(r),
+            (None, made) => made,
+        }
+    }
+
+    /// The event a record made (a trade, a book at `F_LAST`), if any.
+    fn made(&mut self, m: &MboMsg, inst: u32, stats: &mut FeedStats) -> Step {
+        let action = m.action as u8;
+        let (ts, recv) = (m.hd.ts_event, receive_ns(m));
+        if action == b'T' {
+            let Some(px) = price(m.price) else {
+                stats.error(FeedError::BadValue, format_args!("trade without a price"));
+                return Step::Skip;
+            };
+            // At F_LAST the book it carries is final: no quote event follows.
+            if m.flags.is_last() {
+                self.dirty[inst as usize] = false;
+            }
+            return Step::Event(FeedEvent {
+                instrument: inst,
+                kind: EventKind::Trade,
+                exchange_ns: ts,
+                receive_ns: recv,
+                trade_side: match m.side as u8 {
+                    b'B' => 1,
+                    b'A' => -1,
+                    _ => 0,
+                },
+                trade_price: px,
+                trade_qty: m.size as i64 * UNIT,
+                ..FeedEvent::quote(inst, ts)
+            });
+        }
+        if m.flags.is_last() && std::mem::take(&mut self.dirty[inst as usize]) {
+            let mut ev = FeedEvent::quote(inst, ts);
+            ev.receive_ns = recv;
+            // A full book image (clear, then the resting orders) is a
+            // snapshot, as a Binance REST snapshot is.
+            if m.flags.is_snapshot() {
+                ev.kind = EventKind::Snapshot;
+            }
+            return Step::Event(ev);
+        }
+        Step::Skip
+    }
+}
+
 impl Source for DbnSource {
     fn next(&mut self, books: &mut Books, stats: &mut FeedStats) -> Step {
+        if let Some(ev) = self.pending.take() {
+            return Step::Event(ev);
+        }
         if self.ended {
             return Step::End;
         }
@@ -180,48 +283,16 @@ impl Source for DbnSource {
                     m.hd.instrument_id, action as char, m.order_id
                 ),
             );
+            // A record the book refused is not the venue's either.
+            return self.made(&m, inst, stats);
         }
-        let ts = m.hd.ts_event;
-        // When Databento's gateway received it (UNDEF: not known).
-        let recv = if m.ts_recv == dbn::UNDEF_TIMESTAMP {
-            0
-        } else {
-            m.ts_recv
-        };
-        if action == b'T' {
-            let Some(px) = price(m.price) else {
-                stats.error(FeedError::BadValue, format_args!("trade without a price"));
-                return Step::Skip;
-            };
-            // At F_LAST the book it carries is final: no quote event follows.
-            if m.flags.is_last() {
-                self.dirty[inst as usize] = false;
-            }
-            return Step::Event(FeedEvent {
-                instrument: inst,
-                kind: EventKind::Trade,
-                exchange_ns: ts,
-                receive_ns: recv,
-                trade_side: match m.side as u8 {
-                    b'B' => 1,
-                    b'A' => -1,
-                    _ => 0,
-                },
-                trade_price: px,
-                trade_qty: m.size as i64 * UNIT,
-            });
-        }
-        if m.flags.is_last() && std::mem::take(&mut self.dirty[inst as usize]) {
-            let mut ev = FeedEvent::quote(inst, ts);
-            ev.receive_ns = recv;
-            // A full book image (clear, then the resting orders) is a
-            // snapshot, as a Binance REST snapshot is.
-            if m.flags.is_snapshot() {
-                ev.kind = EventKind::Snapshot;
-            }
-            return Step::Event(ev);
-        }
-        Step::Skip
+        let made = self.made(&m, inst, stats);
+        self.with_record(&m, inst, made)
+    }
+
+    fn yield_order_records(&mut self) -> bool {
+        self.records = true;
+        true
     }
 
     fn epoch_times(&self) -> bool {

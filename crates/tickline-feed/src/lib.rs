@@ -24,7 +24,7 @@ pub use stage_input::SourceInput;
 pub use stats::{FeedError, FeedStats};
 
 use tickline_book::OrderBook;
-use tickline_schema::{BookEvent, EventKind, MAX_LEVELS};
+use tickline_schema::{BookEvent, EventKind, MarketOrder, MAX_LEVELS};
 
 /// Now, ns since the epoch (CLOCK_REALTIME): a live source's receive time,
 /// comparable with exchange times that are epoch-based.
@@ -57,6 +57,8 @@ pub struct FeedEvent {
     pub trade_price: i64,
     /// A trade's quantity, fixed point.
     pub trade_qty: i64,
+    /// An [`EventKind::Order`] event's market-by-order record.
+    pub order: MarketOrder,
 }
 
 impl FeedEvent {
@@ -70,6 +72,7 @@ impl FeedEvent {
             trade_side: 0,
             trade_price: 0,
             trade_qty: 0,
+            order: MarketOrder::default(),
         }
     }
 }
@@ -126,6 +129,13 @@ pub trait Source {
     /// (e.g. Binance's bookTicker comparisons, skipped stream types).
     fn checks(&self) -> Vec<(String, u64)> {
         Vec::new()
+    }
+
+    /// From now on, also yields each market-by-order record as an
+    /// [`EventKind::Order`] event, before the book event it is part of.
+    /// False: the source has no such records (market-by-price data).
+    fn yield_order_records(&mut self) -> bool {
+        false
     }
 }
 
@@ -210,6 +220,7 @@ impl Books {
         out.trade_side = ev.trade_side;
         out.trade_price = ev.trade_price;
         out.trade_qty = ev.trade_qty;
+        out.order = ev.order;
         out.trace.exchange_ns = ev.exchange_ns;
         out.trace.receive_ns = ev.receive_ns;
         out.trace.flags = if self.is_stale(ev.instrument) {

@@ -283,6 +283,11 @@ impl EventReader {
         v
     }
 
+    /// See [`Source::yield_order_records`]: false if the source has none.
+    pub fn yield_order_records(&mut self) -> bool {
+        self.source.yield_order_records()
+    }
+
     /// The source's own checks and counts.
     pub fn checks(&self) -> Vec<(String, u64)> {
         self.source.checks()

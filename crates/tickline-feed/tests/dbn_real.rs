@@ -10,7 +10,7 @@ use std::process::Command;
 
 use tickline_feed::databento::DbnSource;
 use tickline_feed::{Books, FeedError, FeedStats, Source, Step, UNIT};
-use tickline_schema::{BookEvent, EventKind};
+use tickline_schema::{BookEvent, EventKind, OrderAction};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -142,4 +142,47 @@ fn a_dbn_snapshot_is_a_snapshot_event() {
         Some(17077),
         "ESH4's own id, in the summary's checks"
     );
+}
+
+/// Every event of a source, with records yielded or not.
+fn events(path: &std::path::Path, records: bool) -> Vec<tickline_feed::FeedEvent> {
+    let mut src = DbnSource::open(path.to_str().unwrap()).unwrap();
+    assert!(!records || src.yield_order_records());
+    let (mut books, mut stats) = (Books::default(), FeedStats::quiet());
+    let mut out = Vec::new();
+    loop {
+        match src.next(&mut books, &mut stats) {
+            Step::Event(ev) => out.push(ev),
+            Step::End => return out,
+            _ => {}
+        }
+    }
+}
+
+/// With records yielded (for the venue simulator), each Add, Cancel,
+/// Modify, Fill and Clear record is an `Order` event, before the book event
+/// it is part of; the other events are the same, in the same order.
+#[test]
+fn dbn_records_come_as_order_events_and_leave_the_rest_as_it_was() {
+    let path = common::data_file("databento/esh4-glbx-mdp3-20231225.mbo.dbn.zst");
+    let plain = events(&path, false);
+    let with = events(&path, true);
+    let (records, rest): (Vec<_>, Vec<_>) = with.iter().partition(|e| e.kind == EventKind::Order);
+    let rest: Vec<_> = rest.into_iter().copied().collect();
+    assert_eq!(rest, plain);
+    // README: Add 20,491, Cancel 17,999, Modify 12,233, Fill 6,371 live,
+    // plus the snapshot's 8,725 adds (this file's has no clear record).
+    let count = |a: OrderAction| records.iter().filter(|e| e.order.action == a as u8).count();
+    assert_eq!(count(OrderAction::Add), 20_491 + 8_725);
+    assert_eq!(count(OrderAction::Cancel), 17_999);
+    assert_eq!(count(OrderAction::Modify), 12_233);
+    assert_eq!(count(OrderAction::Fill), 6_371);
+    assert_eq!(count(OrderAction::Clear), 0);
+    assert_eq!(records.len(), 65_819);
+    let first = records
+        .iter()
+        .find(|e| e.order.action == OrderAction::Add as u8)
+        .unwrap();
+    assert!(first.order.order_id > 0 && first.order.qty > 0 && first.order.side != 0);
+    assert_eq!(first.order.price % (UNIT / 4), 0, "on ES's 0.25 grid");
 }

@@ -176,6 +176,10 @@ pub enum EventKind {
     Trade = 2,
     /// The book was reset or rebuilt from a snapshot.
     Snapshot = 3,
+    /// One market-by-order record ([`BookEvent::order`]) of an L3 source,
+    /// published only to fan-out queues (the venue simulator's exact FIFO);
+    /// the book it carries may be mid-way through the venue's event.
+    Order = 4,
 }
 
 impl TryFrom<u8> for EventKind {
@@ -185,6 +189,7 @@ impl TryFrom<u8> for EventKind {
             1 => Ok(EventKind::Quote),
             2 => Ok(EventKind::Trade),
             3 => Ok(EventKind::Snapshot),
+            4 => Ok(EventKind::Order),
             other => Err(other),
         }
     }
@@ -236,6 +241,58 @@ pub struct BookEvent {
     pub bids: [Level; MAX_LEVELS],
     /// Best first.
     pub asks: [Level; MAX_LEVELS],
+    /// The record of an [`EventKind::Order`] event; zero otherwise.
+    pub order: MarketOrder,
+}
+
+/// What a market-by-order record did to one order in the book.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum OrderAction {
+    /// A new order rests.
+    Add = 1,
+    /// The order lost `qty` (gone at zero); its priority is kept.
+    Cancel = 2,
+    /// The order now rests at `price` with `qty` (priority by the venue's
+    /// rule: CME's is lost on a new price or a larger size).
+    Modify = 3,
+    /// `qty` of the order traded; the book changes by the records that
+    /// follow (Databento's CME data: a Cancel or Modify).
+    Fill = 4,
+    /// Every order of the instrument is gone.
+    Clear = 5,
+}
+
+impl TryFrom<u8> for OrderAction {
+    type Error = u8;
+    fn try_from(v: u8) -> Result<Self, u8> {
+        Ok(match v {
+            1 => OrderAction::Add,
+            2 => OrderAction::Cancel,
+            3 => OrderAction::Modify,
+            4 => OrderAction::Fill,
+            5 => OrderAction::Clear,
+            other => return Err(other),
+        })
+    }
+}
+
+/// One market-by-order record: someone else's order at the venue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+#[repr(C)]
+pub struct MarketOrder {
+    /// The venue's order id.
+    pub order_id: u64,
+    /// Fixed point; for a Cancel or Fill, the record's (the order's) price.
+    pub price: i64,
+    /// Fixed point: added, cancelled, the new size, or filled.
+    pub qty: i64,
+    /// An [`OrderAction`].
+    pub action: u8,
+    /// The order's [`Side`] (0 where the record does not say).
+    pub side: i8,
+    /// Padding; zero.
+    pub _pad: [u8; 6],
 }
 
 /// feature -> inference: one fixed-length feature vector.
@@ -341,7 +398,7 @@ pub struct Order {
 impl_message!(
     BookEvent,
     name = "BookEvent",
-    version = 2,
+    version = 3,
     fields = [
         trace,
         instrument_id,
@@ -351,7 +408,8 @@ impl_message!(
         trade_price,
         trade_qty,
         bids,
-        asks
+        asks,
+        order
     ]
 );
 impl_message!(
@@ -409,6 +467,13 @@ pub trait Traced {
     fn trace(&self) -> &Trace;
     /// The message's trace, to stamp.
     fn trace_mut(&mut self) -> &mut Trace;
+    /// A detail only fan-out queues take (`--also-out`), never the main
+    /// `--out`: a market-by-order record is the venue simulator's, not the
+    /// decision path's.
+    #[inline]
+    fn fan_out_only(&self) -> bool {
+        false
+    }
 }
 
 macro_rules! impl_traced {
@@ -425,13 +490,22 @@ macro_rules! impl_traced {
         }
     )*};
 }
-impl_traced!(
-    BookEvent,
-    FeatureVector,
-    Prediction,
-    Order,
-    venue::ExecReport
-);
+impl_traced!(FeatureVector, Prediction, Order, venue::ExecReport);
+
+impl Traced for BookEvent {
+    #[inline]
+    fn trace(&self) -> &Trace {
+        &self.trace
+    }
+    #[inline]
+    fn trace_mut(&mut self) -> &mut Trace {
+        &mut self.trace
+    }
+    #[inline]
+    fn fan_out_only(&self) -> bool {
+        self.kind == EventKind::Order as u8
+    }
+}
 
 // Sizes are part of the wire contract between separately built processes:
 // a queue's layout hash covers them, so a segment of another layout is
@@ -439,11 +513,12 @@ impl_traced!(
 const _: () = {
     assert!(size_of::<Trace>() == 64 && align_of::<Trace>() == 8);
     assert!(size_of::<Level>() == 16);
-    assert!(size_of::<BookEvent>() == 408 && align_of::<BookEvent>() == 8);
+    assert!(size_of::<MarketOrder>() == 32);
+    assert!(size_of::<BookEvent>() == 440 && align_of::<BookEvent>() == 8);
     assert!(size_of::<FeatureVector>() == 224 && align_of::<FeatureVector>() == 8);
     assert!(size_of::<Prediction>() == 104 && align_of::<Prediction>() == 8);
     assert!(size_of::<Order>() == 112 && align_of::<Order>() == 8);
-    assert!(size_of::<venue::ExecReport>() == 152 && align_of::<venue::ExecReport>() == 8);
+    assert!(size_of::<venue::ExecReport>() == 160 && align_of::<venue::ExecReport>() == 8);
 };
 
 impl BookEvent {
@@ -495,9 +570,15 @@ mod tests {
 
     #[test]
     fn enum_codes_round_trip() {
-        for k in [EventKind::Quote, EventKind::Trade, EventKind::Snapshot] {
+        use EventKind as K;
+        for k in [K::Quote, K::Trade, K::Snapshot, K::Order] {
             assert_eq!(EventKind::try_from(k as u8), Ok(k));
         }
+        use OrderAction as A;
+        for a in [A::Add, A::Cancel, A::Modify, A::Fill, A::Clear] {
+            assert_eq!(OrderAction::try_from(a as u8), Ok(a));
+        }
+        assert!(OrderAction::try_from(0).is_err());
         assert_eq!(EventKind::try_from(9), Err(9));
         for s in [Side::Buy, Side::Sell] {
             assert_eq!(Side::try_from(s as i8), Ok(s));

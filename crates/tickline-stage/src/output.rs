@@ -102,9 +102,16 @@ impl<T: Message + Traced> Output<T> {
         }
     }
 
-    /// Publishes `msg` (or drops it, by the queue's full policy).
+    /// Publishes `msg` (or drops it, by the queue's full policy). A
+    /// [`Traced::fan_out_only`] message goes only to the `--also-out` queues.
     #[inline]
     pub fn push(&mut self, msg: &T) -> Push {
+        if msg.fan_out_only() {
+            return match self {
+                Output::Queues(qs) => Self::push_each(&mut qs[1..], msg),
+                _ => Push::Sent,
+            };
+        }
         match self {
             Output::Null => {
                 std::hint::black_box(msg);

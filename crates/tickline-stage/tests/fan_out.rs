@@ -66,3 +66,36 @@ fn each_queue_gets_every_message_once_across_a_restart() {
     assert_eq!(got.0, [1, 2, 3, 4, 5]);
     assert_eq!(got.1, [1, 2, 3, 4, 5]);
 }
+
+#[test]
+fn market_by_order_records_go_to_the_fan_out_queues_only() {
+    let (a, b) = (
+        format!("/tickline-fanout-rec-a-{}", std::process::id()),
+        format!("/tickline-fanout-rec-b-{}", std::process::id()),
+    );
+    create::<BookEvent>(&a, 64).unwrap();
+    create::<BookEvent>(&b, 64).unwrap();
+    let signals = Signals::install().unwrap();
+    let mut out = Output::<BookEvent>::open(
+        &Endpoint::Queue(a.clone()),
+        &[Endpoint::Queue(b.clone())],
+        FullPolicy::Block,
+        WaitStrategy::default(),
+        &signals,
+    )
+    .unwrap();
+    for seq in 1..=4 {
+        let mut e = event(seq);
+        if seq % 2 == 0 {
+            e.kind = tickline_schema::EventKind::Order as u8;
+        }
+        assert_eq!(out.push(&e), Push::Sent);
+    }
+    drop(out);
+    let got = (drain(&a), drain(&b));
+    for q in [&a, &b] {
+        let _ = unlink(q);
+    }
+    assert_eq!(got.0, [1, 3], "the decision path gets no records");
+    assert_eq!(got.1, [1, 2, 3, 4]);
+}

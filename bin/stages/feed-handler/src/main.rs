@@ -54,6 +54,11 @@ struct Args {
     /// only the events that are due; a live source only what has arrived).
     #[arg(long, default_value_t = 64)]
     batch: usize,
+    /// Also publish each market-by-order record of an L3 source (DBN MBO)
+    /// as an `order` event, to the --also-out queues only: the venue
+    /// simulator's exact FIFO reads them; the decision path never sees them.
+    #[arg(long)]
+    order_records: bool,
     /// Full output queue: block or drop-newest. Default: drop-newest for
     /// live sources (never wait on a later stage), block for replays.
     #[arg(long)]
@@ -233,6 +238,14 @@ fn run_main() -> Result<()> {
         EventReader::new(source, args.levels, args.symbols.clone()).with_instrument_ids(ids);
     if let Some(shard) = args.shard {
         reader = reader.with_shard(shard);
+    }
+    if args.order_records {
+        if args.stage.also_out.is_empty() {
+            bail!("--order-records go to --also-out queues only: give one");
+        }
+        if !reader.yield_order_records() {
+            bail!("--order-records: source {spec} has no market-by-order records (DBN MBO has)");
+        }
     }
     let mut rt = Runtime::<BookEvent>::new(Stage::Feed, &args.stage, signals, full)?;
     let mut publish = Publish {

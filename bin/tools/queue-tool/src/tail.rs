@@ -152,6 +152,7 @@ fn book(e: &BookEvent) -> Fields {
         Ok(EventKind::Quote) => "quote",
         Ok(EventKind::Trade) => "trade",
         Ok(EventKind::Snapshot) => "snapshot",
+        Ok(EventKind::Order) => "order",
         Err(_) => "unknown",
     };
     let d = e.depth as usize;
