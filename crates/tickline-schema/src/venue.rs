@@ -89,11 +89,14 @@ pub enum VenueReject {
     TooLateToCancel = 6,
     /// The recorded latency says the venue refused orders at that time.
     VenueRefused = 7,
+    /// The book is crossed: no continuous trading (a pre-open, before the
+    /// auction uncrosses it), so no order of ours is matched against it.
+    BookCrossed = 8,
 }
 
 impl VenueReject {
     /// Every reason, in code order.
-    pub const ALL: [VenueReject; 7] = [
+    pub const ALL: [VenueReject; 8] = [
         VenueReject::UnknownInstrument,
         VenueReject::OffTick,
         VenueReject::BadQty,
@@ -101,6 +104,7 @@ impl VenueReject {
         VenueReject::DuplicateId,
         VenueReject::TooLateToCancel,
         VenueReject::VenueRefused,
+        VenueReject::BookCrossed,
     ];
 
     /// Its name in summaries and CSV.
@@ -113,6 +117,7 @@ impl VenueReject {
             VenueReject::DuplicateId => "duplicate_id",
             VenueReject::TooLateToCancel => "too_late_to_cancel",
             VenueReject::VenueRefused => "venue_refused",
+            VenueReject::BookCrossed => "book_crossed",
         }
     }
 }
@@ -161,12 +166,17 @@ pub struct ExecReport {
     pub liquidity: u8,
     /// A [`VenueReject`] for [`ExecKind::Rejected`], else 0.
     pub reason: u8,
+    /// A maker fill on market-by-order data: the orders ahead of ours
+    /// when it joined its level (0 otherwise).
+    pub orders_ahead: u32,
+    /// Padding; zero.
+    pub _pad: u32,
 }
 
 impl_message!(
     ExecReport,
     name = "ExecReport",
-    version = 1,
+    version = 2,
     fields = [
         trace,
         report_seq,
@@ -183,7 +193,8 @@ impl_message!(
         kind,
         side,
         liquidity,
-        reason
+        reason,
+        orders_ahead
     ]
 );
 

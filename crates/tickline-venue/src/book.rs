@@ -68,4 +68,10 @@ impl Book {
     pub fn is_empty(&self) -> bool {
         self.best(Side::Buy).is_none() && self.best(Side::Sell).is_none()
     }
+
+    /// The best bid is at or above the best ask: orders rest without
+    /// trading, as before an opening auction.
+    pub fn is_crossed(&self) -> bool {
+        matches!((self.best(Side::Buy), self.best(Side::Sell)), (Some(b), Some(a)) if b >= a)
+    }
 }

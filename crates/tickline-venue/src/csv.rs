@@ -7,7 +7,7 @@ use tickline_schema::venue::{ExecKind, ExecReport, VenueReject};
 use tickline_schema::FIXED_SCALE;
 
 /// The header row.
-pub const CSV_HEADER: &str = "report_seq,kind,client_order_id,instrument_id,side,exchange_ns,local_ns,price,qty,leaves,cum_qty,liquidity,queue_ahead,fee,reason";
+pub const CSV_HEADER: &str = "report_seq,kind,client_order_id,instrument_id,side,exchange_ns,local_ns,price,qty,leaves,cum_qty,liquidity,queue_ahead,fee,reason,orders_ahead";
 
 fn kind_name(r: &ExecReport) -> &'static str {
     r.exec_kind().map_or("unknown", |k| match k {
@@ -31,7 +31,7 @@ pub fn write_report(w: &mut impl Write, r: &ExecReport) -> std::io::Result<()> {
     let f = |x: i64| x as f64 / FIXED_SCALE as f64;
     writeln!(
         w,
-        "{},{},{},{},{},{},{},{},{},{},{},{liq},{},{},{reason}",
+        "{},{},{},{},{},{},{},{},{},{},{},{liq},{},{},{reason},{}",
         r.report_seq,
         kind_name(r),
         r.client_order_id,
@@ -44,6 +44,7 @@ pub fn write_report(w: &mut impl Write, r: &ExecReport) -> std::io::Result<()> {
         f(r.leaves),
         f(r.cum_qty),
         f(r.queue_ahead),
-        r.fee
+        r.fee,
+        r.orders_ahead
     )
 }

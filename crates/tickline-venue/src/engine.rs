@@ -17,7 +17,7 @@ use tickline_schema::{BookEvent, EventKind, Order, Side, TimeInForce, FIXED_SCAL
 
 use crate::book::Book;
 use crate::reorder::Reorder;
-use crate::{Latency, QueueModel, QueuePos};
+use crate::{Change, FifoPos, Latency, MarketOrders, QueueModel, QueuePos};
 
 /// Instrument ids past this are refused (books are indexed by id).
 pub const MAX_INSTRUMENTS: u32 = 4096;
@@ -63,6 +63,12 @@ pub struct VenueStats {
     pub fees: f64,
     /// Sum over maker fills of the quantity ahead at join, units.
     pub maker_queue_ahead: f64,
+    /// Sum over maker fills of the orders ahead at join (`fifo`).
+    pub maker_orders_ahead: u64,
+    /// Market-by-order records taken (`fifo`).
+    pub order_records: u64,
+    /// Records for orders not resting, or of unknown actions.
+    pub unknown_records: u64,
     /// IOC rests expired.
     pub expired: u64,
     /// Cancels that took effect.
@@ -88,6 +94,8 @@ struct Resting {
     leaves: i64,
     cum: i64,
     pos: QueuePos,
+    /// Its place among the others' orders (`fifo`).
+    fifo: FifoPos,
     ahead_at_join: i64,
 }
 
@@ -101,6 +109,8 @@ pub struct Venue {
     received: Vec<Option<Book>>,
     in_flight: VecDeque<InFlight>,
     resting: Vec<Resting>,
+    /// Others' resting orders, from market-by-order records (`fifo`).
+    market: MarketOrders,
     reorder: Reorder,
     last_id: u64,
     next_report: u64,
@@ -138,11 +148,17 @@ impl Venue {
             received: Vec::with_capacity(64),
             in_flight: VecDeque::with_capacity(1024),
             resting: Vec::with_capacity(1024),
+            market: MarketOrders::default(),
             reorder: Reorder::new(cfg.reorder_ns),
             last_id: 0,
             next_report: 1,
             stats: VenueStats::default(),
         }
+    }
+
+    /// How it trades.
+    pub fn config(&self) -> &VenueConfig {
+        &self.cfg
     }
 
     /// See [`Latency::min_entry`].
@@ -184,7 +200,14 @@ impl Venue {
             self.received.resize(i + 1, None);
             self.books.resize(i + 1, None);
         }
-        let before = self.received[i].replace(Book::of(e)).unwrap_or_default();
+        // A record's book may be mid-way through the venue's event: the
+        // next event's levels change from the last book event's.
+        let before = if e.kind() == Some(EventKind::Order) {
+            self.received[i]
+        } else {
+            self.received[i].replace(Book::of(e))
+        };
+        let before = before.unwrap_or_default();
         self.reorder.push(before, e);
         while let Some((before, e)) = self.reorder.pop_ready() {
             self.take(&before, &e, out);
@@ -247,6 +270,9 @@ impl Venue {
         if o.client_order_id <= self.last_id {
             return Err(VenueReject::DuplicateId);
         }
+        if book.is_crossed() {
+            return Err(VenueReject::BookCrossed);
+        }
         Ok((side, tif, book))
     }
 
@@ -264,6 +290,7 @@ impl Venue {
             leaves: o.qty,
             cum: 0,
             pos: QueuePos::default(),
+            fifo: FifoPos::default(),
             ahead_at_join: 0,
         };
         self.take_liquidity(&mut r, &book, t, out);
@@ -281,6 +308,12 @@ impl Venue {
             return;
         }
         r.ahead_at_join = book.qty_at(side, o.price);
+        if self.cfg.queue == QueueModel::Fifo {
+            let level = self.market.level(o.instrument_id, side, o.price);
+            let priority = self.market.take_priority();
+            r.fifo = FifoPos::join(side, o.price, priority, level);
+            r.ahead_at_join = level.0;
+        }
         r.pos = self.cfg.queue.join(units(r.ahead_at_join));
         out.push(self.report(ExecKind::Accepted, &r, t));
         self.resting.push(r);
@@ -313,6 +346,9 @@ impl Venue {
     /// its instrument.
     fn apply(&mut self, before: &Book, e: &BookEvent, out: &mut Vec<ExecReport>) {
         debug_assert!(e.instrument_id < MAX_INSTRUMENTS, "checked on receipt");
+        if e.kind() == Some(EventKind::Order) {
+            return self.on_record(e, out);
+        }
         self.stats.book_events += 1;
         let new = Book::of(e);
         let trade = e.kind() == Some(EventKind::Trade);
@@ -331,6 +367,30 @@ impl Venue {
             self.on_trade(e, t, out);
         }
         self.on_levels(e.instrument_id, &prev, &new, t, out);
+        self.resting.retain(|r| r.leaves > 0);
+    }
+
+    /// A market-by-order record: the others' book changes, and orders of
+    /// ours that an order behind them trading would have met first fill.
+    fn on_record(&mut self, e: &BookEvent, out: &mut Vec<ExecReport>) {
+        self.stats.order_records += 1;
+        let c = self.market.apply(e.instrument_id, &e.order);
+        if c == Change::Unknown {
+            self.stats.unknown_records += 1;
+        }
+        let t = e.trace.exchange_ns;
+        for k in 0..self.resting.len() {
+            let mut r = self.resting[k];
+            if r.o.instrument_id != e.instrument_id || r.leaves == 0 {
+                continue;
+            }
+            let qty = r.fifo.on_change(&c).min(r.leaves);
+            if qty > 0 {
+                let price = r.o.price;
+                self.fill(&mut r, price, qty, LIQUIDITY_MAKER, t, out);
+            }
+            self.resting[k] = r;
+        }
         self.resting.retain(|r| r.leaves > 0);
     }
 
@@ -423,12 +483,18 @@ impl Venue {
         if maker {
             s.maker_fills += 1;
             s.maker_queue_ahead += units(r.ahead_at_join);
+            s.maker_orders_ahead += r.fifo.orders_ahead_at_join as u64;
         } else {
             s.taker_fills += 1;
         }
         let mut rep = self.report(ExecKind::Fill, r, t);
         (rep.price, rep.qty, rep.fee, rep.liquidity) = (price, qty, fee, liquidity);
         rep.queue_ahead = if maker { r.ahead_at_join } else { 0 };
+        rep.orders_ahead = if maker {
+            r.fifo.orders_ahead_at_join
+        } else {
+            0
+        };
         out.push(rep);
     }
 
@@ -440,6 +506,7 @@ impl Venue {
             leaves: 0,
             cum: 0,
             pos: QueuePos::default(),
+            fifo: FifoPos::default(),
             ahead_at_join: 0,
         };
         let mut rep = self.report(ExecKind::Rejected, &r, t);
@@ -470,6 +537,8 @@ impl Venue {
             side: r.side as i8,
             liquidity: 0,
             reason: 0,
+            orders_ahead: 0,
+            _pad: 0,
         }
     }
 

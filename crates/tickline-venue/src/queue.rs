@@ -1,8 +1,8 @@
 //! Queue position of a resting order.
 //!
-//! - On market-by-order data (ITCH, DBN MBO) the position is exact: each
-//!   order at our price is ahead of ours or behind it by time priority, and
-//!   we see each one executed or cancelled ([`FifoPos`]).
+//! - On market-by-order data (DBN MBO) the position is exact: each order
+//!   at our price is ahead of ours or behind it by time priority, and we
+//!   see each one executed or cancelled (`fifo`: [`crate::FifoPos`]).
 //! - On market-by-price data (Binance, LOBSTER, the synthetic market) only
 //!   the level's total is seen, so the quantity ahead is estimated
 //!   ([`QueueModel`]) the way hftbacktest documents and does it, so that the
@@ -22,7 +22,7 @@ use std::str::FromStr;
 
 /// A model name that is not one of the known ones.
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("unknown queue model {0:?}: expected risk_averse, prob:power:N (N > 0) or prob:log")]
+#[error("unknown queue model {0:?}: expected risk_averse, prob:power:N (N > 0), prob:log or fifo")]
 pub struct QueueModelError(pub String);
 
 /// How `f` weighs the quantity ahead and behind in a probabilistic model.
@@ -55,6 +55,10 @@ pub enum QueueModel {
     RiskAverse,
     /// Cancels move us forward by their chance of having been ahead.
     Prob(ProbFn),
+    /// Exact time priority among the orders of a market-by-order feed
+    /// ([`crate::FifoPos`]); the market-by-price methods here leave a
+    /// position as it is.
+    Fifo,
 }
 
 impl FromStr for QueueModel {
@@ -64,6 +68,7 @@ impl FromStr for QueueModel {
         let bad = || QueueModelError(s.to_owned());
         match s.split(':').collect::<Vec<_>>().as_slice() {
             ["risk_averse"] => Ok(QueueModel::RiskAverse),
+            ["fifo"] => Ok(QueueModel::Fifo),
             ["prob", "log"] => Ok(QueueModel::Prob(ProbFn::Log)),
             ["prob", "power", n] => match n.parse::<f64>() {
                 Ok(n) if n.is_finite() && n > 0.0 => Ok(QueueModel::Prob(ProbFn::Power(n))),
@@ -94,6 +99,9 @@ impl QueueModel {
 
     /// `qty` traded at our price.
     pub fn on_trade(self, q: &mut QueuePos, qty: f64) {
+        if self == QueueModel::Fifo {
+            return;
+        }
         q.front -= qty;
         if let QueueModel::Prob(_) = self {
             q.traded += qty;
@@ -102,9 +110,13 @@ impl QueueModel {
 
     /// The level's total went from `prev` to `new`.
     pub fn on_level(self, q: &mut QueuePos, prev: f64, new: f64) {
-        let QueueModel::Prob(f) = self else {
-            q.front = q.front.min(new);
-            return;
+        let f = match self {
+            QueueModel::Prob(f) => f,
+            QueueModel::RiskAverse => {
+                q.front = q.front.min(new);
+                return;
+            }
+            QueueModel::Fifo => return,
         };
         // Trades already moved us; only the rest of the decrease is news.
         let chg = prev - new - q.traded;
@@ -133,49 +145,6 @@ impl QueueModel {
             lots as f64 * lot
         } else {
             0.0
-        }
-    }
-}
-
-/// Exact position on market-by-order data: the orders at our price that
-/// arrived before ours (lower priority number) are ahead.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FifoPos {
-    /// Our place in the level's time priority.
-    pub priority: u64,
-    /// Quantity of the orders ahead of us.
-    pub ahead: u64,
-}
-
-impl FifoPos {
-    /// An order joins with `ahead` before it; `priority` is its place in
-    /// time (orders that arrive later have higher numbers).
-    pub fn join(priority: u64, ahead: u64) -> Self {
-        FifoPos { priority, ahead }
-    }
-
-    /// An order at our price with `priority` lost `qty` by a cancel or a
-    /// reduction: it moves us forward if it was ahead. (A size increase or
-    /// a price change sends an order to the back: a cancel here, then an
-    /// order behind us.)
-    pub fn on_cancel(&mut self, priority: u64, qty: u64) {
-        if priority < self.priority {
-            // Saturating: a feed that cancels more than it added is bad
-            // input for the book to report, not a reason to stop here.
-            self.ahead = self.ahead.saturating_sub(qty);
-        }
-    }
-
-    /// An execution of `qty` against the order with `priority` at our
-    /// price. Against one ahead of us, we move forward. Against one behind
-    /// us (FIFO: everything ahead has gone by then), it would have met
-    /// ours first: returns how much of our `left` it fills.
-    pub fn on_execution(&mut self, priority: u64, qty: u64, left: u64) -> u64 {
-        if priority < self.priority {
-            self.ahead = self.ahead.saturating_sub(qty);
-            0
-        } else {
-            qty.min(left)
         }
     }
 }

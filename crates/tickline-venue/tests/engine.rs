@@ -3,7 +3,9 @@
 
 use bytemuck::Zeroable;
 use tickline_schema::venue::{ExecKind, ExecReport, OrderKind, VenueReject, LIQUIDITY_MAKER};
-use tickline_schema::{BookEvent, EventKind, Level, Order, Side, TimeInForce, FIXED_SCALE};
+use tickline_schema::{
+    BookEvent, EventKind, Level, MarketOrder, Order, OrderAction, Side, TimeInForce, FIXED_SCALE,
+};
 use tickline_venue::{Latency, QueueModel, Venue, VenueConfig};
 
 const US: u64 = 1_000;
@@ -338,4 +340,91 @@ fn a_level_that_falls_off_the_ten_seen_is_not_taken_as_emptied() {
     v.on_book(&back, &mut out);
     v.on_book(&trade(&back, 4, Side::Buy, 100.9, 1.0), &mut out);
     assert_eq!(fills(&out), [], "still 4 ahead");
+}
+
+/// A market-by-order record at `t`, the book as `b` left it.
+fn record(
+    b: &BookEvent,
+    t: u64,
+    action: OrderAction,
+    id: u64,
+    side: Side,
+    px: f64,
+    qty: f64,
+) -> BookEvent {
+    let mut e = *b;
+    e.trace.exchange_ns = t;
+    e.kind = EventKind::Order as u8;
+    e.order = MarketOrder {
+        order_id: id,
+        price: fx(px),
+        qty: fx(qty),
+        action: action as u8,
+        side: side as i8,
+        _pad: [0; 6],
+    };
+    e
+}
+
+#[test]
+fn fifo_joins_behind_the_orders_resting_and_fills_when_one_behind_trades() {
+    let mut v = venue("fifo", 10, 1.0);
+    let mut out = Vec::new();
+    let b = book(0, &[(100.0, 5.0)], &[(100.1, 4.0)]);
+    // Two bids rest at 100 before ours arrives (at 15 µs), one after it.
+    v.on_book(
+        &record(&b, US, OrderAction::Add, 1, Side::Buy, 100.0, 2.0),
+        &mut out,
+    );
+    v.on_book(
+        &record(&b, US, OrderAction::Add, 2, Side::Buy, 100.0, 3.0),
+        &mut out,
+    );
+    v.on_book(&b, &mut out);
+    v.send(&order(7, 5 * US, Side::Buy, 100.0, 2.0, TimeInForce::Day));
+    v.on_book(
+        &record(&b, 20 * US, OrderAction::Add, 3, Side::Buy, 100.0, 4.0),
+        &mut out,
+    );
+    assert_eq!(kinds(&out), [ExecKind::Accepted]);
+    // Order 1, ahead, trades: nothing of ours.
+    v.on_book(
+        &record(&b, 30 * US, OrderAction::Fill, 1, Side::Buy, 100.0, 2.0),
+        &mut out,
+    );
+    v.on_book(
+        &record(&b, 30 * US, OrderAction::Cancel, 1, Side::Buy, 100.0, 2.0),
+        &mut out,
+    );
+    assert!(fills(&out).is_empty());
+    // Order 3, behind ours, trades 1: ours would have; then 4 more.
+    v.on_book(
+        &record(&b, 40 * US, OrderAction::Fill, 3, Side::Buy, 100.0, 1.0),
+        &mut out,
+    );
+    v.on_book(
+        &record(&b, 50 * US, OrderAction::Fill, 3, Side::Buy, 100.0, 3.0),
+        &mut out,
+    );
+    assert_eq!(
+        fills(&out),
+        [(40 * US, fx(100.0), fx(1.0)), (50 * US, fx(100.0), fx(1.0))]
+    );
+    let f = out
+        .iter()
+        .find(|r| r.exec_kind() == Some(ExecKind::Fill))
+        .unwrap();
+    assert_eq!((f.queue_ahead, f.orders_ahead), (fx(5.0), 2), "as at join");
+    assert_eq!(v.stats.order_records, 7);
+}
+
+#[test]
+fn orders_on_a_crossed_book_are_refused_as_before_an_open() {
+    let mut v = venue("fifo", 10, 1.0);
+    let mut out = Vec::new();
+    v.on_book(&book(0, &[(100.2, 5.0)], &[(100.1, 4.0)]), &mut out);
+    v.send(&order(1, 0, Side::Sell, 100.1, 1.0, TimeInForce::Day));
+    v.on_book(&book(20 * US, &[(100.0, 5.0)], &[(100.1, 4.0)]), &mut out);
+    assert_eq!(kinds(&out), [ExecKind::Rejected]);
+    assert_eq!(out[0].reason, VenueReject::BookCrossed as u8);
 }

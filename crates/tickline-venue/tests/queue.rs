@@ -1,8 +1,8 @@
 //! Queue positions against cases worked by hand from hftbacktest's
-//! documented rules (risk-averse; probabilistic with power and log) and
-//! from FIFO priority.
+//! documented rules (risk-averse; probabilistic with power and log); FIFO
+//! on market-by-order data is in tests/fifo.rs.
 
-use tickline_venue::{FifoPos, ProbFn, QueueModel, QueueModelError};
+use tickline_venue::{ProbFn, QueueModel, QueueModelError};
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-12
@@ -11,6 +11,7 @@ fn close(a: f64, b: f64) -> bool {
 #[test]
 fn model_names_parse_and_bad_ones_are_refused() {
     assert_eq!("risk_averse".parse(), Ok(QueueModel::RiskAverse));
+    assert_eq!("fifo".parse(), Ok(QueueModel::Fifo));
     assert_eq!(
         "prob:power:3".parse(),
         Ok(QueueModel::Prob(ProbFn::Power(3.0)))
@@ -23,7 +24,7 @@ fn model_names_parse_and_bad_ones_are_refused() {
         "prob:power:0",
         "prob:power:-1",
         "prob:power:x",
-        "fifo",
+        "fifo:1",
     ] {
         assert_eq!(
             bad.parse::<QueueModel>(),
@@ -89,21 +90,4 @@ fn with_nothing_behind_a_cancel_is_ahead_and_past_the_front_it_is_capped() {
     // front 4, back 0: p = 0; a cancel of 3 was ahead.
     m.on_level(&mut q, 4.0, 1.0);
     assert_eq!(q.front, 1.0);
-}
-
-#[test]
-fn fifo_counts_exactly_the_orders_ahead() {
-    // Orders 1 (5 lots) and 2 (3 lots) ahead of ours (priority 3, 4 lots).
-    let mut q = FifoPos::join(3, 8);
-    // Order 4, behind us, cancels: nothing moves.
-    q.on_cancel(4, 2);
-    assert_eq!(q.ahead, 8);
-    // Order 2 cancels 1 lot, then order 1 executes in full.
-    q.on_cancel(2, 1);
-    assert_eq!(q.on_execution(1, 5, 4), 0);
-    assert_eq!(q.ahead, 2);
-    assert_eq!(q.on_execution(2, 2, 4), 0);
-    assert_eq!(q.ahead, 0);
-    // An execution against order 4, behind us, would have met ours first.
-    assert_eq!(q.on_execution(4, 6, 4), 4);
 }

@@ -15,7 +15,7 @@ use tickline_feed::{EventReader, InstrumentMap, ReadStep};
 use tickline_router::journal::verify;
 use tickline_router::Record;
 use tickline_schema::{BookEvent, Order, Trace, FIXED_SCALE};
-use tickline_venue::{write_report, Venue, VenueArgs, CSV_HEADER};
+use tickline_venue::{write_report, QueueModel, Venue, VenueArgs, CSV_HEADER};
 
 #[derive(Parser, Debug)]
 #[command(version, about)]
@@ -81,6 +81,12 @@ fn replay(args: &Args, venue: &mut Venue, w: &mut impl Write) -> Result<u64> {
     let ids = InstrumentMap::parse(&args.instrument_ids)?;
     let mut reader =
         EventReader::new(source, tickline_schema::MAX_LEVELS, Vec::new()).with_instrument_ids(ids);
+    if venue.config().queue == QueueModel::Fifo && !reader.yield_order_records() {
+        bail!(
+            "{}: fifo needs market-by-order records (DBN MBO)",
+            args.source
+        );
+    }
     let (mut ev, mut reports) = (
         <BookEvent as bytemuck::Zeroable>::zeroed(),
         Vec::with_capacity(64),
