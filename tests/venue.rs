@@ -4,7 +4,9 @@
 //! alone decides them, not when the processes ran), each order is answered
 //! only after its entry latency, the router journals exactly the fills the
 //! venue made, and a router killed with SIGKILL mid-run loses and doubles
-//! none.
+//! none. On Databento's ESH4 MBO file (config/sim-esh4.toml, exact FIFO),
+//! the orders ahead of each fill equal an independent count
+//! (scripts/check_venue_fifo.py, over Databento's own decoder).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,39 +27,106 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// The config's entry latency (constant:1000:1000), ns.
 const ENTRY_NS: u64 = 1_000_000;
 
+/// A simulator config and how to replay its run offline.
+struct Setup {
+    /// config/NAME.toml.
+    config: &'static str,
+    /// The feed's source, as in the config.
+    source: &'static str,
+    /// The venue's settings (and instrument ids), as in the config.
+    replay: &'static [&'static str],
+}
+
+const BINANCE: Setup = Setup {
+    config: "sim-binance",
+    source: "binance:../shared/data/binance/usdm_btcusdt_20240808.gz",
+    replay: &[
+        "--instrument-ids",
+        "BTCUSDT=1",
+        "--queue-model",
+        "risk_averse",
+        "--latency",
+        "constant:1000:1000",
+        "--tick",
+        "0.1",
+        "--lot",
+        "0.001",
+        "--maker-fee-bps",
+        "2",
+        "--taker-fee-bps",
+        "5",
+        "--reorder-ms",
+        "100",
+    ],
+};
+
+const ESH4: Setup = Setup {
+    config: "sim-esh4",
+    source: "dbn:../shared/data/databento/esh4-glbx-mdp3-20231225.mbo.dbn.zst",
+    replay: &[
+        "--queue-model",
+        "fifo",
+        "--latency",
+        "constant:1000:1000",
+        "--tick",
+        "0.25",
+        "--lot",
+        "1",
+        "--maker-fee-bps",
+        "0.05",
+        "--taker-fee-bps",
+        "0.05",
+    ],
+};
+
 struct Run {
     name: String,
     dir: PathBuf,
     config: PathBuf,
+    setup: &'static Setup,
 }
 
 impl Run {
     /// config/sim-binance.toml under a name of its own, `pace` for the feed.
     fn new(tag: &str, pace: &str) -> Run {
+        Run::of(&BINANCE, tag, pace)
+    }
+
+    /// `setup`'s config under a name of its own, `pace` for the feed.
+    fn of(setup: &'static Setup, tag: &str, pace: &str) -> Run {
         pipeline_binaries();
         binary("tickline-venue-sim");
         let name = format!("t{}-{tag}", std::process::id());
         let dir = std::env::temp_dir().join(format!("tickline-venue-{name}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let text = std::fs::read_to_string(repo().join("config/sim-binance.toml")).unwrap();
+        let cfg = setup.config;
+        let text = std::fs::read_to_string(repo().join(format!("config/{cfg}.toml"))).unwrap();
         let run_dir = dir.join("run").display().to_string();
         let edits = [
-            ("name = \"sim-binance\"", format!("name = \"{name}\"")),
+            (format!("name = \"{cfg}\""), format!("name = \"{name}\"")),
             (
-                "run_dir = \"runs/sim-binance\"",
+                format!("run_dir = \"runs/{cfg}\""),
                 format!("run_dir = \"{run_dir}\""),
             ),
-            ("\"--pace\", \"max\"", format!("\"--pace\", \"{pace}\"")),
+            (
+                "\"--pace\", \"max\"".into(),
+                format!("\"--pace\", \"{pace}\""),
+            ),
         ];
         let mut text = text;
         for (from, to) in edits {
-            assert!(text.contains(from), "{from} not in config/sim-binance.toml");
-            text = text.replacen(from, &to, 1);
+            assert!(text.contains(&from), "{from} not in config/{cfg}.toml");
+            text = text.replacen(&from, &to, 1);
         }
         let config = dir.join("config.toml");
         std::fs::write(&config, text).unwrap();
-        Run { name, dir, config }
+        Run {
+            name,
+            dir,
+            config,
+            setup,
+        }
     }
 
     fn start(&self) -> Child {
@@ -81,31 +150,11 @@ impl Run {
         let out = self.dir.join("replayed.csv");
         let journal = self.dir.join("run/orders.journal");
         let st = Command::new(binary("tickline-venue-replay"))
+            .args(["--source", self.setup.source])
+            .args(self.setup.replay)
             .args([
-                "--source",
-                "binance:../shared/data/binance/usdm_btcusdt_20240808.gz",
-            ])
-            .args([
-                "--instrument-ids",
-                "BTCUSDT=1",
-                "--queue-model",
-                "risk_averse",
-            ])
-            .args([
-                "--latency",
-                "constant:1000:1000",
-                "--tick",
-                "0.1",
-                "--lot",
-                "0.001",
-            ])
-            .args([
-                "--maker-fee-bps",
-                "2",
-                "--taker-fee-bps",
-                "5",
-                "--reorder-ms",
-                "100",
+                "--orders-csv",
+                &self.dir.join("orders.csv").display().to_string(),
             ])
             .args(["--journal", &journal.display().to_string()])
             .args(["--out", &out.display().to_string()])
@@ -303,4 +352,44 @@ fn kill_9_of_the_venue_mid_run_rebuilds_it_and_loses_and_doubles_no_fill() {
     let sim = kill_mid_run("venue-sim");
     assert!(sim["rebuilt_from_inputs"].as_u64().unwrap() > 0, "{sim}");
     assert_eq!(sim["lost_state"], false, "{sim}");
+}
+
+#[test]
+fn esh4_fifo_fills_equal_an_independent_count_of_the_orders_ahead() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let run = Run::of(&ESH4, "fifo", "max");
+    let s = finish(run.start());
+    let sim = &s["stages"]["venue-sim"]["stage_summary"];
+    assert_eq!(sim["caught_up"], true, "{sim}");
+    assert_eq!(sim["venue"]["order_records"], 65_819, "{sim}");
+    let csv = run.read("venue-reports.csv");
+    let (fills, sent) = journal_fills_and_orders(&run.read("orders.journal"));
+    assert!(fills.len() >= 20, "a real run fills orders: {sim}");
+    assert_eq!(fills, venue_fills(&csv), "journal fills = venue fills");
+    assert_answered_after_arrival(&csv, &sent);
+    assert!(
+        csv == run.replayed(),
+        "the live venue and the replay differ"
+    );
+    let out = Command::new(repo().join(".venv/bin/python"))
+        .arg("scripts/check_venue_fifo.py")
+        .args(["--dbn", &ESH4.source["dbn:".len()..]])
+        .args([
+            "--orders",
+            &run.dir.join("orders.csv").display().to_string(),
+        ])
+        .args([
+            "--reports",
+            &run.dir.join("run/venue-reports.csv").display().to_string(),
+        ])
+        .args(["--entry-us", "1000"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let got: serde_json::Value = serde_json::from_str(text.trim())
+        .unwrap_or_else(|e| panic!("{e}: {text} {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(out.status.success(), "fills differ from the count: {got}");
+    assert_eq!(got["fills_venue"], fills.len(), "{got}");
+    assert!(got["maker_fills"].as_u64().unwrap() >= 10, "{got}");
 }
