@@ -16,8 +16,10 @@ rules, not from its code:
 - Add appends; Cancel reduces (the order keeps its place); Modify keeps the
   place when the price is the same and the size does not grow, else it goes
   to the back of its (new) level; Clear empties the instrument's book;
-- a Fill of an order behind ours at our price, or at a price worse than
-  ours, fills ours by up to its size (the aggressor met ours first);
+- a Fill of an order at its resting price, behind ours at our price or
+  at a price worse than ours, fills ours by up to its size (the aggressor
+  met ours first); a Fill away from the resting price is the aggressor's
+  own (an order modified across the spread) and fills nothing of ours;
 - a Trade through our price fills all of ours; after each record flagged
   F_LAST, an order the opposite best has reached fills whole.
 
@@ -186,7 +188,7 @@ class Check:
 
     def on_fill(self, inst, r, t):
         book = self.books[inst]
-        if r.order_id not in book.orders:
+        if r.order_id not in book.orders or book.orders[r.order_id][1] != r.price:
             return
         for o in self.resting:
             if o.inst == inst and o.leaves > 0 and self.behind_us(o, book, r.order_id):

@@ -69,6 +69,9 @@ pub struct VenueStats {
     pub order_records: u64,
     /// Records for orders not resting, or of unknown actions.
     pub unknown_records: u64,
+    /// Fill records of a resting order away from its price (the order was
+    /// the aggressor): no queue moves.
+    pub aggressor_fills: u64,
     /// IOC rests expired.
     pub expired: u64,
     /// Cancels that took effect.
@@ -375,8 +378,10 @@ impl Venue {
     fn on_record(&mut self, e: &BookEvent, out: &mut Vec<ExecReport>) {
         self.stats.order_records += 1;
         let c = self.market.apply(e.instrument_id, &e.order);
-        if c == Change::Unknown {
-            self.stats.unknown_records += 1;
+        match c {
+            Change::Unknown => self.stats.unknown_records += 1,
+            Change::TookLiquidity => self.stats.aggressor_fills += 1,
+            _ => {}
         }
         let t = e.trace.exchange_ns;
         for k in 0..self.resting.len() {

@@ -5,10 +5,12 @@
 //!
 //! Priority follows CME's rule: an order keeps its place when its size is
 //! reduced, and goes to the back when its price changes or its size grows.
-//! The book changes by Add, Cancel and Modify records; a Fill record says
-//! which order traded (Databento's CME data sends the book change after
-//! it), so an order of ours is filled when an order it is ahead of trades:
-//! by FIFO, the aggressor would have met ours first.
+//! The book changes by Add, Cancel and Modify records; a Fill record at
+//! the order's resting price says which passive order traded (Databento's
+//! CME data sends the book change after it), so an order of ours is filled
+//! when an order it is ahead of trades: by FIFO, the aggressor would have
+//! met ours first. A Fill away from the resting price is the aggressor's
+//! own (an order modified across the spread) and moves no queue.
 
 use std::collections::HashMap;
 
@@ -44,6 +46,10 @@ pub enum Change {
         /// Fixed point.
         qty: i64,
     },
+    /// A resting order traded away from its price: it was the aggressor
+    /// (modified across the spread; CME then fills it as such, and its
+    /// own Fill record follows the trade's), which moves no queue.
+    TookLiquidity,
     /// Every order of the instrument is gone.
     Cleared,
     /// A record for an order not resting, or of an unknown action: the
@@ -90,6 +96,9 @@ impl MarketOrders {
             (OrderAction::Clear, _) => {
                 self.orders.retain(|(i, _), _| *i != inst);
                 return Change::Cleared;
+            }
+            (OrderAction::Fill, Some(order)) if r.price != order.price => {
+                return Change::TookLiquidity
             }
             (OrderAction::Fill, Some(order)) => return Change::Filled { order, qty: r.qty },
             (_, None) => return Change::Unknown,
@@ -208,7 +217,7 @@ impl FifoPos {
                 0
             }
             Change::Filled { order, qty } if self.precedes(&order) => qty,
-            Change::Filled { .. } | Change::Unknown => 0,
+            Change::Filled { .. } | Change::Unknown | Change::TookLiquidity => 0,
             Change::Cleared => {
                 (self.ahead, self.orders_ahead) = (0, 0);
                 0

@@ -103,6 +103,11 @@ fn a_fill_behind_us_or_below_our_price_would_have_met_ours_first() {
     );
     let c = m.apply(0, &rec(OrderAction::Fill, 77, BID, 100, 1));
     assert_eq!(c, Change::Unknown);
+    // Order 3 (resting at 99) fills at 101: it was modified across the
+    // spread and took liquidity; no queue moves (ESH4 has such records).
+    let c = m.apply(0, &rec(OrderAction::Fill, 3, BID, 101, 1));
+    assert_eq!(c, Change::TookLiquidity);
+    assert_eq!(q.on_change(&c), 0);
 }
 
 #[test]
