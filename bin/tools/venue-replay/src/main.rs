@@ -7,14 +7,15 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use tickline_feed::{EventReader, InstrumentMap, ReadStep};
 use tickline_router::journal::verify;
 use tickline_router::Record;
-use tickline_schema::{BookEvent, Order, Trace, FIXED_SCALE};
+use tickline_schema::venue::OrderKind;
+use tickline_schema::{parse_fixed, BookEvent, Order, Trace, FIXED_SCALE};
 use tickline_venue::{write_report, QueueModel, Venue, VenueArgs, CSV_HEADER};
 
 #[derive(Parser, Debug)]
@@ -27,8 +28,16 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     instrument_ids: Vec<String>,
     /// The router's journal: its orders, with their send times.
+    #[arg(
+        long,
+        required_unless_present = "orders_in",
+        conflicts_with = "orders_in"
+    )]
+    journal: Option<PathBuf>,
+    /// Instead of a journal: new orders in --orders-csv's format (an
+    /// order stream from elsewhere, or made up to test the venue).
     #[arg(long)]
-    journal: PathBuf,
+    orders_in: Option<PathBuf>,
     #[command(flatten)]
     venue: VenueArgs,
     /// The reports, as the simulator's --reports-csv.
@@ -40,8 +49,8 @@ struct Args {
 }
 
 /// The journal's new orders, as the router put them on the venue's queue.
-fn journal_orders(args: &Args) -> Result<Vec<Order>> {
-    let scan = verify(&args.journal).with_context(|| format!("{}", args.journal.display()))?;
+fn journal_orders(journal: &Path) -> Result<Vec<Order>> {
+    let scan = verify(journal).with_context(|| format!("{}", journal.display()))?;
     Ok(scan
         .records
         .iter()
@@ -60,7 +69,34 @@ fn journal_orders(args: &Args) -> Result<Vec<Order>> {
         .collect())
 }
 
-fn write_orders(path: &PathBuf, orders: &[Order]) -> Result<()> {
+/// One row of --orders-csv's format as an order; what is wrong with it.
+fn order_row(line: &str) -> Result<Order> {
+    let f: Vec<&str> = line.trim().split(',').collect();
+    let [id, sent, inst, side, px, qty, tif] = f.as_slice() else {
+        bail!("expected 7 fields");
+    };
+    let fixed = |s: &str| parse_fixed(s.as_bytes()).with_context(|| format!("{s:?} as a decimal"));
+    let mut o = <Order as bytemuck::Zeroable>::zeroed();
+    (o.client_order_id, o.sent_ns) = (id.parse()?, sent.parse()?);
+    o.trace.exchange_ns = o.sent_ns;
+    (o.instrument_id, o.side, o.time_in_force) = (inst.parse()?, side.parse()?, tif.parse()?);
+    (o.price, o.qty) = (fixed(px)?, fixed(qty)?);
+    o.kind = OrderKind::New as u8;
+    Ok(o)
+}
+
+fn read_orders(path: &Path) -> Result<Vec<Order>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let rows = text
+        .lines()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, l)| !l.trim().is_empty());
+    rows.map(|(i, l)| order_row(l).with_context(|| format!("{} line {}", path.display(), i + 1)))
+        .collect()
+}
+
+fn write_orders(path: &Path, orders: &[Order]) -> Result<()> {
     let mut w = BufWriter::new(File::create(path)?);
     writeln!(
         w,
@@ -116,7 +152,11 @@ fn replay(args: &Args, venue: &mut Venue, w: &mut impl Write) -> Result<u64> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let orders = journal_orders(&args)?;
+    let orders = match (&args.journal, &args.orders_in) {
+        (Some(j), _) => journal_orders(j)?,
+        (None, Some(csv)) => read_orders(csv)?,
+        (None, None) => unreachable!("clap requires one"),
+    };
     if let Some(p) = &args.orders_csv {
         write_orders(p, &orders).with_context(|| format!("{}", p.display()))?;
     }
