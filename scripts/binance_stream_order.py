@@ -5,7 +5,9 @@
       received earlier, and by how much at most (ms)
   python3 scripts/binance_stream_order.py level CAPTURE.gz a|b PRICE FROM_MS TO_MS
       each depth update's quantity at PRICE on the ask (a) or bid (b) side,
-      with T in [FROM_MS, TO_MS], and how many levels below it the update adds
+      with T in [FROM_MS, TO_MS], and the level's place in the full book
+      (snapshot plus diffs): whether the 10 levels a side the venue sees
+      hold it
 """
 import gzip
 import json
@@ -34,14 +36,34 @@ def lateness(path):
 
 
 def level(path, side, price, lo, hi):
+    """Each change of the level, and its place in the full book (snapshot
+    plus diffs): the venue sees only the top 10 a side."""
+    book, snap_id, shown = {"a": {}, "b": {}}, None, None
     for d in messages(path):
-        if d.get("e") != "depthUpdate" or not lo <= d["T"] <= hi:
+        if "lastUpdateId" in d:
+            snap_id = d["lastUpdateId"]
+            for s in "ab":
+                key = "asks" if s == "a" else "bids"
+                book[s] = {float(p): float(q) for p, q in d[key] if float(q) > 0}
+            continue
+        if d.get("e") != "depthUpdate" or snap_id is None or d["u"] < snap_id:
+            continue
+        for s in "ab":
+            for p, q in d[s]:
+                if float(q) > 0:
+                    book[s][float(p)] = float(q)
+                else:
+                    book[s].pop(float(p), None)
+        if not lo <= d["T"] <= hi:
             continue
         at = [q for p, q in d[side] if float(p) == price]
-        inside = [p for p, q in d[side] if float(q) > 0
-                  and (float(p) < price if side == "a" else float(p) > price)]
-        if at:
-            print(f"T {d['T']}: {at[0]} at {price}; {len(inside)} levels nearer the touch in this update")
+        nearer = sum(1 for p in book[side] if (p < price if side == "a" else p > price))
+        in_view = price in book[side] and nearer < 10
+        if at or in_view != shown:
+            qty = book[side].get(price, 0.0)
+            view = "in the top 10" if in_view else "outside the top 10"
+            print(f"T {d['T']}: {qty:.3f} at {price}, level {nearer + 1} of the book ({view})")
+            shown = in_view
 
 
 if __name__ == "__main__":

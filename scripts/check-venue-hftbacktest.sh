@@ -6,13 +6,16 @@
 # journaled; scripts/check_venue_hftbacktest.py replays them through
 # hftbacktest (its own converter, partial-fill exchange, the same latency,
 # queue model and fees) and compares every fill: exchange time within 1 us,
-# price, quantity, maker/taker. Prints one JSON line per model.
+# price, quantity, maker/taker. Prints one JSON line per model; then the
+# same for L3 FIFO on Databento ESH4 (below), with an independent count.
 # Usage: scripts/check-venue-hftbacktest.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=target/hftbacktest-venv
 [ -x $venv/bin/python ] || python3 -m venv $venv
 $venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements-hftbacktest.txt
+# .venv: ONNX Runtime for the pipeline, Databento's decoder for the count.
+scripts/setup-python.sh > /dev/null
 cargo build --release -q -p supervisor -p feed-handler -p feature -p inference \
   -p order-router -p venue-sim -p venue-replay
 capture=../shared/data/binance/usdm_btcusdt_20240808.gz
@@ -36,3 +39,26 @@ for model in risk_averse prob:power:3; do
     --entry-us 1000 --response-us 1000 --tick 0.1 --lot 0.001 --maker-bps 2 --taker-bps 5 \
     --diffs $run/diffs.json
 done
+
+# L3: Databento's ESH4 MBO file through hftbacktest's own converter and its
+# L3 FIFO model. hftbacktest fills L3 orders whole (no partial fills), so
+# the router sends single lots here (--max-order 1). scripts/check_venue_fifo.py
+# counts the orders ahead of each fill independently as well.
+dbn=../shared/data/databento/esh4-glbx-mdp3-20231225.mbo.dbn.zst
+run=target/venue-check/fifo
+sed -e 's|^name = "sim-esh4"|name = "check-fifo"|' \
+    -e "s|^run_dir = \"runs/sim-esh4\"|run_dir = \"$run\"|" \
+    -e 's|"--max-order", "5"|"--max-order", "1"|' \
+    config/sim-esh4.toml > target/venue-check/fifo.toml
+grep -q '"--max-order", "1"' target/venue-check/fifo.toml
+./target/release/tickline-supervisor run --config target/venue-check/fifo.toml > $run.log 2>&1
+./target/release/tickline-venue-replay --source "dbn:$dbn" --journal $run/orders.journal \
+  --queue-model fifo --latency constant:1000:1000 --tick 0.25 --lot 1 \
+  --maker-fee-bps 0.05 --taker-fee-bps 0.05 --out $run/replayed.csv --orders-csv $run/orders.csv > /dev/null
+cmp -s $run/replayed.csv $run/venue-reports.csv || echo "fifo: the live venue and its replay differ" >&2
+$venv/bin/python scripts/check_venue_hftbacktest.py --orders $run/orders.csv \
+  --reports $run/venue-reports.csv --queue fifo --capture $dbn --symbol ESH4 --cache target/hftbacktest \
+  --entry-us 1000 --response-us 1000 --tick 0.25 --lot 1 --maker-bps 0.05 --taker-bps 0.05 \
+  --diffs $run/diffs.json
+.venv/bin/python scripts/check_venue_fifo.py --dbn $dbn --orders $run/orders.csv \
+  --reports $run/venue-reports.csv --entry-us 1000 --diffs $run/fifo-diffs.json

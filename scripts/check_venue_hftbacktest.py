@@ -1,18 +1,22 @@
 """Replays the order stream a router journaled through hftbacktest (PyPI
-`hftbacktest` 2.x) over the same Binance USD-M capture, converted by
-hftbacktest's own converter, and compares every fill with our venue
-simulator's: exchange time (within 1 us), price, quantity, maker/taker.
+`hftbacktest` 2.x) over the same market data, converted by hftbacktest's
+own converter, and compares every fill with our venue simulator's:
+exchange time (within 1 us), price, quantity, maker/taker.
 
 Set up as hftbacktest's docs set up a Binance futures backtest:
 `binancefutures.convert` on the collector's capture, a linear asset,
 `partial_fill_exchange` (our venue walks levels and fills by the lot),
 constant order latency, the queue model under test, trading-value fees.
+With `--queue fifo` on a Databento MBO file, as its Level-3 example does:
+`databento.convert` for the symbol, `l3_fifo_queue_model` with
+`no_partial_fill_exchange` (hftbacktest refuses partial fills on L3), so
+the order stream compared is one of single lots.
 
 Usage (scripts/check-venue-hftbacktest.sh runs it):
   python check_venue_hftbacktest.py --orders ORDERS.csv --reports REPORTS.csv \
-      --queue risk_averse|prob:power:N --entry-us E --response-us R \
-      --tick 0.1 --lot 0.001 --maker-bps 2 --taker-bps 5 --capture FILE.gz \
-      --cache DIR [--diffs FILE]
+      --queue risk_averse|prob:power:N|fifo --entry-us E --response-us R \
+      --tick 0.1 --lot 0.001 --maker-bps 2 --taker-bps 5 \
+      --capture FILE.gz|FILE.mbo.dbn.zst [--symbol ESH4] --cache DIR [--diffs FILE]
 Prints one JSON line: counts, matched share, and the first differences.
 """
 
@@ -21,22 +25,27 @@ import csv
 import json
 import os
 from collections import defaultdict
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 from hftbacktest import (CANCELED, EXPIRED, FILLED, GTC, LIMIT, BacktestAsset,
                          HashMapMarketDepthBacktest)
-from hftbacktest.data.utils import binancefutures
+from hftbacktest.data.utils import binancefutures, databento
 from hftbacktest.order import IOC
 from numba import njit
 
 NS_PER_US = 1_000
 
 
-def convert(capture, cache):
+def convert(capture, symbol, cache):
     """hftbacktest's own conversion of the capture (cached)."""
     os.makedirs(cache, exist_ok=True)
     out = os.path.join(cache, os.path.basename(capture) + ".npz")
-    if not os.path.exists(out):
+    if os.path.exists(out):
+        return out
+    if capture.endswith(".dbn.zst"):
+        databento.convert(capture, symbol, output_filename=out)
+    else:
         binancefutures.convert(capture, output_filename=out, combined_stream=True)
     return out
 
@@ -46,10 +55,12 @@ def asset(data, a):
          .data([data])
          .linear_asset(1.0)
          .constant_order_latency(a.entry_us * NS_PER_US, a.response_us * NS_PER_US)
-         .partial_fill_exchange()
          .trading_value_fee_model(a.maker_bps / 1e4, a.taker_bps / 1e4)
          .tick_size(a.tick)
          .lot_size(a.lot))
+    if a.queue == "fifo":
+        return x.l3_fifo_queue_model().no_partial_fill_exchange()
+    x = x.partial_fill_exchange()
     if a.queue == "risk_averse":
         return x.risk_adverse_queue_model()
     kind, fn, n = a.queue.split(":")
@@ -155,6 +166,14 @@ def our_fills(path, lot):
     return [dict(id=k[0], t=k[1], **v) for k, v in sorted(by.items())]
 
 
+def as_databento_convert(t):
+    """An exchange time as hftbacktest's databento.convert gives it: through
+    a Python datetime (microseconds) and float seconds, which moves it by up
+    to about 1.2 us (1703546429904135945 becomes 1703546429904134912)."""
+    dt = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=t // 1000)
+    return int(dt.timestamp() * 1_000_000_000)
+
+
 def compare(ours, theirs, tick):
     def same(x, y):
         return (abs(x["t"] - y["t"]) <= NS_PER_US and abs(x["px"] - y["px"]) < tick / 2
@@ -180,10 +199,20 @@ def main():
     for name in ["tick", "lot", "maker-bps", "taker-bps"]:
         p.add_argument("--" + name, type=float, required=True)
     p.add_argument("--diffs")
+    p.add_argument("--symbol", help="the instrument of a Databento file")
     a = p.parse_args()
     orders = read_orders(a.orders)
-    theirs, err, t_stop = run_hftbacktest(convert(a.capture, a.cache), orders, a)
+    if a.queue == "fifo":
+        assert all(o["qty"] == a.lot for o in orders), "hftbacktest's L3 fills whole orders"
+    theirs, err, t_stop = run_hftbacktest(convert(a.capture, a.symbol, a.cache), orders, a)
     ours = our_fills(a.reports, a.lot)
+    rounding = 0
+    if a.capture.endswith(".dbn.zst"):
+        # Compared at the times hftbacktest's converter gives the same events.
+        for x in ours:
+            t = as_databento_convert(x["t"])
+            rounding = max(rounding, abs(t - x["t"]))
+            x["t"] = t
     if err:
         # hftbacktest stopped with an error (its code; 14: InvalidOrderStatus):
         # only what happened before it stopped can be compared.
@@ -196,6 +225,7 @@ def main():
     print(json.dumps(dict(queue=a.queue, orders=len(orders),
                           hftbacktest_error=err, hftbacktest_stopped_at=t_stop, our_fills=len(ours),
                           hftbacktest_fills=len(theirs), matched=matched,
+                          converter_time_rounding_max_ns=rounding,
                           matched_share=matched / max(len(ours), len(theirs), 1),
                           only_ours=only_ours[:5], only_hftbacktest=only_theirs[:5])))
 
