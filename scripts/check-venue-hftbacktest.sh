@@ -62,3 +62,19 @@ $venv/bin/python scripts/check_venue_hftbacktest.py --orders $run/orders.csv \
   --diffs $run/diffs.json
 .venv/bin/python scripts/check_venue_fifo.py --dbn $dbn --orders $run/orders.csv \
   --reports $run/venue-reports.csv --entry-us 1000 --diffs $run/fifo-diffs.json
+
+# The same through hftbacktest for a seeded random stream of 1,500 single
+# lots (more fills than the router's stream gets), and the count again.
+rand=target/venue-check/fifo-random
+mkdir -p $rand
+.venv/bin/python scripts/random_orders_dbn.py --dbn $dbn --tick 0.25 --n 1500 --seed 7 --max-qty 1 \
+  > $rand/orders.csv
+./target/release/tickline-venue-replay --source "dbn:$dbn" --orders-in $rand/orders.csv \
+  --queue-model fifo --latency constant:1000:1000 --tick 0.25 --lot 1 \
+  --maker-fee-bps 0.05 --taker-fee-bps 0.05 --out $rand/venue-reports.csv > /dev/null
+$venv/bin/python scripts/check_venue_hftbacktest.py --orders $rand/orders.csv \
+  --reports $rand/venue-reports.csv --queue fifo --capture $dbn --symbol ESH4 --cache target/hftbacktest \
+  --entry-us 1000 --response-us 1000 --tick 0.25 --lot 1 --maker-bps 0.05 --taker-bps 0.05 \
+  --diffs $rand/diffs.json
+.venv/bin/python scripts/check_venue_fifo.py --dbn $dbn --orders $rand/orders.csv \
+  --reports $rand/venue-reports.csv --entry-us 1000 --diffs $rand/fifo-diffs.json

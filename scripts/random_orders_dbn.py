@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Random order streams over a Databento MBO file, to test the venue
 simulator against scripts/check_venue_fifo.py on many more orders than a
-pipeline run sends: day orders of 1-5 lots, at the touch or up to 3 ticks
+pipeline run sends: day orders of 1-5 lots (--max-qty), at the touch or up to 3 ticks
 behind it (sometimes 1 tick through it), sent at random times after the
 book is first uncrossed. Writes tickline-venue-replay's --orders-in format.
 
@@ -59,6 +59,7 @@ def main():
     ap.add_argument("--tick", type=float, required=True)
     ap.add_argument("--n", type=int, default=400)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--max-qty", type=int, default=5, help="lots per order at most")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     tops = list(touches(a.dbn))
@@ -73,7 +74,7 @@ def main():
         side = rng.choice((1, -1))
         behind = rng.choice((-1, 0, 0, 1, 2, 3))  # -1: one tick through
         px = bid - behind * tick if side == 1 else ask + behind * tick
-        print(f"{k},{t},0,{side},{px / 1e9:g},{rng.randint(1, 5)},1")
+        print(f"{k},{t},0,{side},{px / 1e9:g},{rng.randint(1, a.max_qty)},1")
     return 0
 
 
