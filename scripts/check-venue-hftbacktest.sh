@@ -56,10 +56,16 @@ grep -q '"--max-order", "1"' target/venue-check/fifo.toml
   --queue-model fifo --latency constant:1000:1000 --tick 0.25 --lot 1 \
   --maker-fee-bps 0.05 --taker-fee-bps 0.05 --out $run/replayed.csv --orders-csv $run/orders.csv > /dev/null
 cmp -s $run/replayed.csv $run/venue-reports.csv || echo "fifo: the live venue and its replay differ" >&2
-$venv/bin/python scripts/check_venue_hftbacktest.py --orders $run/orders.csv \
-  --reports $run/venue-reports.csv --queue fifo --capture $dbn --symbol ESH4 --cache target/hftbacktest \
-  --entry-us 1000 --response-us 1000 --tick 0.25 --lot 1 --maker-bps 0.05 --taker-bps 0.05 \
-  --diffs $run/diffs.json
+l3() {  # DIR [--without-aggressor-fills]: DIR's orders through hftbacktest's L3
+  $venv/bin/python scripts/check_venue_hftbacktest.py --orders $1/orders.csv \
+    --reports $1/venue-reports.csv --queue fifo --capture $dbn --symbol ESH4 --cache target/hftbacktest \
+    --entry-us 1000 --response-us 1000 --tick 0.25 --lot 1 --maker-bps 0.05 --taker-bps 0.05 \
+    --diffs $1/diffs${2:+-passive}.json ${2:-}
+}
+# As converted, and without the Fill records of orders that took liquidity
+# (hftbacktest fills the queue ahead of them; docs/benchmarks.md).
+l3 $run
+l3 $run --without-aggressor-fills
 .venv/bin/python scripts/check_venue_fifo.py --dbn $dbn --orders $run/orders.csv \
   --reports $run/venue-reports.csv --entry-us 1000 --diffs $run/fifo-diffs.json
 
@@ -72,9 +78,7 @@ mkdir -p $rand
 ./target/release/tickline-venue-replay --source "dbn:$dbn" --orders-in $rand/orders.csv \
   --queue-model fifo --latency constant:1000:1000 --tick 0.25 --lot 1 \
   --maker-fee-bps 0.05 --taker-fee-bps 0.05 --out $rand/venue-reports.csv > /dev/null
-$venv/bin/python scripts/check_venue_hftbacktest.py --orders $rand/orders.csv \
-  --reports $rand/venue-reports.csv --queue fifo --capture $dbn --symbol ESH4 --cache target/hftbacktest \
-  --entry-us 1000 --response-us 1000 --tick 0.25 --lot 1 --maker-bps 0.05 --taker-bps 0.05 \
-  --diffs $rand/diffs.json
+l3 $rand
+l3 $rand --without-aggressor-fills
 .venv/bin/python scripts/check_venue_fifo.py --dbn $dbn --orders $rand/orders.csv \
   --reports $rand/venue-reports.csv --entry-us 1000 --diffs $rand/fifo-diffs.json

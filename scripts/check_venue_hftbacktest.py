@@ -50,6 +50,26 @@ def convert(capture, symbol, cache):
     return out
 
 
+def without_aggressor_fills(data):
+    """The converted L3 data less each Fill event at a price other than its
+    order's resting price: that order took liquidity (it was modified
+    across the spread), and its own Fill says nothing of the queue it
+    rested in. Returns the new file and how many events went."""
+    out = data.replace(".npz", ".passive-fills.npz")
+    ev = np.load(data)["data"]
+    resting, keep = {}, np.ones(len(ev), dtype=bool)
+    for i, e in enumerate(ev):
+        kind = int(e["ev"]) & 0xFF
+        if kind in (10, 12):  # ADD_ORDER_EVENT, MODIFY_ORDER_EVENT
+            resting[int(e["order_id"])] = float(e["px"])
+        elif kind == 11:  # CANCEL_ORDER_EVENT
+            resting.pop(int(e["order_id"]), None)
+        elif kind == 13 and resting.get(int(e["order_id"]), e["px"]) != e["px"]:
+            keep[i] = False  # FILL_EVENT away from its resting price
+    np.savez_compressed(out, data=ev[keep])
+    return out, int((~keep).sum())
+
+
 def asset(data, a):
     x = (BacktestAsset()
          .data([data])
@@ -200,16 +220,22 @@ def main():
         p.add_argument("--" + name, type=float, required=True)
     p.add_argument("--diffs")
     p.add_argument("--symbol", help="the instrument of a Databento file")
+    p.add_argument("--without-aggressor-fills", action="store_true",
+                   help="L3: drop the Fill events of orders that took liquidity first")
     a = p.parse_args()
     orders = read_orders(a.orders)
     if a.queue == "fifo":
         assert all(o["qty"] == a.lot for o in orders), "hftbacktest's L3 fills whole orders"
-    theirs, err, t_stop = run_hftbacktest(convert(a.capture, a.symbol, a.cache), orders, a)
+    data, dropped = convert(a.capture, a.symbol, a.cache), 0
+    if a.without_aggressor_fills:
+        data, dropped = without_aggressor_fills(data)
+    theirs, err, t_stop = run_hftbacktest(data, orders, a)
     ours = our_fills(a.reports, a.lot)
     rounding = 0
     if a.capture.endswith(".dbn.zst"):
-        # Compared at the times hftbacktest's converter gives the same events.
-        for x in ours:
+        # Maker fills happen at market events: compared at the times
+        # hftbacktest's converter gives them (a taker's is its arrival).
+        for x in (x for x in ours if x["maker"]):
             t = as_databento_convert(x["t"])
             rounding = max(rounding, abs(t - x["t"]))
             x["t"] = t
@@ -226,6 +252,7 @@ def main():
                           hftbacktest_error=err, hftbacktest_stopped_at=t_stop, our_fills=len(ours),
                           hftbacktest_fills=len(theirs), matched=matched,
                           converter_time_rounding_max_ns=rounding,
+                          aggressor_fills_dropped=dropped,
                           matched_share=matched / max(len(ours), len(theirs), 1),
                           only_ours=only_ours[:5], only_hftbacktest=only_theirs[:5])))
 
