@@ -445,11 +445,13 @@ impl Venue {
             }
             let px = r.o.price;
             let seen = (prev.seen_qty(r.side, px), new.seen_qty(r.side, px));
-            if let (Some(before), Some(after)) = seen {
-                if before != after {
-                    let q = self.cfg.queue;
+            let q = self.cfg.queue;
+            match seen {
+                (Some(before), Some(after)) if before != after => {
                     q.on_level(&mut r.pos, units(before), units(after));
                 }
+                (None, Some(after)) => q.on_level_seen_again(&mut r.pos, units(after)),
+                _ => {}
             }
             let reached = now
                 .best(opposite(r.side))

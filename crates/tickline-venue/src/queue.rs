@@ -135,6 +135,15 @@ impl QueueModel {
         q.front = est.min(new);
     }
 
+    /// The level comes back into view holding `new`: what it did out of
+    /// view is unknown, but no model has more ahead than the level holds.
+    pub fn on_level_seen_again(self, q: &mut QueuePos, new: f64) {
+        if self != QueueModel::Fifo {
+            q.front = q.front.min(new);
+            q.traded = 0.0;
+        }
+    }
+
     /// Whole lots of ours that have traded (the quantity ahead went below
     /// zero); the position then restarts at the front.
     pub fn take_filled(self, q: &mut QueuePos, lot: f64) -> f64 {

@@ -91,3 +91,19 @@ fn with_nothing_behind_a_cancel_is_ahead_and_past_the_front_it_is_capped() {
     m.on_level(&mut q, 4.0, 1.0);
     assert_eq!(q.front, 1.0);
 }
+
+#[test]
+fn a_level_back_in_view_caps_what_is_ahead() {
+    // Out of the 10 levels seen, the level fell from 4.46 to 0.55: seen
+    // again, no more than 0.55 can be ahead, whatever the model.
+    for m in [QueueModel::RiskAverse, QueueModel::Prob(ProbFn::Power(3.0))] {
+        let mut q = m.join(4.463);
+        m.on_level_seen_again(&mut q, 0.552);
+        assert!(close(q.front, 0.552), "{m:?}");
+        m.on_level_seen_again(&mut q, 3.0);
+        assert!(
+            close(q.front, 0.552),
+            "{m:?}: growing does not move us back"
+        );
+    }
+}
