@@ -210,6 +210,33 @@ def compare(ours, theirs, tick):
     return matched, only_ours, left
 
 
+def classify(only_ours, only_theirs, reports):
+    """The differences by order: filled by both at other times (hftbacktest
+    earlier or later, the range in ms), by one only, or refused by us (by
+    reason) and filled by hftbacktest."""
+    with open(reports) as f:
+        refused = {int(r["client_order_id"]): r["reason"]
+                   for r in csv.DictReader(f) if r["kind"] == "rejected"}
+    ours, theirs = defaultdict(list), defaultdict(list)
+    for x in only_ours:
+        ours[x["id"]].append(x["t"])
+    for y in only_theirs:
+        theirs[y["id"]].append(y["t"])
+    kinds, delays = defaultdict(int), defaultdict(list)
+    for i in sorted(set(ours) | set(theirs)):
+        if i in refused:
+            kinds["refused_by_us_" + refused[i]] += 1
+        elif ours[i] and theirs[i]:
+            dt = (theirs[i][0] - ours[i][0]) / 1e6
+            k = "hftbacktest_earlier" if dt < 0 else "hftbacktest_later"
+            kinds[k] += 1
+            delays[k].append(abs(dt))
+        else:
+            kinds["ours_only" if ours[i] else "hftbacktest_only"] += 1
+    ranges = {k + "_ms": [round(min(v), 3), round(max(v), 3)] for k, v in delays.items()}
+    return dict(kinds, **ranges)
+
+
 def main():
     p = argparse.ArgumentParser()
     for name in ["orders", "reports", "queue", "capture", "cache"]:
@@ -254,6 +281,7 @@ def main():
                           converter_time_rounding_max_ns=rounding,
                           aggressor_fills_dropped=dropped,
                           matched_share=matched / max(len(ours), len(theirs), 1),
+                          differences_by_order=classify(only_ours, only_theirs, a.reports),
                           only_ours=only_ours[:5], only_hftbacktest=only_theirs[:5])))
 
 
