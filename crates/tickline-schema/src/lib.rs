@@ -13,6 +13,22 @@ use bytemuck::{Pod, Zeroable};
 use std::mem::{align_of, size_of};
 use tickline_shm::impl_message;
 
+/// `TryFrom<u8>` for a fieldless `#[repr(u8)]` enum from its variants: a
+/// byte read from shared memory is a known code, or refused as itself.
+macro_rules! try_from_u8 {
+    ($t:ident { $($v:ident),+ $(,)? }) => {
+        impl TryFrom<u8> for $t {
+            type Error = u8;
+            fn try_from(v: u8) -> Result<Self, u8> {
+                $(if v == $t::$v as u8 {
+                    return Ok($t::$v);
+                })+
+                Err(v)
+            }
+        }
+    };
+}
+
 pub mod flight;
 pub mod prediction_csv;
 pub mod telemetry;
@@ -182,18 +198,12 @@ pub enum EventKind {
     Order = 4,
 }
 
-impl TryFrom<u8> for EventKind {
-    type Error = u8;
-    fn try_from(v: u8) -> Result<Self, u8> {
-        match v {
-            1 => Ok(EventKind::Quote),
-            2 => Ok(EventKind::Trade),
-            3 => Ok(EventKind::Snapshot),
-            4 => Ok(EventKind::Order),
-            other => Err(other),
-        }
-    }
-}
+try_from_u8!(EventKind {
+    Quote,
+    Trade,
+    Snapshot,
+    Order
+});
 
 /// Order side. In a trade, the side of the aggressor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -263,19 +273,13 @@ pub enum OrderAction {
     Clear = 5,
 }
 
-impl TryFrom<u8> for OrderAction {
-    type Error = u8;
-    fn try_from(v: u8) -> Result<Self, u8> {
-        Ok(match v {
-            1 => OrderAction::Add,
-            2 => OrderAction::Cancel,
-            3 => OrderAction::Modify,
-            4 => OrderAction::Fill,
-            5 => OrderAction::Clear,
-            other => return Err(other),
-        })
-    }
-}
+try_from_u8!(OrderAction {
+    Add,
+    Cancel,
+    Modify,
+    Fill,
+    Clear
+});
 
 /// One market-by-order record: someone else's order at the venue.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
@@ -352,17 +356,11 @@ pub enum TimeInForce {
     GoodTillCancel = 3,
 }
 
-impl TryFrom<u8> for TimeInForce {
-    type Error = u8;
-    fn try_from(v: u8) -> Result<Self, u8> {
-        match v {
-            1 => Ok(TimeInForce::Day),
-            2 => Ok(TimeInForce::ImmediateOrCancel),
-            3 => Ok(TimeInForce::GoodTillCancel),
-            other => Err(other),
-        }
-    }
-}
+try_from_u8!(TimeInForce {
+    Day,
+    ImmediateOrCancel,
+    GoodTillCancel
+});
 
 /// order-router -> gateway: a limit order as decided.
 #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
@@ -591,6 +589,15 @@ mod tests {
         ] {
             assert_eq!(TimeInForce::try_from(t as u8), Ok(t));
         }
+        use venue::{ExecKind as E, OrderKind as O};
+        for o in [O::New, O::Cancel, O::Watermark] {
+            assert_eq!(O::try_from(o as u8), Ok(o));
+        }
+        for e in [E::Accepted, E::Fill, E::Done, E::Rejected, E::CaughtUp] {
+            assert_eq!(E::try_from(e as u8), Ok(e));
+        }
+        assert_eq!(O::try_from(3), Err(3));
+        assert_eq!(E::try_from(0), Err(0));
     }
 
     #[test]

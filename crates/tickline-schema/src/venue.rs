@@ -23,17 +23,11 @@ pub enum OrderKind {
     Watermark = 2,
 }
 
-impl TryFrom<u8> for OrderKind {
-    type Error = u8;
-    fn try_from(v: u8) -> Result<Self, u8> {
-        match v {
-            0 => Ok(OrderKind::New),
-            1 => Ok(OrderKind::Cancel),
-            2 => Ok(OrderKind::Watermark),
-            other => Err(other),
-        }
-    }
-}
+try_from_u8!(OrderKind {
+    New,
+    Cancel,
+    Watermark
+});
 
 /// What an [`ExecReport`] says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -55,19 +49,13 @@ pub enum ExecKind {
     CaughtUp = 5,
 }
 
-impl TryFrom<u8> for ExecKind {
-    type Error = u8;
-    fn try_from(v: u8) -> Result<Self, u8> {
-        match v {
-            1 => Ok(ExecKind::Accepted),
-            2 => Ok(ExecKind::Fill),
-            3 => Ok(ExecKind::Done),
-            4 => Ok(ExecKind::Rejected),
-            5 => Ok(ExecKind::CaughtUp),
-            other => Err(other),
-        }
-    }
-}
+try_from_u8!(ExecKind {
+    Accepted,
+    Fill,
+    Done,
+    Rejected,
+    CaughtUp
+});
 
 /// Why the venue refused a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
