@@ -82,6 +82,8 @@ def run_rust(base, spec, pace, tmp, tag):
         / max(st["order-router"]["stage_summary"]["active_s"], 1e-9),
         "decisions": st["order-router"]["stage_summary"]["predictions"],
         "restarts": sum(v["restarts"] for v in st.values()),
+        # A venue simulator beside the pipeline: its service per market event.
+        "venue": lat("venue-sim", "service") if "venue-sim" in st else None,
     }
 
 
@@ -167,6 +169,11 @@ def report(results, scenarios, cases, fl):
             mq = statistics.median(r.get("max_queue_wait", 0) for r in rs)
             lines.append(f"- {case}: {parts}; sum {total / 1e3:.2f} vs tick-to-decision mean {mean / 1e3:.2f}; "
                          f"longest queue wait {mq / 1e3:.1f} µs")
+        for case in cases:
+            rs = [r for r in results[scn][case] if r.get("venue")]
+            if rs:
+                cells = ", ".join(f"{k} {med([r['venue'].get(k) for r in rs])}" for k in ["p50", "mean", "p99"])
+                lines.append(f"- {case}: venue simulator service per market event (µs): {cells}")
         lines += ["", floor_line(fl, results[scn], cases)]
     return "\n".join(lines)
 
