@@ -26,6 +26,14 @@ pub enum WaitStrategy {
         /// Yields before sleeping.
         yields: u32,
     },
+    /// Poll, then sleep this long between polls without telling the peer:
+    /// the peer never pays a wake-up syscall, and this side sees a message
+    /// up to a nap late. For a process beside the decision path (the venue
+    /// simulator) that must not cost the stages it reads from.
+    Nap {
+        /// Microseconds per nap.
+        micros: u32,
+    },
 }
 
 impl Default for WaitStrategy {
@@ -42,7 +50,7 @@ impl Default for WaitStrategy {
 impl FromStr for WaitStrategy {
     type Err = QueueError;
 
-    /// `spin`, `yield[:SPINS]`, `block[:SPINS[:YIELDS]]`.
+    /// `spin`, `yield[:SPINS]`, `block[:SPINS[:YIELDS]]`, `nap:MICROS`.
     fn from_str(s: &str) -> Result<Self, QueueError> {
         let mut parts = s.split(':');
         let kind = parts.next().unwrap_or_default();
@@ -58,6 +66,10 @@ impl FromStr for WaitStrategy {
         let strategy = match kind {
             "spin" => WaitStrategy::BusySpin,
             "yield" => WaitStrategy::SpinYield { spins: num(1_000)? },
+            "nap" => match num(0)? {
+                0 => return Err(bad(format!("wait strategy {s:?}: nap:MICROS, MICROS > 0"))),
+                micros => WaitStrategy::Nap { micros },
+            },
             "block" => {
                 let WaitStrategy::Block {
                     spins: ds,
@@ -73,7 +85,7 @@ impl FromStr for WaitStrategy {
             }
             _ => {
                 return Err(bad(format!(
-                    "unknown wait strategy {s:?}: expected spin, yield[:SPINS] or block[:SPINS[:YIELDS]]"
+                    "unknown wait strategy {s:?}: expected spin, yield[:SPINS], block[:SPINS[:YIELDS]] or nap:MICROS"
                 )))
             }
         };
@@ -90,6 +102,7 @@ impl std::fmt::Display for WaitStrategy {
             WaitStrategy::BusySpin => write!(f, "spin"),
             WaitStrategy::SpinYield { spins } => write!(f, "yield:{spins}"),
             WaitStrategy::Block { spins, yields } => write!(f, "block:{spins}:{yields}"),
+            WaitStrategy::Nap { micros } => write!(f, "nap:{micros}"),
         }
     }
 }
@@ -120,6 +133,15 @@ const SLEEP_SLICE: Duration = Duration::from_millis(20);
 const POLLS_PER_CLOCK_READ: u64 = 1024;
 
 /// Waits until `ready()` is true, `stop` is set or `timeout` passes.
+/// Sleeps `micros`, or until `deadline` if that comes first.
+fn nap(micros: u32, deadline: Option<u64>) {
+    let mut ns = u64::from(micros) * 1_000;
+    if let Some(d) = deadline {
+        ns = ns.min(d.saturating_sub(monotonic_ns()));
+    }
+    std::thread::sleep(Duration::from_nanos(ns));
+}
+
 pub(crate) fn wait_until(
     strategy: WaitStrategy,
     words: &SleepWords<'_>,
@@ -139,6 +161,7 @@ pub(crate) fn wait_until(
         WaitStrategy::BusySpin => (u64::MAX, 0),
         WaitStrategy::SpinYield { spins } => (u64::from(spins), u64::MAX),
         WaitStrategy::Block { spins, yields } => (u64::from(spins), u64::from(yields)),
+        WaitStrategy::Nap { .. } => (0, 0),
     };
     let mut polls: u64 = 0;
     let mut yielded: u64 = 0;
@@ -165,6 +188,12 @@ pub(crate) fn wait_until(
             yielded += 1;
             std::thread::yield_now();
             // Yields are slow; read the clock each time.
+            polls = POLLS_PER_CLOCK_READ - 1;
+            continue;
+        }
+        if let WaitStrategy::Nap { micros } = strategy {
+            nap(micros, deadline);
+            // The clock, stop flag and heartbeat after every nap.
             polls = POLLS_PER_CLOCK_READ - 1;
             continue;
         }
@@ -213,7 +242,7 @@ mod tests {
 
     #[test]
     fn parses_and_prints_strategies() {
-        for s in ["spin", "yield:10", "block:5:2"] {
+        for s in ["spin", "yield:10", "block:5:2", "nap:500"] {
             assert_eq!(s.parse::<WaitStrategy>().unwrap().to_string(), s);
         }
         assert_eq!(
@@ -224,8 +253,47 @@ mod tests {
             "block".parse::<WaitStrategy>().unwrap(),
             WaitStrategy::default()
         );
-        assert!("nap".parse::<WaitStrategy>().is_err());
+        assert!(
+            "nap".parse::<WaitStrategy>().is_err(),
+            "a nap needs a length"
+        );
+        assert!("nap:0".parse::<WaitStrategy>().is_err());
+        assert!("sleep".parse::<WaitStrategy>().is_err());
         assert!("yield:x".parse::<WaitStrategy>().is_err());
         assert!("block:1:2:3".parse::<WaitStrategy>().is_err());
+    }
+
+    #[test]
+    fn a_napper_never_asks_to_be_woken_and_still_sees_the_condition() {
+        let (waiting, wake, sleeps, beat) = (
+            AtomicU32::new(0),
+            AtomicU32::new(0),
+            AtomicU32::new(0),
+            AtomicU64::new(0),
+        );
+        let words = SleepWords {
+            waiting: &waiting,
+            wake: &wake,
+            sleeps: &sleeps,
+            heartbeat: &beat,
+        };
+        let flag = AtomicBool::new(false);
+        let nap = WaitStrategy::Nap { micros: 200 };
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(5));
+                // The waker looks: nobody is waiting, so it makes no call.
+                assert_eq!(waiting.load(Ordering::SeqCst), 0);
+                flag.store(true, Ordering::Release);
+            });
+            let got = wait_until(nap, &words, None, Some(Duration::from_secs(5)), || {
+                flag.load(Ordering::Acquire)
+            });
+            assert_eq!(got, WaitOutcome::Ready);
+        });
+        assert_eq!(sleeps.load(Ordering::Relaxed), 0, "no futex sleep");
+        assert!(beat.load(Ordering::Relaxed) > 0, "the heartbeat goes on");
+        let t = wait_until(nap, &words, None, Some(Duration::from_millis(2)), || false);
+        assert_eq!(t, WaitOutcome::TimedOut);
     }
 }
