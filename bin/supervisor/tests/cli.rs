@@ -72,3 +72,29 @@ fn a_bad_config_is_refused_naming_the_line_and_the_value() {
     assert!(!dir.join("runs").exists(), "nothing started");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn every_committed_config_is_valid() {
+    let mut n = 0;
+    for e in std::fs::read_dir(repo().join("config")).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_none_or(|x| x != "toml") {
+            continue;
+        }
+        let out = Command::new(BIN)
+            .arg("check")
+            .arg("--config")
+            .arg(&path)
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        n += 1;
+    }
+    assert!(n >= 12, "configs checked: {n}");
+}
