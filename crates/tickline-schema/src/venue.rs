@@ -80,11 +80,15 @@ pub enum VenueReject {
     /// The book is crossed: no continuous trading (a pre-open, before the
     /// auction uncrosses it), so no order of ours is matched against it.
     BookCrossed = 8,
+    /// The venue queues by exact FIFO but has seen no market-by-order
+    /// record (a feed without `--order-records`): it cannot say what is
+    /// ahead, so it does not pretend nothing is.
+    NoOrderRecords = 9,
 }
 
 impl VenueReject {
     /// Every reason, in code order.
-    pub const ALL: [VenueReject; 8] = [
+    pub const ALL: [VenueReject; 9] = [
         VenueReject::UnknownInstrument,
         VenueReject::OffTick,
         VenueReject::BadQty,
@@ -93,6 +97,7 @@ impl VenueReject {
         VenueReject::TooLateToCancel,
         VenueReject::VenueRefused,
         VenueReject::BookCrossed,
+        VenueReject::NoOrderRecords,
     ];
 
     /// Its name in summaries and CSV.
@@ -106,6 +111,7 @@ impl VenueReject {
             VenueReject::TooLateToCancel => "too_late_to_cancel",
             VenueReject::VenueRefused => "venue_refused",
             VenueReject::BookCrossed => "book_crossed",
+            VenueReject::NoOrderRecords => "no_order_records",
         }
     }
 }

@@ -276,6 +276,9 @@ impl Venue {
         if book.is_crossed() {
             return Err(VenueReject::BookCrossed);
         }
+        if self.cfg.queue == QueueModel::Fifo && self.stats.order_records == 0 {
+            return Err(VenueReject::NoOrderRecords);
+        }
         Ok((side, tif, book))
     }
 

@@ -428,3 +428,14 @@ fn orders_on_a_crossed_book_are_refused_as_before_an_open() {
     assert_eq!(kinds(&out), [ExecKind::Rejected]);
     assert_eq!(out[0].reason, VenueReject::BookCrossed as u8);
 }
+
+#[test]
+fn fifo_without_market_by_order_records_refuses_rather_than_guess() {
+    let mut v = venue("fifo", 10, 1.0);
+    let mut out = Vec::new();
+    v.on_book(&book(0, &[(100.0, 5.0)], &[(100.1, 4.0)]), &mut out);
+    v.send(&order(1, 0, Side::Buy, 100.0, 1.0, TimeInForce::Day));
+    v.on_book(&book(20 * US, &[(100.0, 5.0)], &[(100.1, 4.0)]), &mut out);
+    assert_eq!(kinds(&out), [ExecKind::Rejected]);
+    assert_eq!(out[0].reason, VenueReject::NoOrderRecords as u8);
+}
