@@ -193,36 +193,47 @@ pub(crate) fn wait_until(
         }
         if let WaitStrategy::Nap { micros } = strategy {
             nap(micros, deadline);
-            // The clock, stop flag and heartbeat after every nap.
-            polls = POLLS_PER_CLOCK_READ - 1;
-            continue;
+        } else if let Some(done) = futex_sleep(strategy, words, deadline, &mut ready) {
+            return done;
         }
-        debug_assert!(strategy != WaitStrategy::BusySpin, "busy-spin never sleeps");
-        // Sleep. Read the wake word before announcing, so a wake that lands
-        // between the announcement and the futex call makes the call return.
-        let seq = words.wake.load(Ordering::Acquire);
-        words.waiting.store(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        if ready() {
-            words.waiting.store(0, Ordering::Relaxed);
-            return WaitOutcome::Ready;
-        }
-        let mut slice = SLEEP_SLICE;
-        if let Some(d) = deadline {
-            let now = monotonic_ns();
-            if now >= d {
-                words.waiting.store(0, Ordering::Relaxed);
-                return WaitOutcome::TimedOut;
-            }
-            slice = slice.min(Duration::from_nanos(d - now));
-        }
-        // Only this side writes it: a load and a store, off the hot path.
-        let n = words.sleeps.load(Ordering::Relaxed);
-        words.sleeps.store(n.wrapping_add(1), Ordering::Relaxed);
-        crate::futex::wait(words.wake, seq, slice);
-        words.waiting.store(0, Ordering::Relaxed);
+        // The clock, stop flag and heartbeat after every sleep.
         polls = POLLS_PER_CLOCK_READ - 1;
     }
+}
+
+/// One futex sleep of at most [`SLEEP_SLICE`]: the outcome if the condition
+/// held or the deadline passed before it, else None (woken or sliced).
+fn futex_sleep(
+    strategy: WaitStrategy,
+    words: &SleepWords<'_>,
+    deadline: Option<u64>,
+    ready: &mut impl FnMut() -> bool,
+) -> Option<WaitOutcome> {
+    debug_assert!(strategy != WaitStrategy::BusySpin, "busy-spin never sleeps");
+    // Read the wake word before announcing, so a wake that lands between
+    // the announcement and the futex call makes the call return.
+    let seq = words.wake.load(Ordering::Acquire);
+    words.waiting.store(1, Ordering::SeqCst);
+    fence(Ordering::SeqCst);
+    if ready() {
+        words.waiting.store(0, Ordering::Relaxed);
+        return Some(WaitOutcome::Ready);
+    }
+    let mut slice = SLEEP_SLICE;
+    if let Some(d) = deadline {
+        let now = monotonic_ns();
+        if now >= d {
+            words.waiting.store(0, Ordering::Relaxed);
+            return Some(WaitOutcome::TimedOut);
+        }
+        slice = slice.min(Duration::from_nanos(d - now));
+    }
+    // Only this side writes it: a load and a store, off the hot path.
+    let n = words.sleeps.load(Ordering::Relaxed);
+    words.sleeps.store(n.wrapping_add(1), Ordering::Relaxed);
+    crate::futex::wait(words.wake, seq, slice);
+    words.waiting.store(0, Ordering::Relaxed);
+    None
 }
 
 /// Called by the peer after it published: wakes the sleeper if it sleeps.
