@@ -46,10 +46,10 @@ fn a_bad_config_is_refused_naming_the_line_and_the_value() {
     let dir = std::env::temp_dir().join(format!("tickline-sup-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let good = std::fs::read_to_string(repo().join("config/pipeline.toml")).unwrap();
-    // The first stage's wait strategy, whatever it is, becomes "nap".
+    // The first stage's wait strategy, whatever it is, becomes "snooze".
     let at = good.find("wait = \"").expect("a wait strategy") + "wait = \"".len();
     let end = at + good[at..].find('"').unwrap();
-    let bad = format!("{}nap{}", &good[..at], &good[end..]);
+    let bad = format!("{}snooze{}", &good[..at], &good[end..]);
     assert_ne!(bad, good);
     let path = dir.join("bad.toml");
     std::fs::write(&path, bad).unwrap();
@@ -66,7 +66,7 @@ fn a_bad_config_is_refused_naming_the_line_and_the_value() {
     assert!(
         err.contains("bad.toml")
             && err.contains(&line)
-            && err.contains("unknown wait strategy \"nap\""),
+            && err.contains("unknown wait strategy \"snooze\""),
         "{err}"
     );
     assert!(!dir.join("runs").exists(), "nothing started");
