@@ -35,22 +35,15 @@ import json
 import sys
 from collections import defaultdict
 
-import databento_dbn
-import zstandard
+from dbn_reference import F_LAST, action_of, records
+from dbn_reference import side_of as side_letter
 
-F_LAST = 1 << 7
 SCALE = 10**9  # DBN prices are 1e-9
 
 
-def action_of(r):
-    a = str(r.action).split(".")[-1]
-    return {"ADD": "A", "CANCEL": "C", "MODIFY": "M", "CLEAR": "R", "TRADE": "T",
-            "FILL": "F", "NONE": "N"}.get(a.upper(), a)
-
-
 def side_of(r):
-    s = str(r.side).split(".")[-1].upper()
-    return {"BID": 1, "B": 1, "ASK": -1, "A": -1}.get(s, 0)
+    """1 bid, -1 ask, 0 none (as our orders' sides)."""
+    return {"B": 1, "A": -1}.get(side_letter(r), 0)
 
 
 class Ours:
@@ -271,13 +264,9 @@ def main():
     ap.add_argument("--entry-us", type=float, required=True)
     ap.add_argument("--diffs")
     a = ap.parse_args()
-    raw = zstandard.ZstdDecompressor().stream_reader(open(a.dbn, "rb")).read()
-    dec = databento_dbn.DBNDecoder()
-    dec.write(raw)
     check = Check(ours(a.orders, round(a.entry_us * 1000)))
-    for r in dec.decode():
-        if isinstance(r, databento_dbn.MBOMsg):
-            check.record(r)
+    for r in records(a.dbn):
+        check.record(r)
     check.arrive_before(float("inf"))
     mine = [f[:4] + (f[4],) + (round(f[5]), f[6]) for f in check.fills]
     venue = venue_fills(a.reports)

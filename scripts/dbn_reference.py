@@ -52,27 +52,50 @@ class Book:
         self.level(side, old_price, -old_size)
         self.add(oid, side, price, size)
 
+    def best(self, side):
+        """The best price of side "B" or "A", or None."""
+        lv = self.levels[side]
+        if not lv:
+            return None
+        return max(lv) if side == "B" else min(lv)
+
     def top(self, side):
         prices = sorted(self.levels[side], reverse=(side == "B"))[:TOP]
         return ",".join(f"{p}:{self.levels[side][p]}" for p in prices) or "-"
 
 
-def main(path):
-    raw = zstandard.ZstdDecompressor().stream_reader(open(path, "rb")).read()
+def records(path):
+    """Every MBO record of a DBN file (plain or zstd), by Databento's decoder."""
+    raw = open(path, "rb").read()
+    if path.endswith(".zst"):
+        raw = zstandard.ZstdDecompressor().stream_reader(open(path, "rb")).read()
     dec = databento_dbn.DBNDecoder()
     dec.write(raw)
-    records = [r for r in dec.decode() if isinstance(r, databento_dbn.MBOMsg)]
+    return [r for r in dec.decode() if isinstance(r, databento_dbn.MBOMsg)]
+
+
+def action_of(r):
+    """The record's action as its DBN letter (A, C, M, R, T, F, N)."""
+    action = str(r.action)
+    action = action.split(".")[-1] if "." in action else action
+    return {"ADD": "A", "CANCEL": "C", "MODIFY": "M", "CLEAR": "R", "TRADE": "T",
+            "FILL": "F", "NONE": "N"}.get(action.upper(), action)
+
+
+def side_of(r):
+    """The record's side as its DBN letter (B, A, N)."""
+    side = str(r.side).split(".")[-1].upper()
+    return {"BID": "B", "ASK": "A"}.get(side, side)
+
+
+def main(path):
     books = defaultdict(Book)
     dirty = defaultdict(bool)
     counts = defaultdict(int)
     out = []
-    for r in records:
-        inst, action = r.instrument_id, str(r.action)
-        action = action.split(".")[-1] if "." in action else action
-        act = {"ADD": "A", "CANCEL": "C", "MODIFY": "M", "CLEAR": "R", "TRADE": "T",
-               "FILL": "F", "NONE": "N"}.get(action.upper(), action)
+    for r in records(path):
+        inst, act, side = r.instrument_id, action_of(r), side_of(r)
         counts[f"{inst}:{act}"] += 1
-        side = {"BID": "B", "ASK": "A"}.get(str(r.side).split(".")[-1].upper(), str(r.side))
         book = books[inst]
         if act == "A":
             book.add(r.order_id, side, r.price, r.size)

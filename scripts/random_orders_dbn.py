@@ -11,46 +11,26 @@ import argparse
 import random
 import sys
 
-import databento_dbn
-import zstandard
-
-F_LAST = 1 << 7
+from dbn_reference import F_LAST, Book, action_of, records, side_of
 
 
 def touches(path):
-    """(ts_event, best bid, best ask) after each F_LAST record, prices 1e-9."""
-    raw = zstandard.ZstdDecompressor().stream_reader(open(path, "rb")).read()
-    dec = databento_dbn.DBNDecoder()
-    dec.write(raw)
-    orders, levels = {}, {1: {}, -1: {}}
-
-    def level(side, px, d):
-        lv = levels[side]
-        lv[px] = lv.get(px, 0) + d
-        if lv[px] == 0:
-            del lv[px]
-
-    for r in dec.decode():
-        if not isinstance(r, databento_dbn.MBOMsg):
-            continue
-        a = str(r.action).split(".")[-1].upper()
-        a = {"A": "ADD", "C": "CANCEL", "M": "MODIFY", "R": "CLEAR"}.get(a, a)
-        side = {"BID": 1, "B": 1, "ASK": -1, "A": -1}.get(str(r.side).split(".")[-1].upper(), 0)
-        if a == "ADD":
-            orders[r.order_id] = (side, r.price, r.size)
-            level(side, r.price, r.size)
-        elif a in ("CANCEL", "MODIFY") and r.order_id in orders:
-            s, px, sz = orders.pop(r.order_id)
-            level(s, px, -sz)
-            left = sz - r.size if a == "CANCEL" else r.size
-            newpx = px if a == "CANCEL" else r.price
-            if left > 0:
-                orders[r.order_id] = (s, newpx, left)
-                level(s, newpx, left)
-        elif a == "CLEAR":
-            orders, levels = {}, {1: {}, -1: {}}
-        if int(r.flags) & F_LAST and levels[1] and levels[-1]:
-            yield r.ts_event, max(levels[1]), min(levels[-1])
+    """(ts_event, best bid, best ask) after each F_LAST record, prices 1e-9
+    (scripts/dbn_reference.py's book)."""
+    book = Book()
+    for r in records(path):
+        act = action_of(r)
+        if act == "A":
+            book.add(r.order_id, side_of(r), r.price, r.size)
+        elif act == "C" and r.order_id in book.orders:
+            book.cancel(r.order_id, r.size)
+        elif act == "M" and r.order_id in book.orders:
+            book.modify(r.order_id, r.price, r.size)
+        elif act == "R":
+            book = Book()
+        bid, ask = book.best("B"), book.best("A")
+        if int(r.flags) & F_LAST and bid is not None and ask is not None:
+            yield r.ts_event, bid, ask
 
 
 def main():
