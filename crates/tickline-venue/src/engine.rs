@@ -17,7 +17,7 @@ use tickline_schema::{BookEvent, EventKind, Order, Side, TimeInForce, FIXED_SCAL
 
 use crate::book::Book;
 use crate::reorder::Reorder;
-use crate::{Change, FifoPos, Latency, MarketOrders, QueueModel, QueuePos};
+use crate::{Change, FifoPos, Latency, LevelModel, MarketOrders, QueueModel, QueuePos};
 
 /// Instrument ids past this are refused (books are indexed by id).
 pub const MAX_INSTRUMENTS: u32 = 4096;
@@ -25,7 +25,7 @@ pub const MAX_INSTRUMENTS: u32 = 4096;
 /// How the venue trades.
 #[derive(Clone, Copy, Debug)]
 pub struct VenueConfig {
-    /// Queue model of resting orders (market-by-price data).
+    /// Queue model of resting orders.
     pub queue: QueueModel,
     /// Price grid, fixed point: prices are whole multiples of it.
     pub tick: i64,
@@ -96,10 +96,29 @@ struct Resting {
     side: Side,
     leaves: i64,
     cum: i64,
-    pos: QueuePos,
-    /// Its place among the others' orders (`fifo`).
-    fifo: FifoPos,
+    place: Place,
     ahead_at_join: i64,
+}
+
+/// Where a resting order of ours stands in its level's queue.
+#[derive(Clone, Copy, Debug)]
+enum Place {
+    /// Not resting: taking liquidity on arrival, or refused.
+    Arriving,
+    /// Estimated from the level's totals by the model.
+    Level(LevelModel, QueuePos),
+    /// Exact, among the others' orders.
+    Fifo(FifoPos),
+}
+
+impl Place {
+    /// Orders ahead when it joined (known on market-by-order data only).
+    fn orders_ahead_at_join(&self) -> u32 {
+        match self {
+            Place::Fifo(f) => f.orders_ahead_at_join,
+            Place::Arriving | Place::Level(..) => 0,
+        }
+    }
 }
 
 /// The simulated venue.
@@ -295,8 +314,7 @@ impl Venue {
             side,
             leaves: o.qty,
             cum: 0,
-            pos: QueuePos::default(),
-            fifo: FifoPos::default(),
+            place: Place::Arriving,
             ahead_at_join: 0,
         };
         self.take_liquidity(&mut r, &book, t, out);
@@ -313,14 +331,18 @@ impl Venue {
             out.push(self.report(ExecKind::Done, &r, t));
             return;
         }
-        r.ahead_at_join = book.qty_at(side, o.price);
-        if self.cfg.queue == QueueModel::Fifo {
-            let level = self.market.level(o.instrument_id, side, o.price);
-            let priority = self.market.take_priority();
-            r.fifo = FifoPos::join(side, o.price, priority, level);
-            r.ahead_at_join = level.0;
-        }
-        r.pos = self.cfg.queue.join(units(r.ahead_at_join));
+        r.place = match self.cfg.queue {
+            QueueModel::Level(m) => {
+                r.ahead_at_join = book.qty_at(side, o.price);
+                Place::Level(m, m.join(units(r.ahead_at_join)))
+            }
+            QueueModel::Fifo => {
+                let level = self.market.level(o.instrument_id, side, o.price);
+                r.ahead_at_join = level.0;
+                let priority = self.market.take_priority();
+                Place::Fifo(FifoPos::join(side, o.price, priority, level))
+            }
+        };
         out.push(self.report(ExecKind::Accepted, &r, t));
         self.resting.push(r);
     }
@@ -389,10 +411,13 @@ impl Venue {
         let t = e.trace.exchange_ns;
         for k in 0..self.resting.len() {
             let mut r = self.resting[k];
+            let Place::Fifo(pos) = &mut r.place else {
+                continue;
+            };
             if r.o.instrument_id != e.instrument_id || r.leaves == 0 {
                 continue;
             }
-            let qty = r.fifo.on_change(&c).min(r.leaves);
+            let qty = pos.on_change(&c).min(r.leaves);
             if qty > 0 {
                 let price = r.o.price;
                 self.fill(&mut r, price, qty, LIQUIDITY_MAKER, t, out);
@@ -421,9 +446,9 @@ impl Venue {
             };
             let filled = if through {
                 r.leaves
-            } else if r.o.price == px {
-                self.cfg.queue.on_trade(&mut r.pos, qty);
-                let lots = self.cfg.queue.take_filled(&mut r.pos, units(self.cfg.lot));
+            } else if let (true, Place::Level(m, pos)) = (r.o.price == px, &mut r.place) {
+                m.on_trade(pos, qty);
+                let lots = m.take_filled(pos, units(self.cfg.lot));
                 ((lots * FIXED_SCALE as f64).round() as i64).min(r.leaves)
             } else {
                 0
@@ -446,15 +471,15 @@ impl Venue {
             if r.o.instrument_id != inst || r.leaves == 0 {
                 continue;
             }
-            let px = r.o.price;
-            let seen = (prev.seen_qty(r.side, px), new.seen_qty(r.side, px));
-            let q = self.cfg.queue;
-            match seen {
-                (Some(before), Some(after)) if before != after => {
-                    q.on_level(&mut r.pos, units(before), units(after));
+            if let Place::Level(m, pos) = &mut r.place {
+                let px = r.o.price;
+                match (prev.seen_qty(r.side, px), new.seen_qty(r.side, px)) {
+                    (Some(before), Some(after)) if before != after => {
+                        m.on_level(pos, units(before), units(after));
+                    }
+                    (None, Some(after)) => m.on_level_seen_again(pos, units(after)),
+                    _ => {}
                 }
-                (None, Some(after)) => q.on_level_seen_again(&mut r.pos, units(after)),
-                _ => {}
             }
             let reached = now
                 .best(opposite(r.side))
@@ -493,7 +518,7 @@ impl Venue {
         if maker {
             s.maker_fills += 1;
             s.maker_queue_ahead += units(r.ahead_at_join);
-            s.maker_orders_ahead += r.fifo.orders_ahead_at_join as u64;
+            s.maker_orders_ahead += r.place.orders_ahead_at_join() as u64;
         } else {
             s.taker_fills += 1;
         }
@@ -501,7 +526,7 @@ impl Venue {
         (rep.price, rep.qty, rep.fee, rep.liquidity) = (price, qty, fee, liquidity);
         rep.queue_ahead = if maker { r.ahead_at_join } else { 0 };
         rep.orders_ahead = if maker {
-            r.fifo.orders_ahead_at_join
+            r.place.orders_ahead_at_join()
         } else {
             0
         };
@@ -515,8 +540,7 @@ impl Venue {
             side: Side::try_from(o.side).unwrap_or(Side::Buy),
             leaves: 0,
             cum: 0,
-            pos: QueuePos::default(),
-            fifo: FifoPos::default(),
+            place: Place::Arriving,
             ahead_at_join: 0,
         };
         let mut rep = self.report(ExecKind::Rejected, &r, t);

@@ -130,6 +130,9 @@ impl MarketOrders {
     }
 
     /// The orders resting at (`side`, `price`) of `inst`: quantity and count.
+    /// A scan, on purpose: it runs once per order of ours that rests, while
+    /// per-level sums kept up to date would cost every record a second map
+    /// update.
     pub fn level(&self, inst: u32, side: Side, price: i64) -> (i64, u32) {
         let at = self
             .orders

@@ -21,4 +21,4 @@ pub use csv::{write_report, CSV_HEADER};
 pub use engine::{Venue, VenueConfig, VenueStats, MAX_INSTRUMENTS};
 pub use l3::{Change, Entry, FifoPos, MarketOrders};
 pub use latency::{Latency, LatencyError, LatencyRow, Recorded};
-pub use queue::{ProbFn, QueueModel, QueueModelError, QueuePos};
+pub use queue::{LevelModel, ProbFn, QueueModel, QueueModelError, QueuePos};

@@ -48,17 +48,23 @@ impl ProbFn {
     }
 }
 
-/// A queue model for market-by-price data.
+/// How a resting order's place in its level's queue is kept.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum QueueModel {
+    /// Estimated from the level's totals (market-by-price data).
+    Level(LevelModel),
+    /// Exact time priority among the orders of a market-by-order feed
+    /// ([`crate::FifoPos`]).
+    Fifo,
+}
+
+/// A queue model for market-by-price data.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LevelModel {
     /// Only trades at our price move us forward.
     RiskAverse,
     /// Cancels move us forward by their chance of having been ahead.
     Prob(ProbFn),
-    /// Exact time priority among the orders of a market-by-order feed
-    /// ([`crate::FifoPos`]); the market-by-price methods here leave a
-    /// position as it is.
-    Fifo,
 }
 
 impl FromStr for QueueModel {
@@ -66,16 +72,17 @@ impl FromStr for QueueModel {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || QueueModelError(s.to_owned());
-        match s.split(':').collect::<Vec<_>>().as_slice() {
-            ["risk_averse"] => Ok(QueueModel::RiskAverse),
-            ["fifo"] => Ok(QueueModel::Fifo),
-            ["prob", "log"] => Ok(QueueModel::Prob(ProbFn::Log)),
+        let level = match s.split(':').collect::<Vec<_>>().as_slice() {
+            ["fifo"] => return Ok(QueueModel::Fifo),
+            ["risk_averse"] => LevelModel::RiskAverse,
+            ["prob", "log"] => LevelModel::Prob(ProbFn::Log),
             ["prob", "power", n] => match n.parse::<f64>() {
-                Ok(n) if n.is_finite() && n > 0.0 => Ok(QueueModel::Prob(ProbFn::Power(n))),
-                _ => Err(bad()),
+                Ok(n) if n.is_finite() && n > 0.0 => LevelModel::Prob(ProbFn::Power(n)),
+                _ => return Err(bad()),
             },
-            _ => Err(bad()),
-        }
+            _ => return Err(bad()),
+        };
+        Ok(QueueModel::Level(level))
     }
 }
 
@@ -88,7 +95,7 @@ pub struct QueuePos {
     traded: f64,
 }
 
-impl QueueModel {
+impl LevelModel {
     /// An order joins the back of a level holding `level_qty`.
     pub fn join(self, level_qty: f64) -> QueuePos {
         QueuePos {
@@ -99,11 +106,8 @@ impl QueueModel {
 
     /// `qty` traded at our price.
     pub fn on_trade(self, q: &mut QueuePos, qty: f64) {
-        if self == QueueModel::Fifo {
-            return;
-        }
         q.front -= qty;
-        if let QueueModel::Prob(_) = self {
+        if let LevelModel::Prob(_) = self {
             q.traded += qty;
         }
     }
@@ -111,12 +115,11 @@ impl QueueModel {
     /// The level's total went from `prev` to `new`.
     pub fn on_level(self, q: &mut QueuePos, prev: f64, new: f64) {
         let f = match self {
-            QueueModel::Prob(f) => f,
-            QueueModel::RiskAverse => {
+            LevelModel::Prob(f) => f,
+            LevelModel::RiskAverse => {
                 q.front = q.front.min(new);
                 return;
             }
-            QueueModel::Fifo => return,
         };
         // Trades already moved us; only the rest of the decrease is news.
         let chg = prev - new - q.traded;
@@ -138,10 +141,8 @@ impl QueueModel {
     /// The level comes back into view holding `new`: what it did out of
     /// view is unknown, but no model has more ahead than the level holds.
     pub fn on_level_seen_again(self, q: &mut QueuePos, new: f64) {
-        if self != QueueModel::Fifo {
-            q.front = q.front.min(new);
-            q.traded = 0.0;
-        }
+        q.front = q.front.min(new);
+        q.traded = 0.0;
     }
 
     /// Whole lots of ours that have traded (the quantity ahead went below

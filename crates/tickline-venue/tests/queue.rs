@@ -2,7 +2,7 @@
 //! documented rules (risk-averse; probabilistic with power and log); FIFO
 //! on market-by-order data is in tests/fifo.rs.
 
-use tickline_venue::{ProbFn, QueueModel, QueueModelError};
+use tickline_venue::{LevelModel, ProbFn, QueueModel, QueueModelError};
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-12
@@ -10,13 +10,14 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn model_names_parse_and_bad_ones_are_refused() {
-    assert_eq!("risk_averse".parse(), Ok(QueueModel::RiskAverse));
+    let level = |m| Ok(QueueModel::Level(m));
+    assert_eq!("risk_averse".parse(), level(LevelModel::RiskAverse));
     assert_eq!("fifo".parse(), Ok(QueueModel::Fifo));
     assert_eq!(
         "prob:power:3".parse(),
-        Ok(QueueModel::Prob(ProbFn::Power(3.0)))
+        level(LevelModel::Prob(ProbFn::Power(3.0)))
     );
-    assert_eq!("prob:log".parse(), Ok(QueueModel::Prob(ProbFn::Log)));
+    assert_eq!("prob:log".parse(), level(LevelModel::Prob(ProbFn::Log)));
     for bad in [
         "",
         "prob",
@@ -36,7 +37,7 @@ fn model_names_parse_and_bad_ones_are_refused() {
 
 #[test]
 fn risk_averse_moves_only_on_trades_and_never_past_the_level() {
-    let m = QueueModel::RiskAverse;
+    let m = LevelModel::RiskAverse;
     let mut q = m.join(10.0);
     m.on_trade(&mut q, 4.0);
     assert_eq!(q.front, 6.0);
@@ -55,7 +56,7 @@ fn risk_averse_moves_only_on_trades_and_never_past_the_level() {
 
 #[test]
 fn power_3_splits_a_cancel_by_the_cubes_of_front_and_back() {
-    let m = QueueModel::Prob(ProbFn::Power(3.0));
+    let m = LevelModel::Prob(ProbFn::Power(3.0));
     let mut q = m.join(10.0);
     // Others join behind us: the front does not change.
     m.on_level(&mut q, 10.0, 14.0);
@@ -68,7 +69,7 @@ fn power_3_splits_a_cancel_by_the_cubes_of_front_and_back() {
 
 #[test]
 fn trades_are_not_counted_twice_when_the_level_shrinks_after_them() {
-    let m = QueueModel::Prob(ProbFn::Log);
+    let m = LevelModel::Prob(ProbFn::Log);
     let mut q = m.join(10.0);
     m.on_trade(&mut q, 3.0);
     assert_eq!(q.front, 7.0);
@@ -85,7 +86,7 @@ fn trades_are_not_counted_twice_when_the_level_shrinks_after_them() {
 
 #[test]
 fn with_nothing_behind_a_cancel_is_ahead_and_past_the_front_it_is_capped() {
-    let m = QueueModel::Prob(ProbFn::Power(2.0));
+    let m = LevelModel::Prob(ProbFn::Power(2.0));
     let mut q = m.join(4.0);
     // front 4, back 0: p = 0; a cancel of 3 was ahead.
     m.on_level(&mut q, 4.0, 1.0);
@@ -96,7 +97,7 @@ fn with_nothing_behind_a_cancel_is_ahead_and_past_the_front_it_is_capped() {
 fn a_level_back_in_view_caps_what_is_ahead() {
     // Out of the 10 levels seen, the level fell from 4.46 to 0.55: seen
     // again, no more than 0.55 can be ahead, whatever the model.
-    for m in [QueueModel::RiskAverse, QueueModel::Prob(ProbFn::Power(3.0))] {
+    for m in [LevelModel::RiskAverse, LevelModel::Prob(ProbFn::Power(3.0))] {
         let mut q = m.join(4.463);
         m.on_level_seen_again(&mut q, 0.552);
         assert!(close(q.front, 0.552), "{m:?}");
