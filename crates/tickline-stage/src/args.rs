@@ -153,7 +153,8 @@ pub struct StageArgs {
     /// gets (fan-out: e.g. the feed to the venue simulator as well).
     #[arg(long)]
     pub also_out: Vec<Endpoint>,
-    /// Wait strategy on the queues: `spin`, `yield[:SPINS]` or `block[:SPINS[:YIELDS]]`.
+    /// Wait strategy on the queues: `spin`, `yield[:SPINS]`,
+    /// `block[:SPINS[:YIELDS]]` or `nap:MICROS`.
     #[arg(long, default_value = "block")]
     pub wait: WaitStrategy,
     /// Publish latency histograms and counters to this stats board.
@@ -171,6 +172,11 @@ pub struct StageArgs {
     /// paged out or faulted in late.
     #[arg(long)]
     pub mlock: bool,
+    /// Run the stage's thread in the `SCHED_IDLE` class: only when no other
+    /// task wants its CPU, so a process beside the decision path (the venue
+    /// simulator) never delays a stage on it.
+    #[arg(long)]
+    pub sched_idle: bool,
 }
 
 impl StageArgs {
@@ -185,6 +191,7 @@ impl StageArgs {
             limit: None,
             handoff: Handoff::None,
             mlock: false,
+            sched_idle: false,
         }
     }
 
@@ -214,6 +221,9 @@ impl StageArgs {
         }
         if self.mlock {
             a.push("--mlock".to_owned());
+        }
+        if self.sched_idle {
+            a.push("--sched-idle".to_owned());
         }
         a
     }
@@ -277,6 +287,7 @@ mod tests {
         a.limit = Some(7);
         a.handoff = Handoff::Yield;
         a.mlock = true;
+        a.sched_idle = true;
         a.also_out = vec![Endpoint::Queue("/a".into()), Endpoint::Queue("/b".into())];
         assert_eq!(parse(&a.to_args()), a);
         a.input = Some(Endpoint::Source("synthetic:1:2".into()));

@@ -57,6 +57,9 @@ pub enum StageError {
     /// `--mlock` was asked for and refused (RLIMIT_MEMLOCK, privileges).
     #[error("locking memory (--mlock)")]
     Mlock(#[source] std::io::Error),
+    /// `--sched-idle` was asked for and refused.
+    #[error("entering SCHED_IDLE (--sched-idle)")]
+    SchedIdle(#[source] std::io::Error),
     /// The stage's own logic failed (journal, model, output file...).
     #[error(transparent)]
     Processor(Box<dyn std::error::Error + Send + Sync>),

@@ -130,6 +130,9 @@ impl<O: Message + Traced> Runtime<O> {
         if args.mlock {
             tickline_sched::lock_all_memory().map_err(StageError::Mlock)?;
         }
+        if args.sched_idle {
+            tickline_sched::demote_current_thread().map_err(StageError::SchedIdle)?;
+        }
         let output = Output::open(&args.out, &args.also_out, policy, args.wait, &signals)?;
         let resume_after = output.last_seq();
         Ok(Runtime {
