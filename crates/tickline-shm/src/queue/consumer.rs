@@ -89,11 +89,26 @@ impl<T: Message> Consumer<T> {
 
     /// Up to `max` contiguous readable messages, not yet committed.
     pub fn read_slots(&mut self, max: usize) -> &[T] {
+        self.read_slots_from(0, max)
+    }
+
+    /// Up to `max` contiguous readable messages from the `skip`-th one not
+    /// yet committed on (to look past messages read but kept uncommitted,
+    /// across the end of the ring).
+    pub fn read_slots_from(&mut self, skip: usize, max: usize) -> &[T] {
         let avail = self.available() as u64;
-        let (ptr, run) = self.ring.run_from(self.head);
+        if avail <= skip as u64 {
+            // A fresh look at the producer's index: the cached one may be
+            // short of `skip` while the ring holds more.
+            self.cached_tail = self.ring.header().producer.tail.load(Ordering::Acquire);
+            self.check();
+        }
+        let from = self.head + skip as u64;
+        let avail = self.cached_tail.saturating_sub(from);
+        let (ptr, run) = self.ring.run_from(from);
         let n = (max as u64).min(avail).min(run) as usize;
-        debug_assert!(self.head + n as u64 <= self.cached_tail);
-        // SAFETY: slots [head, head + n) were published (release/acquire on
+        debug_assert!(from + n as u64 <= self.cached_tail);
+        // SAFETY: slots [from, from + n) were published (release/acquire on
         // tail) and the producer will not touch them until we commit.
         unsafe { std::slice::from_raw_parts(ptr, n) }
     }
