@@ -5,7 +5,17 @@
 //! Reports are committed only at the next poll, after the router has
 //! journaled them: a router killed in between reads them again, and each
 //! is known by the order's cumulative quantity, so none counts twice.
+//!
+//! In lockstep ([`QueueVenue::lockstep`]) the router takes reports at
+//! exchange times instead of whenever they happen to arrive: before each
+//! prediction at `now`, while an order is open, it applies exactly the
+//! reports that reach it by `now`, after asking the venue for a promise
+//! that all of them are sent. A replay then makes the same decisions
+//! every run, however the processes were scheduled or killed; the price is
+//! a round trip to the venue on each prediction while an order is open.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tickline_schema::venue::{ExecKind, ExecReport, OrderKind, VenueReject};
@@ -19,6 +29,9 @@ use crate::order::{Fill, OrderRequest};
 const POLL_MAX: usize = 256;
 /// How long shutdown waits for the venue to answer everything.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Lockstep: a sync not answered in this long is asked again (a venue
+/// restarted meanwhile may have taken the request with it).
+const SYNC_AGAIN: Duration = Duration::from_millis(20);
 
 /// An order the venue has not finished with.
 #[derive(Clone, Copy, Debug)]
@@ -38,6 +51,8 @@ struct Counts {
     refused: u64,
     watermarks: u64,
     resent: u64,
+    syncs: u64,
+    sync_wait_ns: u64,
 }
 
 /// Orders to a venue process, reports from it.
@@ -54,6 +69,11 @@ pub struct QueueVenue {
     /// The last new order put on the queue (watermarks carry it).
     last_new: u64,
     caught_up: bool,
+    /// In lockstep: the stop flag, which ends a wait for the venue.
+    lockstep: Option<Arc<AtomicBool>>,
+    /// The venue's latest promise: every report reaching the router by
+    /// then has been sent.
+    promised: u64,
     counts: Counts,
 }
 
@@ -70,8 +90,17 @@ impl QueueVenue {
             watermark: 0,
             last_new: 0,
             caught_up: false,
+            lockstep: None,
+            promised: 0,
             counts: Counts::default(),
         }
+    }
+
+    /// In lockstep with the venue (see the module's documentation); a
+    /// wait for it ends when `stop` is set.
+    pub fn lockstep(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.lockstep = Some(stop);
+        self
     }
 
     fn push(&mut self, o: &Order) {
@@ -105,12 +134,99 @@ impl QueueVenue {
         self.push(&o);
     }
 
+    /// Asks the venue for a promise, saying that the router's clock is `t`.
+    fn send_sync(&mut self, t: u64) {
+        self.watermark = self.watermark.max(t);
+        let mut o = <Order as bytemuck::Zeroable>::zeroed();
+        (o.kind, o.sent_ns, o.trace.exchange_ns) = (OrderKind::Sync as u8, t, t);
+        o.client_order_id = self.last_new;
+        self.counts.syncs += 1;
+        self.push(&o);
+    }
+
+    /// Lockstep: waits until the venue has sent every report that reaches
+    /// the router by `now`, and applies exactly those, in order. They stay
+    /// uncommitted until the next call, when they are journaled.
+    fn sync(&mut self, now: u64, out: &mut Vec<Exec>) {
+        self.reports.commit(self.uncommitted);
+        self.uncommitted = 0;
+        let start = Instant::now();
+        let mut asked: Option<Instant> = None;
+        let mut scanned = usize::MAX;
+        loop {
+            let n = self.take_due(now, out);
+            if self.promised >= now || self.caught_up {
+                break;
+            }
+            if asked.is_none_or(|t| t.elapsed() >= SYNC_AGAIN) {
+                self.send_sync(now);
+                asked = Some(Instant::now());
+            }
+            let stop = self.lockstep.as_ref();
+            if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                break;
+            }
+            if n == scanned {
+                std::thread::sleep(Duration::from_micros(20));
+            }
+            scanned = n;
+        }
+        self.counts.sync_wait_ns += start.elapsed().as_nanos() as u64;
+    }
+
+    /// Applies, in queue order, the reports not yet applied that reach the
+    /// router by `now`, up to the first that does not; notes every promise
+    /// read. Returns how many reports it looked at.
+    fn take_due(&mut self, now: u64, out: &mut Vec<Exec>) -> usize {
+        let mut batch = std::mem::take(&mut self.batch);
+        let (mut looked, mut held) = (self.uncommitted, false);
+        loop {
+            batch.clear();
+            batch.extend_from_slice(self.reports.read_slots_from(looked, POLL_MAX));
+            if batch.is_empty() {
+                break;
+            }
+            for r in &batch {
+                match r.exec_kind() {
+                    Some(ExecKind::Promise) => self.promised = self.promised.max(r.local_ns),
+                    Some(ExecKind::CaughtUp) => self.caught_up |= r.exchange_ns == u64::MAX,
+                    _ if held || r.local_ns > now => held = true,
+                    _ => {
+                        self.counts.reports += 1;
+                        out.extend(self.exec_of(r));
+                    }
+                }
+                self.uncommitted += !held as usize;
+            }
+            looked += batch.len();
+        }
+        self.batch = batch;
+        looked
+    }
+
+    /// Every report waiting, applied as it comes (not in lockstep, or at
+    /// the end).
+    fn take_all(&mut self, out: &mut Vec<Exec>) {
+        self.reports.commit(self.uncommitted);
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
+        batch.extend_from_slice(self.reports.read_slots(POLL_MAX));
+        self.uncommitted = batch.len();
+        self.counts.reports += batch.len() as u64;
+        out.extend(batch.iter().filter_map(|r| self.exec_of(r)));
+        self.batch = batch;
+    }
+
     /// One report as the router's [`Exec`], unless it repeats one already
     /// applied (a restarted router reads uncommitted reports again).
     fn exec_of(&mut self, r: &ExecReport) -> Option<Exec> {
         let kind = r.exec_kind()?;
         if kind == ExecKind::CaughtUp {
             self.caught_up |= r.exchange_ns == u64::MAX;
+            return None;
+        }
+        if kind == ExecKind::Promise {
+            self.promised = self.promised.max(r.local_ns);
             return None;
         }
         let id = r.client_order_id;
@@ -179,8 +295,11 @@ impl Gateway for QueueVenue {
         self.watermark = self.watermark.max(now);
     }
 
-    fn on_market(&mut self, _instrument: u32, _touch: Touch, now: u64, _out: &mut Vec<Exec>) {
+    fn on_market(&mut self, _instrument: u32, _touch: Touch, now: u64, out: &mut Vec<Exec>) {
         self.now = self.now.max(now);
+        if self.lockstep.is_some() && !self.open.is_empty() {
+            self.sync(self.now, out);
+        }
     }
 
     fn cancel_all(&mut self, _out: &mut Vec<Exec>) {
@@ -265,15 +384,15 @@ impl Gateway for QueueVenue {
     }
 
     fn poll(&mut self, out: &mut Vec<Exec>) {
-        self.reports.commit(self.uncommitted);
         self.send_watermark(self.now);
-        let mut batch = std::mem::take(&mut self.batch);
-        batch.clear();
-        batch.extend_from_slice(self.reports.read_slots(POLL_MAX));
-        self.uncommitted = batch.len();
-        self.counts.reports += batch.len() as u64;
-        out.extend(batch.iter().filter_map(|r| self.exec_of(r)));
-        self.batch = batch;
+        if self.lockstep.is_some() {
+            // Reports are taken at predictions only; those applied are
+            // journaled by now.
+            self.reports.commit(self.uncommitted);
+            self.uncommitted = 0;
+            return;
+        }
+        self.take_all(out);
     }
 
     fn settle(&mut self, out: &mut Vec<Exec>) -> bool {
@@ -281,7 +400,7 @@ impl Gateway for QueueVenue {
         let start = Instant::now();
         while !self.caught_up && start.elapsed() < SETTLE_TIMEOUT {
             let before = out.len();
-            self.poll(out);
+            self.take_all(out);
             if out.len() == before && self.uncommitted == 0 {
                 self.reports.wait(Some(Duration::from_millis(10)));
             }
@@ -298,6 +417,8 @@ impl Gateway for QueueVenue {
             ("refused", c.refused),
             ("watermarks", c.watermarks),
             ("resent_at_start", c.resent),
+            ("syncs", c.syncs),
+            ("sync_wait_ms", c.sync_wait_ns / 1_000_000),
             ("open_orders", self.open.len() as u64),
         ]
     }

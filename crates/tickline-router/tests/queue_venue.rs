@@ -118,3 +118,65 @@ fn a_restarted_router_sends_only_the_orders_the_queue_never_had() {
         "order 2 sent once, at its journaled time"
     );
 }
+
+fn at(mut r: ExecReport, local_ns: u64) -> ExecReport {
+    r.local_ns = local_ns;
+    r
+}
+
+/// In lockstep a report is taken at the first prediction its arrival time
+/// reaches, never before; and with an order open, a prediction past the
+/// venue's last promise waits for a new one, asked for with a sync.
+#[test]
+fn in_lockstep_reports_are_taken_at_their_arrival_time_and_the_router_waits_for_a_promise() {
+    let q = Queues::new("lockstep");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut gw = q.venue().lockstep(stop);
+    let mut out = Vec::new();
+    gw.submit(&req(1), Touch::default(), 10, &mut out);
+    let mut venue_side = Producer::<ExecReport>::attach(&q.reports, FullPolicy::Block, W).unwrap();
+    for r in [
+        at(report(ExecKind::Accepted, 1, 0, 0), 1_000),
+        at(report(ExecKind::Fill, 1, 1, 1), 2_000),
+        at(report(ExecKind::Promise, 0, 0, 0), 5_000),
+    ] {
+        venue_side.push(&r);
+    }
+    gw.on_market(1, Touch::default(), 1_500, &mut out);
+    assert_eq!(out, vec![Exec::Rested(1)], "the fill arrives at 2,000");
+    gw.poll(&mut out);
+    assert_eq!(out.len(), 1, "between batches nothing is taken in lockstep");
+    gw.on_market(1, Touch::default(), 2_500, &mut out);
+    assert!(matches!(out[1], Exec::Fill(f) if f.qty == 1), "{out:?}");
+
+    // Past the promise: the router asks, and waits for the answer.
+    let orders = q.orders.clone();
+    let venue = std::thread::spawn(move || {
+        let mut c = Consumer::<Order>::attach(&orders, W).unwrap();
+        let sync = loop {
+            let o = c.pop().unwrap();
+            if o.kind == OrderKind::Sync as u8 {
+                break o;
+            }
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        venue_side.push(&at(report(ExecKind::Done, 1, 0, 1), 5_500));
+        venue_side.push(&at(report(ExecKind::Promise, 0, 0, 0), 6_500));
+        sync.sent_ns
+    });
+    let t = std::time::Instant::now();
+    gw.on_market(1, Touch::default(), 6_000, &mut out);
+    assert!(
+        t.elapsed() >= std::time::Duration::from_millis(50),
+        "it waited"
+    );
+    assert_eq!(
+        venue.join().unwrap(),
+        6_000,
+        "the sync carries the router's clock"
+    );
+    assert_eq!(out[2], Exec::Done(1));
+    // Nothing open: no more waiting, whatever the clock.
+    gw.on_market(1, Touch::default(), 1_000_000, &mut out);
+    assert_eq!(out.len(), 3);
+}

@@ -590,14 +590,22 @@ mod tests {
             assert_eq!(TimeInForce::try_from(t as u8), Ok(t));
         }
         use venue::{ExecKind as E, OrderKind as O};
-        for o in [O::New, O::Cancel, O::Watermark] {
+        for o in [O::New, O::Cancel, O::Watermark, O::Sync] {
             assert_eq!(O::try_from(o as u8), Ok(o));
         }
-        for e in [E::Accepted, E::Fill, E::Done, E::Rejected, E::CaughtUp] {
+        for e in [
+            E::Accepted,
+            E::Fill,
+            E::Done,
+            E::Rejected,
+            E::CaughtUp,
+            E::Promise,
+        ] {
             assert_eq!(E::try_from(e as u8), Ok(e));
         }
-        assert_eq!(O::try_from(3), Err(3));
+        assert_eq!(O::try_from(4), Err(4));
         assert_eq!(E::try_from(0), Err(0));
+        assert_eq!(E::try_from(7), Err(7));
     }
 
     #[test]

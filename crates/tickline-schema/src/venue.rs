@@ -21,12 +21,16 @@ pub enum OrderKind {
     /// `client_order_id` is the last new order sent before it (a restarted
     /// router reads it to know what it still has to send).
     Watermark = 2,
+    /// A watermark that asks for an [`ExecKind::Promise`] in answer: a
+    /// router in lockstep with the venue (deterministic replays).
+    Sync = 3,
 }
 
 try_from_u8!(OrderKind {
     New,
     Cancel,
-    Watermark
+    Watermark,
+    Sync
 });
 
 /// What an [`ExecReport`] says.
@@ -47,6 +51,12 @@ pub enum ExecKind {
     /// `exchange_ns` and answered every message sent before the watermark
     /// it names there.
     CaughtUp = 5,
+    /// No order: every report whose `local_ns` is at or before this one's
+    /// has been sent before it (the answer to an [`OrderKind::Sync`]). Its
+    /// `report_seq` is the last report's before it: how many promises a
+    /// run makes depends on when the router asked, so they take no number
+    /// of their own.
+    Promise = 6,
 }
 
 try_from_u8!(ExecKind {
@@ -54,7 +64,8 @@ try_from_u8!(ExecKind {
     Fill,
     Done,
     Rejected,
-    CaughtUp
+    CaughtUp,
+    Promise
 });
 
 /// Why the venue refused a message.

@@ -16,6 +16,7 @@ fn kind_name(r: &ExecReport) -> &'static str {
         ExecKind::Done => "done",
         ExecKind::Rejected => "rejected",
         ExecKind::CaughtUp => "caught_up",
+        ExecKind::Promise => "promise",
     })
 }
 

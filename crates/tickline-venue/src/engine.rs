@@ -134,6 +134,8 @@ pub struct Venue {
     /// Others' resting orders, from market-by-order records (`fifo`).
     market: MarketOrders,
     reorder: Reorder,
+    /// Exchange time of the last market event taken.
+    taken_ns: u64,
     last_id: u64,
     next_report: u64,
     /// What it did.
@@ -172,6 +174,7 @@ impl Venue {
             resting: Vec::with_capacity(1024),
             market: MarketOrders::default(),
             reorder: Reorder::new(cfg.reorder_ns),
+            taken_ns: 0,
             last_id: 0,
             next_report: 1,
             stats: VenueStats::default(),
@@ -248,7 +251,23 @@ impl Venue {
     fn take(&mut self, before: &Book, e: &BookEvent, out: &mut Vec<ExecReport>) {
         let t = e.trace.exchange_ns;
         self.arrive_while(|a| a < t, out);
+        self.taken_ns = self.taken_ns.max(t);
         self.apply(before, e, out);
+    }
+
+    /// How far the venue has answered: every report reaching the router at
+    /// or before the promise's `local_ns` is in `out` before it. Everything
+    /// before the last market event's time `T` is decided (a later event
+    /// may still share `T`, and the orders arriving before an event are
+    /// taken before it), so what is still to come reaches the router after
+    /// `T - 1` plus the least response latency.
+    pub fn promise(&mut self, out: &mut Vec<ExecReport>) {
+        let t = self.taken_ns.saturating_sub(1);
+        let mut rep = <ExecReport as bytemuck::Zeroable>::zeroed();
+        (rep.report_seq, rep.exchange_ns) = (self.next_report - 1, t);
+        rep.local_ns = t.saturating_add(self.latency.min_response());
+        rep.kind = ExecKind::Promise as u8;
+        out.push(rep);
     }
 
     /// The orders arriving at or before `t` (no market event will come

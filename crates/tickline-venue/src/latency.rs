@@ -102,6 +102,15 @@ impl Latency {
         }
     }
 
+    /// A lower bound of every response latency this model gives (≥ 0):
+    /// an answer made at `t` reaches the router no sooner than this after.
+    pub fn min_response(&self) -> u64 {
+        match self {
+            Latency::Constant { response_ns, .. } => (*response_ns).max(0) as u64,
+            Latency::Recorded(r) => r.min_response(),
+        }
+    }
+
     /// Response latency of an answer the venue gives at `t` (venue ns).
     pub fn response(&mut self, t: i64) -> i64 {
         match self {
@@ -170,6 +179,12 @@ impl Recorded {
         let accepted = self.rows.iter().filter(|r| r.exch_ns > 0);
         let min = accepted.map(|r| r.exch_ns - r.req_ns).min().unwrap_or(0);
         min.max(0) as u64
+    }
+
+    /// See [`Latency::min_response`]: interpolation stays between its rows.
+    pub fn min_response(&self) -> u64 {
+        let rows = self.rows.iter().map(|r| r.resp_ns - r.exch_ns);
+        rows.min().unwrap_or(0).max(0) as u64
     }
 
     /// See [`Latency::entry`].

@@ -439,3 +439,62 @@ fn fifo_without_market_by_order_records_refuses_rather_than_guess() {
     assert_eq!(kinds(&out), [ExecKind::Rejected]);
     assert_eq!(out[0].reason, VenueReject::NoOrderRecords as u8);
 }
+
+/// A promise holds: no report made after it reaches the router at or
+/// before the promised time (the router's lockstep rests on it).
+#[test]
+fn no_report_made_after_a_promise_reaches_the_router_by_it() {
+    let cfg = VenueConfig {
+        queue: "risk_averse".parse::<QueueModel>().unwrap(),
+        tick: fx(0.1),
+        lot: fx(1.0),
+        maker_fee_bps: 0.0,
+        taker_fee_bps: 0.0,
+        reorder_ns: 0,
+    };
+    let mut v = Venue::new(cfg, Latency::from_spec("constant:100:300").unwrap());
+    let (mut out, mut promised, mut answers) = (Vec::new(), 0, 0);
+    for k in 0..400u64 {
+        // The router's messages are sent at the last event's time: they
+        // arrive after every event taken so far.
+        let t = k * 40 * US;
+        let (side, tif) = match k % 4 {
+            0 => (Side::Buy, TimeInForce::Day),
+            1 => (Side::Sell, TimeInForce::ImmediateOrCancel),
+            2 => (Side::Sell, TimeInForce::Day),
+            _ => (Side::Buy, TimeInForce::ImmediateOrCancel),
+        };
+        if k % 3 == 0 {
+            v.send(&order(k + 1, t, side, 100.0, 1.0, tif));
+        }
+        if k % 11 == 0 && k > 0 {
+            v.send(&cancel(k - 2, t));
+        }
+        let bid = 99.8 + (k % 4) as f64 * 0.1;
+        v.on_book(&book(t, &[(bid, 3.0)], &[(bid + 0.1, 3.0)]), &mut out);
+        if k % 2 == 0 {
+            v.on_book(
+                &trade(
+                    &book(t, &[(bid, 3.0)], &[(bid + 0.1, 3.0)]),
+                    t,
+                    Side::Sell,
+                    bid,
+                    2.0,
+                ),
+                &mut out,
+            );
+        }
+        v.promise(&mut out);
+        for r in out.drain(..) {
+            if r.exec_kind() == Some(ExecKind::Promise) {
+                assert!(r.local_ns >= promised, "promises never go back");
+                promised = r.local_ns;
+                continue;
+            }
+            assert!(r.local_ns > promised, "{r:?} after a promise of {promised}");
+            answers += 1;
+        }
+    }
+    assert!(answers > 100, "the case makes reports: {answers}");
+    assert!(v.stats.fills > 20, "and fills: {:?}", v.stats);
+}

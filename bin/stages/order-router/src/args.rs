@@ -68,8 +68,10 @@ pub struct Args {
     #[arg(long)]
     pub passive: bool,
     /// Where orders go: `paper` (simulated fills here from the touch),
-    /// `sim:QUEUE` (a venue process, e.g. `tickline-venue-sim`: orders on
-    /// `--out`, its reports read from QUEUE), or
+    /// `sim:QUEUE[,lockstep]` (a venue process, e.g. `tickline-venue-sim`:
+    /// orders on `--out`, its reports read from QUEUE; with `lockstep`,
+    /// each report is taken at the prediction its arrival time reaches,
+    /// waiting for the venue if need be: the same decisions every run), or
     /// `fix:HOST:PORT[,sender=ID][,target=ID][,heartbeat=S]`, a FIX 4.4
     /// venue; its session store is the journal's path with `.fix` added.
     #[arg(long, default_value = "paper")]

@@ -99,9 +99,17 @@ fn run_main() -> Result<()> {
 
 /// The gateway `--venue` names: the paper exchange, a FIX 4.4 venue
 /// through a session thread (its store beside the journal), or a venue
-/// process over queues (orders on `--out`, reports on `sim:QUEUE`).
+/// process over queues (orders on `--out`, reports on `sim:QUEUE`; with
+/// `,lockstep`, reports taken at exchange times: deterministic replays).
 fn open_gateway(a: &Args, signals: &Signals) -> Result<Box<dyn Gateway>> {
-    if let Some(reports) = a.venue.strip_prefix("sim:") {
+    if let Some(spec) = a.venue.strip_prefix("sim:") {
+        let (reports, lockstep) = match spec.split_once(',') {
+            None => (spec, false),
+            Some((q, "lockstep")) => (q, true),
+            Some((_, other)) => {
+                anyhow::bail!("--venue sim:QUEUE[,lockstep]: unknown option {other:?}")
+            }
+        };
         let Endpoint::Queue(orders) = &a.stage.out else {
             anyhow::bail!("--venue sim:QUEUE needs --out queue:NAME for the orders");
         };
@@ -111,7 +119,12 @@ fn open_gateway(a: &Args, signals: &Signals) -> Result<Box<dyn Gateway>> {
         let reports = Consumer::<ExecReport>::attach(reports, a.stage.wait)
             .with_context(|| format!("attaching the venue's report queue {reports}"))?
             .with_stop_flag(signals.stop_flag());
-        return Ok(Box::new(QueueVenue::new(orders, reports)));
+        let venue = QueueVenue::new(orders, reports);
+        return Ok(Box::new(if lockstep {
+            venue.lockstep(signals.stop_flag())
+        } else {
+            venue
+        }));
     }
     match a.venue.strip_prefix("fix:") {
         Some(spec) => {

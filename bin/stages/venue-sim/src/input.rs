@@ -45,6 +45,7 @@ impl Shared {
         self.watermark = self.watermark.max(o.sent_ns);
         match kind {
             OrderKind::Watermark => self.router_done |= o.sent_ns == u64::MAX,
+            OrderKind::Sync => (self.sync_wanted, self.lockstep) = (true, true),
             OrderKind::New | OrderKind::Cancel => self.venue.send(o),
         }
     }
@@ -65,6 +66,11 @@ pub struct Shared {
     pub watermark: u64,
     /// The router said it is done (its last watermark).
     pub router_done: bool,
+    /// The router asked for a promise ([`OrderKind::Sync`]) not yet made.
+    pub sync_wanted: bool,
+    /// The router runs in lockstep with the venue: it asks for what it
+    /// needs, so the venue waits on its orders, not on market data.
+    pub lockstep: bool,
     /// Router done, and every market event in the queue taken.
     pub drained: bool,
     /// Order messages of an unknown kind.
@@ -211,6 +217,10 @@ impl Input<BookEvent> for SimInput {
     }
 
     fn wait(&mut self) -> WaitOutcome {
+        if self.shared.borrow().sync_wanted {
+            // A promise to make first (between batches).
+            return WaitOutcome::Ready;
+        }
         if self.taken > 0 {
             let left = LOG_EVERY.saturating_sub(self.last_write.elapsed());
             if left.is_zero() {
@@ -224,7 +234,7 @@ impl Input<BookEvent> for SimInput {
         if self.shared.borrow().drained {
             return self.book.wait(Some(IDLE_WAKE));
         }
-        if self.book.available() > self.taken {
+        if self.book.available() > self.taken || self.shared.borrow().lockstep {
             // Market data waits for the router's clock: it is the orders
             // queue that brings news.
             return self.orders.wait(Some(IDLE_WAKE));

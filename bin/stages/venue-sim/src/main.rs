@@ -20,7 +20,7 @@ use std::rc::Rc;
 use anyhow::{Context, Result};
 use clap::Parser;
 use serde::Serialize;
-use tickline_schema::venue::ExecReport;
+use tickline_schema::venue::{ExecKind, ExecReport};
 use tickline_schema::{BookEvent, Order, Stage};
 use tickline_shm::{Consumer, FullPolicy, Producer, Push};
 use tickline_stage::{
@@ -67,6 +67,8 @@ struct Sim {
     /// again from its logged inputs, not published again.
     already: u64,
     caught_up: bool,
+    /// Promises made (lockstep).
+    promises: u64,
     csv_error: Option<std::io::Error>,
 }
 
@@ -75,20 +77,32 @@ impl Sim {
     fn flush(&mut self) -> Flow {
         let mut s = self.shared.borrow_mut();
         for r in s.reports.drain(..) {
-            if let Some(w) = &mut self.csv {
+            // A promise is outside the venue's numbering and its record.
+            let promise = r.exec_kind() == Some(ExecKind::Promise);
+            if let (Some(w), false) = (&mut self.csv, promise) {
                 if let Err(e) = write_report(w, &r) {
                     self.csv_error.get_or_insert(e);
                 }
             }
-            if r.report_seq <= self.already {
+            if r.report_seq <= self.already && !promise {
                 continue;
             }
             if self.out.push(&r) == Push::Stopped {
                 return Flow::Stop;
             }
-            self.published += 1;
+            self.published += !promise as u64;
         }
         Flow::Continue
+    }
+
+    /// The router asked how far the venue has answered (lockstep).
+    fn promise_if_asked(&mut self) {
+        let mut s = self.shared.borrow_mut();
+        if std::mem::take(&mut s.sync_wanted) {
+            let Shared { venue, reports, .. } = &mut *s;
+            venue.promise(reports);
+            self.promises += 1;
+        }
     }
 
     /// Once the router is done and the market data taken: the orders still
@@ -126,6 +140,7 @@ impl Processor for Sim {
     }
 
     fn between_batches(&mut self, _signals: &Signals) -> Result<(), Self::Error> {
+        self.promise_if_asked();
         self.finish_if_drained();
         self.flush();
         Ok(())
@@ -145,6 +160,8 @@ struct Summary {
     /// Reports published by this process.
     reports: u64,
     caught_up: bool,
+    /// Promises made to a router in lockstep.
+    promises: u64,
     /// Inputs a predecessor logged, taken again at start.
     rebuilt_from_inputs: usize,
     /// A predecessor published reports and there was no input log: its
@@ -230,6 +247,8 @@ fn run_main() -> Result<()> {
         reports: Vec::with_capacity(1024),
         watermark: 0,
         router_done: false,
+        sync_wanted: false,
+        lockstep: false,
         drained: false,
         bad_orders: 0,
         log_failed: None,
@@ -247,6 +266,7 @@ fn run_main() -> Result<()> {
         published: 0,
         already,
         caught_up: false,
+        promises: 0,
         csv_error: None,
     };
     // The reports queue is the processor's own; the runtime publishes nothing.
@@ -267,6 +287,7 @@ fn run_main() -> Result<()> {
         latency: a.venue.latency.clone(),
         reports: sim.published,
         caught_up: sim.caught_up,
+        promises: sim.promises,
         rebuilt_from_inputs: rebuilt,
         lost_state: already > 0 && a.input_log.is_none(),
         input_log_error: s.log_failed.clone(),
