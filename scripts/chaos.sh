@@ -7,6 +7,13 @@
 # the order journal byte for byte, the digest of every feature vector, and
 # every queue carrying every event exactly once.
 #
+# A config with the venue simulator (config/sim.toml) runs with the router
+# in lockstep (`--venue sim:QUEUE,lockstep`: reports taken at exchange
+# times), the simulator is killed too, and its reports must equal the
+# unkilled run's row for row. Its two queues carry watermarks and promises
+# as many as the timing made, so for them only "every message taken once"
+# is checked.
+#
 #   scripts/chaos.sh [--kills N] [--hangs H] [--events E] [--speed S] [--seed K]
 #                    [--config FILE] [--bin DIR] [--hang-limit-ms MS]
 #                    [--work DIR] [--name NAME]
@@ -44,6 +51,7 @@ if [ -z "$BIN" ]; then
 fi
 rm -rf "$WORK" && mkdir -p "$WORK"
 STAGES=(feed-handler feature inference order-router)
+grep -q '^binary = "tickline-venue-sim"' "$BASE" && STAGES+=(venue-sim)
 
 # A config derived from the base: its own name and run_dir, the synthetic
 # market paced at PACE, and a restart policy that never gives up.
@@ -54,6 +62,7 @@ make_config() { # name pace
         -e "s|^backoff_initial_ms = .*|backoff_initial_ms = 20|" \
         -e "s|^backoff_max_ms = .*|backoff_max_ms = 200|" \
         -e "s|^max_restarts = .*|max_restarts = 1000000|" \
+        -e 's|"sim:\([^",]*\)"|"sim:\1,lockstep"|' \
         "$BASE" > "$WORK/$1.toml"
     grep -q "synthetic:$SEED:$EVENTS:2" "$WORK/$1.toml" ||
         { echo "chaos: $BASE has no feed-handler --source/--pace to replace" >&2; exit 2; }
@@ -79,7 +88,8 @@ RANDOM=$SEED
 # (the synthetic market spans ~11 s of exchange time per million events);
 # the kills and hangs take 60% of it, so they all land mid-replay.
 MEAN_MS=$(python3 -c "print(int(0.6 * 11_000 * $EVENTS / 1e6 / $SPEED / ($KILLS + $HANGS)))")
-declare -A KILLED=([supervisor]=0 [feed-handler]=0 [feature]=0 [inference]=0 [order-router]=0)
+declare -A KILLED=([supervisor]=0)
+for s in "${STAGES[@]}"; do KILLED[$s]=0; done
 SUPERVISOR_STARTS=1 kills=0 hangs=0 ended=0
 HANG_MS=()
 echo "chaos: $KILLS kill -9 and $HANGS hangs over ~$(( MEAN_MS * (KILLS + HANGS) / 1000 )) s, one every ~$MEAN_MS ms on average"
@@ -114,8 +124,8 @@ while [ $kills -lt "$KILLS" ] || [ $hangs -lt "$HANGS" ]; do
         continue
     fi
     [ $kills -lt "$KILLS" ] || continue
-    target=$(( RANDOM % 5 ))
-    if [ $target = 4 ]; then
+    target=$(( RANDOM % (${#STAGES[@]} + 1) ))
+    if [ $target = ${#STAGES[@]} ]; then
         kill -9 "$SUP" 2>/dev/null || continue
         wait "$SUP" 2>/dev/null || true
         KILLED[supervisor]=$(( KILLED[supervisor] + 1 ))
@@ -147,9 +157,13 @@ done
 [ ${#HANG_MS[@]} -gt 0 ] && echo "  hangs found and replaced after (ms): ${HANG_MS[*]}"
 
 python3 - "$WORK/$NAME" "$code" "$ended" "$kills" "$KILLS" "$hangs" "$HANGS" "$HANG_LIMIT_MS" "${HANG_MS[@]:-}" <<'EOF'
-import json, sys
+import json, sys, tomllib
 work, code, ended, kills, want_kills, hangs, want_hangs, limit = sys.argv[1:9]
 hang_ms = [int(x) for x in sys.argv[9:] if x]
+cfg = tomllib.load(open(f"{work}.toml", "rb"))
+sim = [s for s in cfg["stage"] if s["binary"] == "tickline-venue-sim"]
+# The venue's queues carry watermarks, syncs and promises, as many as the timing made.
+timed = {q for s in sim for q in (s["input"], s["output"])}
 ref = json.load(open(f"{work}-ref/summary.json"))
 try:
     run = json.load(open(f"{work}/summary.json"))
@@ -174,8 +188,17 @@ fb = run["stages"]["feature"]["stage_summary"].get("digest")
 check("feature vectors identical (digest)", fa is not None and fa == fb, f"{fa} vs {fb}")
 for q, r in ref["queues"].items():
     c = run["queues"].get(q, {})
+    if q in timed:
+        check(f"queue {q}: every message taken once", c.get("published") == c.get("committed"),
+              f"published/committed {c.get('published')}/{c.get('committed')}")
+        continue
     check(f"queue {q}: every event once", r == c and r["published"] == r["committed"],
           f"published/committed {c.get('published')}/{c.get('committed')}, unkilled {r['published']}")
+for s in sim:
+    csv = s["args"][s["args"].index("--reports-csv") + 1].replace("{run_dir}/", "")
+    a, b = open(f"{work}-ref/{csv}").read(), open(f"{work}/{csv}").read()
+    check(f"venue reports identical ({csv})", a == b and a.count("\n") > 1,
+          f"{a.count(chr(10))} vs {b.count(chr(10))} rows")
 if hang_ms:
     check(f"hangs found and replaced within {limit} ms", max(hang_ms) <= int(limit),
           f"max {max(hang_ms)} ms")
