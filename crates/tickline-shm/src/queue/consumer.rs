@@ -97,7 +97,7 @@ impl<T: Message> Consumer<T> {
     /// across the end of the ring).
     pub fn read_slots_from(&mut self, skip: usize, max: usize) -> &[T] {
         let avail = self.available() as u64;
-        if avail <= skip as u64 {
+        if skip > 0 && avail <= skip as u64 {
             // A fresh look at the producer's index: the cached one may be
             // short of `skip` while the ring holds more.
             self.cached_tail = self.ring.header().producer.tail.load(Ordering::Acquire);
