@@ -6,7 +6,8 @@
 // cancels a resting order or answers OrderCancelReject (9). OrderStatusRequest
 // (H) answers an ExecutionReport with ExecType I, OrdStatus 8 and
 // OrdRejReason 5 for an order it never had. A ClOrdID seen before is
-// rejected (OrdRejReason 6) and counted as a duplicate.
+// rejected (OrdRejReason 6) and counted as a duplicate, unless the message
+// is a resend (PossDupFlag Y) of that order: then its status is answered.
 //
 // Every accepted order, fill and cancel is appended to --orders-log and
 // replayed from it at start, so the venue remembers across restarts (its
@@ -104,7 +105,8 @@ class Venue : public FIX::Application {
         }
         std::ostringstream s;
         s << "{\"orders\":" << orders_.size() << ",\"fills\":" << fills << ",\"duplicates\":" << duplicates_
-          << ",\"status_requests\":" << status_requests_ << ",\"positions\":{";
+          << ",\"status_requests\":" << status_requests_ << ",\"poss_dup_resends\":" << poss_dups_
+          << ",\"positions\":{";
         bool first = true;
         for (const auto& kv : pos) {
             s << (first ? "" : ",") << "\"" << kv.first << "\":\"" << decimal(kv.second) << "\"";
@@ -173,6 +175,15 @@ class Venue : public FIX::Application {
 
     void new_order(const FIX::Message& m, const FIX::SessionID& sid) {
         const std::string id = m.getField(11);
+        const bool poss_dup = m.getHeader().isSetField(43) && m.getHeader().getField(43) == "Y";
+        if (orders_.count(id) && poss_dup) {
+            // The same message again, e.g. asked for after a restart that
+            // came between logging the order and storing its sequence number.
+            ++poss_dups_;
+            FIX::Message r = report(id, orders_[id], "I");
+            send(r, sid);
+            return;
+        }
         if (orders_.count(id)) {
             ++duplicates_;
             record("DUP " + id);
@@ -269,6 +280,7 @@ class Venue : public FIX::Application {
     long reports_ = 0;
     long exec_id_ = 0;
     long duplicates_ = 0;
+    long poss_dups_ = 0;
     long status_requests_ = 0;
     std::map<std::string, Order> orders_;
     std::ofstream log_;
