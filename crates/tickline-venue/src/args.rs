@@ -22,7 +22,8 @@ pub enum VenueArgsError {
 /// How the venue trades.
 #[derive(clap::Args, Clone, Debug)]
 pub struct VenueArgs {
-    /// risk_averse | prob:power:N | prob:log (market-by-price data).
+    /// risk_averse | prob:power:N | prob:log (market-by-price data), or
+    /// fifo (market-by-order data: DBN MBO with --order-records).
     #[arg(long, default_value = "risk_averse")]
     pub queue_model: String,
     /// constant:ENTRY_US:RESPONSE_US | recorded:FILE (hftbacktest's .npy

@@ -191,6 +191,11 @@ impl Venue {
         self.latency.min_entry()
     }
 
+    /// See [`Latency::min_response`].
+    pub fn min_response_ns(&self) -> u64 {
+        self.latency.min_response()
+    }
+
     /// Orders in flight and resting.
     pub fn open_orders(&self) -> (usize, usize) {
         (self.in_flight.len(), self.resting.len())

@@ -95,14 +95,22 @@ impl Sim {
         Flow::Continue
     }
 
-    /// The router asked how far the venue has answered (lockstep).
-    fn promise_if_asked(&mut self) {
+    /// The router asked how far the venue has answered (lockstep). With no
+    /// response latency a promise cannot reach the last event's time, and
+    /// the router would wait at the end of the data for ever: refused.
+    fn promise_if_asked(&mut self) -> std::io::Result<()> {
         let mut s = self.shared.borrow_mut();
+        if s.sync_wanted && s.venue.min_response_ns() == 0 {
+            return Err(std::io::Error::other(
+                "the router runs in lockstep (--venue sim:QUEUE,lockstep), which needs a response latency above 0 (--latency constant:E:R with R > 0)",
+            ));
+        }
         if std::mem::take(&mut s.sync_wanted) {
             let Shared { venue, reports, .. } = &mut *s;
             venue.promise(reports);
             self.promises += 1;
         }
+        Ok(())
     }
 
     /// Once the router is done and the market data taken: the orders still
@@ -123,7 +131,7 @@ impl Sim {
 impl Processor for Sim {
     type In = BookEvent;
     type Out = ExecReport;
-    type Error = std::convert::Infallible;
+    type Error = std::io::Error;
 
     fn batch_size(&self) -> usize {
         64
@@ -140,7 +148,7 @@ impl Processor for Sim {
     }
 
     fn between_batches(&mut self, _signals: &Signals) -> Result<(), Self::Error> {
-        self.promise_if_asked();
+        self.promise_if_asked()?;
         self.finish_if_drained();
         self.flush();
         Ok(())

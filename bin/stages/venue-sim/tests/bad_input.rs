@@ -145,3 +145,45 @@ fn bad_orders_and_garbage_are_refused_with_a_reason_and_nothing_is_lost() {
     assert_eq!(summary["venue"]["fills"], 1, "{summary}");
     assert_eq!(summary["caught_up"], true, "{summary}");
 }
+
+/// A router in lockstep with a venue that has no response latency would
+/// wait for ever at the end of the data: the venue stops with the reason.
+#[test]
+fn lockstep_without_a_response_latency_is_refused_with_the_reason() {
+    let tag = format!("/tickline-vsim-ls-{}", std::process::id());
+    let (book_q, orders_q, reports_q) = (
+        format!("{tag}-book"),
+        format!("{tag}-orders"),
+        format!("{tag}-reports"),
+    );
+    create::<BookEvent>(&book_q, 64).unwrap();
+    create::<Order>(&orders_q, 64).unwrap();
+    create::<ExecReport>(&reports_q, 64).unwrap();
+    let w = WaitStrategy::default();
+    let mut book = Producer::<BookEvent>::attach(&book_q, FullPolicy::Block, w).unwrap();
+    let mut orders = Producer::<Order>::attach(&orders_q, FullPolicy::Block, w).unwrap();
+    book.push(&quote());
+    let mut sync = Order::zeroed();
+    (sync.kind, sync.sent_ns) = (OrderKind::Sync as u8, 1_000);
+    orders.push(&sync);
+    let out = Command::new(env!("CARGO_BIN_EXE_tickline-venue-sim"))
+        .args(["--in", &format!("queue:{orders_q}")])
+        .args(["--out", &format!("queue:{reports_q}")])
+        .args(["--book", &format!("queue:{book_q}")])
+        .args([
+            "--tick",
+            "0.1",
+            "--lot",
+            "1",
+            "--latency",
+            "constant:1000:0",
+        ])
+        .output()
+        .unwrap();
+    for q in [&book_q, &orders_q, &reports_q] {
+        let _ = unlink(q);
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("needs a response latency above 0"), "{err}");
+}
