@@ -37,21 +37,54 @@ fn quote() -> BookEvent {
     e
 }
 
+/// The simulator's three queues for one test, gone when it ends.
+struct SimQueues {
+    book: String,
+    orders: String,
+    reports: String,
+}
+
+impl SimQueues {
+    /// The queues, and the producing ends of the market data and orders.
+    fn new(tag: &str) -> (Self, Producer<BookEvent>, Producer<Order>) {
+        let tag = format!("/tickline-vsim-{tag}-{}", std::process::id());
+        let q = SimQueues {
+            book: format!("{tag}-book"),
+            orders: format!("{tag}-orders"),
+            reports: format!("{tag}-reports"),
+        };
+        create::<BookEvent>(&q.book, 64).unwrap();
+        create::<Order>(&q.orders, 64).unwrap();
+        create::<ExecReport>(&q.reports, 64).unwrap();
+        let w = WaitStrategy::default();
+        let book = Producer::<BookEvent>::attach(&q.book, FullPolicy::Block, w).unwrap();
+        let orders = Producer::<Order>::attach(&q.orders, FullPolicy::Block, w).unwrap();
+        (q, book, orders)
+    }
+
+    /// The simulator on these queues, tick 0.1, lot 1.
+    fn sim(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tickline-venue-sim"));
+        c.args(["--in", &format!("queue:{}", self.orders)])
+            .args(["--out", &format!("queue:{}", self.reports)])
+            .args(["--book", &format!("queue:{}", self.book)])
+            .args(["--tick", "0.1", "--lot", "1"]);
+        c
+    }
+}
+
+impl Drop for SimQueues {
+    fn drop(&mut self) {
+        for q in [&self.book, &self.orders, &self.reports] {
+            let _ = unlink(q);
+        }
+    }
+}
+
 #[test]
 fn bad_orders_and_garbage_are_refused_with_a_reason_and_nothing_is_lost() {
-    let tag = format!("/tickline-vsim-{}", std::process::id());
-    let (book_q, orders_q, reports_q) = (
-        format!("{tag}-book"),
-        format!("{tag}-orders"),
-        format!("{tag}-reports"),
-    );
-    create::<BookEvent>(&book_q, 64).unwrap();
-    create::<Order>(&orders_q, 64).unwrap();
-    create::<ExecReport>(&reports_q, 64).unwrap();
-    let w = WaitStrategy::default();
-    let mut book = Producer::<BookEvent>::attach(&book_q, FullPolicy::Block, w).unwrap();
-    let mut orders = Producer::<Order>::attach(&orders_q, FullPolicy::Block, w).unwrap();
-    let mut reports = Consumer::<ExecReport>::attach(&reports_q, w).unwrap();
+    let (q, mut book, mut orders) = SimQueues::new("bad");
+    let mut reports = Consumer::<ExecReport>::attach(&q.reports, WaitStrategy::default()).unwrap();
     book.push(&quote());
 
     let mut garbage = Order::zeroed();
@@ -74,22 +107,8 @@ fn bad_orders_and_garbage_are_refused_with_a_reason_and_nothing_is_lost() {
     (end.kind, end.sent_ns) = (OrderKind::Watermark as u8, u64::MAX);
     orders.push(&end);
 
-    let sim = env!("CARGO_BIN_EXE_tickline-venue-sim");
-    let child = Command::new(sim)
-        .args([
-            "--in",
-            &format!("queue:{orders_q}"),
-            "--out",
-            &format!("queue:{reports_q}"),
-        ])
-        .args([
-            "--book",
-            &format!("queue:{book_q}"),
-            "--tick",
-            "0.1",
-            "--lot",
-            "1",
-        ])
+    let child = q
+        .sim()
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -112,9 +131,6 @@ fn bad_orders_and_garbage_are_refused_with_a_reason_and_nothing_is_lost() {
     )
     .unwrap();
     let out = child.wait_with_output().unwrap();
-    for q in [&book_q, &orders_q, &reports_q] {
-        let _ = unlink(q);
-    }
     assert!(
         out.status.success(),
         "{}",
@@ -150,39 +166,16 @@ fn bad_orders_and_garbage_are_refused_with_a_reason_and_nothing_is_lost() {
 /// wait for ever at the end of the data: the venue stops with the reason.
 #[test]
 fn lockstep_without_a_response_latency_is_refused_with_the_reason() {
-    let tag = format!("/tickline-vsim-ls-{}", std::process::id());
-    let (book_q, orders_q, reports_q) = (
-        format!("{tag}-book"),
-        format!("{tag}-orders"),
-        format!("{tag}-reports"),
-    );
-    create::<BookEvent>(&book_q, 64).unwrap();
-    create::<Order>(&orders_q, 64).unwrap();
-    create::<ExecReport>(&reports_q, 64).unwrap();
-    let w = WaitStrategy::default();
-    let mut book = Producer::<BookEvent>::attach(&book_q, FullPolicy::Block, w).unwrap();
-    let mut orders = Producer::<Order>::attach(&orders_q, FullPolicy::Block, w).unwrap();
+    let (q, mut book, mut orders) = SimQueues::new("lockstep");
     book.push(&quote());
     let mut sync = Order::zeroed();
     (sync.kind, sync.sent_ns) = (OrderKind::Sync as u8, 1_000);
     orders.push(&sync);
-    let out = Command::new(env!("CARGO_BIN_EXE_tickline-venue-sim"))
-        .args(["--in", &format!("queue:{orders_q}")])
-        .args(["--out", &format!("queue:{reports_q}")])
-        .args(["--book", &format!("queue:{book_q}")])
-        .args([
-            "--tick",
-            "0.1",
-            "--lot",
-            "1",
-            "--latency",
-            "constant:1000:0",
-        ])
+    let out = q
+        .sim()
+        .args(["--latency", "constant:1000:0"])
         .output()
         .unwrap();
-    for q in [&book_q, &orders_q, &reports_q] {
-        let _ = unlink(q);
-    }
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("needs a response latency above 0"), "{err}");
