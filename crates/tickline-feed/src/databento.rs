@@ -165,6 +165,16 @@ fn receive_ns(m: &MboMsg) -> u64 {
     }
 }
 
+/// The record's side as [`tickline_schema::Side`]'s byte (0: none; for a
+/// trade, the aggressor's).
+fn side_byte(m: &MboMsg) -> i8 {
+    match m.side as u8 {
+        b'B' => 1,
+        b'A' => -1,
+        _ => 0,
+    }
+}
+
 /// A record as an order event, for the venue simulator's exact FIFO.
 fn order_event(m: &MboMsg, inst: u32) -> Option<FeedEvent> {
     use tickline_schema::OrderAction as A;
@@ -184,11 +194,7 @@ fn order_event(m: &MboMsg, inst: u32) -> Option<FeedEvent> {
         price: price(m.price).unwrap_or(0),
         qty: m.size as i64 * UNIT,
         action: action as u8,
-        side: match m.side as u8 {
-            b'B' => 1,
-            b'A' => -1,
-            _ => 0,
-        },
+        side: side_byte(m),
         _pad: [0; 6],
     };
     Some(ev)
@@ -226,11 +232,7 @@ impl DbnSource {
                 kind: EventKind::Trade,
                 exchange_ns: ts,
                 receive_ns: recv,
-                trade_side: match m.side as u8 {
-                    b'B' => 1,
-                    b'A' => -1,
-                    _ => 0,
-                },
+                trade_side: side_byte(m),
                 trade_price: px,
                 trade_qty: m.size as i64 * UNIT,
                 ..FeedEvent::quote(inst, ts)

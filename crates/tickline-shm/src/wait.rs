@@ -132,7 +132,6 @@ const SLEEP_SLICE: Duration = Duration::from_millis(20);
 /// Polls between clock reads while spinning.
 const POLLS_PER_CLOCK_READ: u64 = 1024;
 
-/// Waits until `ready()` is true, `stop` is set or `timeout` passes.
 /// Sleeps `micros`, or until `deadline` if that comes first.
 fn nap(micros: u32, deadline: Option<u64>) {
     let mut ns = u64::from(micros) * 1_000;
@@ -142,6 +141,7 @@ fn nap(micros: u32, deadline: Option<u64>) {
     std::thread::sleep(Duration::from_nanos(ns));
 }
 
+/// Waits until `ready()` is true, `stop` is set or `timeout` passes.
 pub(crate) fn wait_until(
     strategy: WaitStrategy,
     words: &SleepWords<'_>,
