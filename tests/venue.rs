@@ -20,7 +20,7 @@ use nix::unistd::Pid;
 use tickline_schema::telemetry::{get_str, PipelineStatus};
 use tickline_shm::{BoardReader, QueueView};
 
-use tickline_e2e::{binary, pipeline_binaries, repo};
+use tickline_e2e::{binary, output_ok, pipeline_binaries, repo, wait_ok};
 
 /// Two cores: one pipeline at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -150,20 +150,18 @@ impl Run {
     fn replayed(&self) -> String {
         let out = self.dir.join("replayed.csv");
         let journal = self.dir.join("run/orders.journal");
-        let st = Command::new(binary("tickline-venue-replay"))
-            .args(["--source", self.setup.source])
-            .args(self.setup.replay)
-            .args([
-                "--orders-csv",
-                &self.dir.join("orders.csv").display().to_string(),
-            ])
-            .args(["--journal", &journal.display().to_string()])
-            .args(["--out", &out.display().to_string()])
-            .current_dir(repo())
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success());
+        output_ok(
+            Command::new(binary("tickline-venue-replay"))
+                .args(["--source", self.setup.source])
+                .args(self.setup.replay)
+                .args([
+                    "--orders-csv",
+                    &self.dir.join("orders.csv").display().to_string(),
+                ])
+                .args(["--journal", &journal.display().to_string()])
+                .args(["--out", &out.display().to_string()])
+                .current_dir(repo()),
+        );
         std::fs::read_to_string(out).unwrap()
     }
 
@@ -202,13 +200,8 @@ impl Drop for Run {
 }
 
 fn finish(c: Child) -> serde_json::Value {
-    let out = c.wait_with_output().unwrap();
+    let out = wait_ok(c);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "supervisor failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("no summary ({e}): {text}"))
 }
 
@@ -460,30 +453,23 @@ fn esh4_fifo_fills_of_a_random_order_stream_equal_the_count() {
     std::fs::create_dir_all(&dir).unwrap();
     let (orders, reports) = (dir.join("orders.csv"), dir.join("reports.csv"));
     let dbn = &ESH4.source["dbn:".len()..];
-    let made = Command::new(repo().join(".venv/bin/python"))
-        .arg("scripts/random_orders_dbn.py")
-        .args(["--dbn", dbn, "--tick", "0.25", "--n", "1500", "--seed", "7"])
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
+    let made = output_ok(
+        Command::new(repo().join(".venv/bin/python"))
+            .arg("scripts/random_orders_dbn.py")
+            .args(["--dbn", dbn, "--tick", "0.25", "--n", "1500", "--seed", "7"])
+            .current_dir(repo()),
     );
     std::fs::write(&orders, &made.stdout).unwrap();
-    let st = Command::new(binary("tickline-venue-replay"))
-        .args(["--source", ESH4.source])
-        .args(ESH4.replay)
-        .arg("--orders-in")
-        .arg(&orders)
-        .arg("--out")
-        .arg(&reports)
-        .current_dir(repo())
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success());
+    output_ok(
+        Command::new(binary("tickline-venue-replay"))
+            .args(["--source", ESH4.source])
+            .args(ESH4.replay)
+            .arg("--orders-in")
+            .arg(&orders)
+            .arg("--out")
+            .arg(&reports)
+            .current_dir(repo()),
+    );
     let got = fifo_count(&orders, &reports);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(got["fills_venue"].as_u64().unwrap() >= 1000, "{got}");
