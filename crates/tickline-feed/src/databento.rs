@@ -292,9 +292,9 @@ impl Source for DbnSource {
         self.with_record(&m, inst, made)
     }
 
-    fn yield_order_records(&mut self) -> bool {
+    fn yield_records(&mut self) -> Option<crate::Records> {
         self.records = true;
-        true
+        Some(crate::Records::ByOrder)
     }
 
     fn epoch_times(&self) -> bool {

@@ -131,12 +131,23 @@ pub trait Source {
         Vec::new()
     }
 
-    /// From now on, also yields each market-by-order record as an
-    /// [`EventKind::Order`] event, before the book event it is part of.
-    /// False: the source has no such records (market-by-price data).
-    fn yield_order_records(&mut self) -> bool {
-        false
+    /// From now on, also yields each record of the book's changes as an
+    /// [`EventKind::Order`] event, before the book event it is part of;
+    /// which kind it has. None: the source has no such records.
+    fn yield_records(&mut self) -> Option<Records> {
+        None
     }
+}
+
+/// The records a source yields of its book's changes
+/// ([`Source::yield_records`]), for the venue simulator's queue models.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Records {
+    /// Market by order: each order's add, cancel, modify and fill (DBN MBO).
+    ByOrder,
+    /// Market by price: each level's new total, and a clear before a
+    /// snapshot (Binance depth), so the whole depth can be followed.
+    ByPrice,
 }
 
 /// Books by instrument id, created on first use with reserved capacity.

@@ -283,9 +283,9 @@ impl EventReader {
         v
     }
 
-    /// See [`Source::yield_order_records`]: false if the source has none.
-    pub fn yield_order_records(&mut self) -> bool {
-        self.source.yield_order_records()
+    /// See [`Source::yield_records`]: None if the source has none.
+    pub fn yield_records(&mut self) -> Option<crate::Records> {
+        self.source.yield_records()
     }
 
     /// The source's own checks and counts.

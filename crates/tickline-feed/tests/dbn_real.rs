@@ -147,7 +147,7 @@ fn a_dbn_snapshot_is_a_snapshot_event() {
 /// Every event of a source, with records yielded or not.
 fn events(path: &std::path::Path, records: bool) -> Vec<tickline_feed::FeedEvent> {
     let mut src = DbnSource::open(path.to_str().unwrap()).unwrap();
-    assert!(!records || src.yield_order_records());
+    assert!(!records || src.yield_records() == Some(tickline_feed::Records::ByOrder));
     let (mut books, mut stats) = (Books::default(), FeedStats::quiet());
     let mut out = Vec::new();
     loop {

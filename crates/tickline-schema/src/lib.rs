@@ -192,9 +192,10 @@ pub enum EventKind {
     Trade = 2,
     /// The book was reset or rebuilt from a snapshot.
     Snapshot = 3,
-    /// One market-by-order record ([`BookEvent::order`]) of an L3 source,
-    /// published only to fan-out queues (the venue simulator's exact FIFO);
-    /// the book it carries may be mid-way through the venue's event.
+    /// One record of the source's own book changes ([`BookEvent::order`]):
+    /// an order of an L3 source, or a level of an L2 one. Published only to
+    /// fan-out queues (the venue simulator's queue models); the book it
+    /// carries may be mid-way through the venue's event.
     Order = 4,
 }
 
@@ -255,7 +256,8 @@ pub struct BookEvent {
     pub order: MarketOrder,
 }
 
-/// What a market-by-order record did to one order in the book.
+/// What a record of the source's book did: to one order (market by order),
+/// or to one price level ([`OrderAction::Level`], market by price).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum OrderAction {
@@ -269,8 +271,11 @@ pub enum OrderAction {
     /// `qty` of the order traded; the book changes by the records that
     /// follow (Databento's CME data: a Cancel or Modify).
     Fill = 4,
-    /// Every order of the instrument is gone.
+    /// Every order (every level) of the instrument is gone.
     Clear = 5,
+    /// Market by price: the level at `price` on `side` now holds `qty`
+    /// (0: it is gone); `order_id` is 0.
+    Level = 6,
 }
 
 try_from_u8!(OrderAction {
@@ -278,10 +283,11 @@ try_from_u8!(OrderAction {
     Cancel,
     Modify,
     Fill,
-    Clear
+    Clear,
+    Level
 });
 
-/// One market-by-order record: someone else's order at the venue.
+/// One book record: someone else's order at the venue, or a level's new total.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct MarketOrder {
@@ -573,7 +579,7 @@ mod tests {
             assert_eq!(EventKind::try_from(k as u8), Ok(k));
         }
         use OrderAction as A;
-        for a in [A::Add, A::Cancel, A::Modify, A::Fill, A::Clear] {
+        for a in [A::Add, A::Cancel, A::Modify, A::Fill, A::Clear, A::Level] {
             assert_eq!(OrderAction::try_from(a as u8), Ok(a));
         }
         assert!(OrderAction::try_from(0).is_err());

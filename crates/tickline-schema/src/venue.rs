@@ -73,7 +73,8 @@ try_from_u8!(ExecKind {
 #[serde(rename_all = "snake_case")]
 #[repr(u8)]
 pub enum VenueReject {
-    /// No book for the instrument (an id the market data never had).
+    /// No book for the instrument (an id the market data never had, or
+    /// not yet: before its first snapshot).
     UnknownInstrument = 1,
     /// The price is not positive or not a whole number of ticks.
     OffTick = 2,
@@ -92,7 +93,7 @@ pub enum VenueReject {
     /// auction uncrosses it), so no order of ours is matched against it.
     BookCrossed = 8,
     /// The venue queues by exact FIFO but has seen no market-by-order
-    /// record (a feed without `--order-records`): it cannot say what is
+    /// record (a feed without `--book-records`): it cannot say what is
     /// ahead, so it does not pretend nothing is.
     NoOrderRecords = 9,
 }

@@ -23,7 +23,7 @@ pub enum VenueArgsError {
 #[derive(clap::Args, Clone, Debug)]
 pub struct VenueArgs {
     /// risk_averse | prob:power:N | prob:log (market-by-price data), or
-    /// fifo (market-by-order data: DBN MBO with --order-records).
+    /// fifo (market-by-order data: DBN MBO with --book-records).
     #[arg(long, default_value = "risk_averse")]
     pub queue_model: String,
     /// constant:ENTRY_US:RESPONSE_US | recorded:FILE (hftbacktest's .npy

@@ -54,11 +54,13 @@ struct Args {
     /// only the events that are due; a live source only what has arrived).
     #[arg(long, default_value_t = 64)]
     batch: usize,
-    /// Also publish each market-by-order record of an L3 source (DBN MBO)
-    /// as an `order` event, to the --also-out queues only: the venue
-    /// simulator's exact FIFO reads them; the decision path never sees them.
-    #[arg(long)]
-    order_records: bool,
+    /// Also publish each record of the source's book changes as an `order`
+    /// event, to the --also-out queues only: every order of an L3 source
+    /// (DBN MBO), for the venue simulator's exact FIFO; every level a
+    /// Binance depth message sets, for its queue models on the full depth.
+    /// The decision path never sees them.
+    #[arg(long, alias = "order-records")]
+    book_records: bool,
     /// Full output queue: block or drop-newest. Default: drop-newest for
     /// live sources (never wait on a later stage), block for replays.
     #[arg(long)]
@@ -239,12 +241,12 @@ fn run_main() -> Result<()> {
     if let Some(shard) = args.shard {
         reader = reader.with_shard(shard);
     }
-    if args.order_records {
+    if args.book_records {
         if args.stage.also_out.is_empty() {
-            bail!("--order-records go to --also-out queues only: give one");
+            bail!("--book-records go to --also-out queues only: give one");
         }
-        if !reader.yield_order_records() {
-            bail!("--order-records: source {spec} has no market-by-order records (DBN MBO has)");
+        if reader.yield_records().is_none() {
+            bail!("--book-records: source {spec} has none (DBN MBO and Binance depth have)");
         }
     }
     let mut rt = Runtime::<BookEvent>::new(Stage::Feed, &args.stage, signals, full)?;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use tickline_feed::{EventReader, InstrumentMap, ReadStep};
+use tickline_feed::{EventReader, InstrumentMap, ReadStep, Records};
 use tickline_router::journal::verify;
 use tickline_router::Record;
 use tickline_schema::venue::OrderKind;
@@ -46,6 +46,10 @@ struct Args {
     /// The journal's orders: client_order_id,sent_ns,instrument_id,side,price,qty,tif.
     #[arg(long)]
     orders_csv: Option<PathBuf>,
+    /// Without the source's book records: the venue sees the top levels
+    /// only, as a simulator whose feed-handler runs without --book-records.
+    #[arg(long)]
+    top_levels_only: bool,
 }
 
 /// The journal's new orders, as the router put them on the venue's queue.
@@ -117,9 +121,14 @@ fn replay(args: &Args, venue: &mut Venue, w: &mut impl Write) -> Result<u64> {
     let ids = InstrumentMap::parse(&args.instrument_ids)?;
     let mut reader =
         EventReader::new(source, tickline_schema::MAX_LEVELS, Vec::new()).with_instrument_ids(ids);
-    if venue.config().queue == QueueModel::Fifo && !reader.yield_order_records() {
+    let records = if args.top_levels_only {
+        None
+    } else {
+        reader.yield_records()
+    };
+    if venue.config().queue == QueueModel::Fifo && records != Some(Records::ByOrder) {
         bail!(
-            "{}: fifo needs market-by-order records (DBN MBO)",
+            "{}: fifo needs market-by-order records (DBN MBO, without --top-levels-only)",
             args.source
         );
     }

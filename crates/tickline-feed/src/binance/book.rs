@@ -3,7 +3,7 @@
 
 use std::io::BufRead;
 
-use tickline_schema::{EventKind, Side};
+use tickline_schema::{EventKind, MarketOrder, OrderAction, Side};
 
 use super::messages::{parse_depth, BookTicker, Sides};
 use super::{bad_record, ms_to_ns, parse_fixed, BinanceSource, Market};
@@ -45,6 +45,12 @@ pub(super) const AHEAD_MAX: usize = 64;
 /// Diffs kept while waiting for the first snapshot.
 pub(super) const EARLY_MAX: usize = 10_000;
 
+/// A level a depth message may set: a positive price, a quantity of 0
+/// (removed) or more.
+fn settable(price: i64, qty: i64) -> bool {
+    price > 0 && qty >= 0
+}
+
 /// Sets a depth message's levels (quantity 0 removes one) and counts the
 /// ones that are not exact decimals or not positive prices.
 pub(super) fn apply_levels(
@@ -60,7 +66,7 @@ pub(super) fn apply_levels(
     }
     for (levels, side) in [(&sides.bids, Side::Buy), (&sides.asks, Side::Sell)] {
         for &(p, q) in levels {
-            if p > 0 && q >= 0 {
+            if settable(p, q) {
                 let _ = book.side_mut(side).set(p, q);
             } else {
                 stats.error(FeedError::BadValue, format_args!("level price {p} qty {q}"));
@@ -123,7 +129,7 @@ impl<R: BufRead> BinanceSource<R> {
         sb.replaying = sb.early.len();
         let mut ev = FeedEvent::quote(sb.instrument, ms_to_ns(depth.exchange_ms()));
         ev.kind = EventKind::Snapshot;
-        Step::Event(ev)
+        self.with_level_records(ev, true)
     }
     pub(super) fn diff(
         &mut self,
@@ -202,7 +208,45 @@ impl<R: BufRead> BinanceSource<R> {
         }
         let instrument = sb.instrument;
         self.check_ahead(k, books);
-        Step::Event(FeedEvent::quote(instrument, ms_to_ns(depth.exchange_ms())))
+        let ev = FeedEvent::quote(instrument, ms_to_ns(depth.exchange_ms()));
+        self.with_level_records(ev, false)
+    }
+    /// `ev`, the book event of the depth message in `self.sides`; with
+    /// records on, each level the message set comes first (after a clear,
+    /// for a snapshot), in the message's order, bids first: all queued, to
+    /// be given by the next calls.
+    fn with_level_records(&mut self, ev: FeedEvent, clear: bool) -> Step {
+        if !self.records {
+            return Step::Event(ev);
+        }
+        let record = |action: OrderAction, side: i8, price: i64, qty: i64| FeedEvent {
+            kind: EventKind::Order,
+            order: MarketOrder {
+                price,
+                qty,
+                action: action as u8,
+                side,
+                ..MarketOrder::default()
+            },
+            ..ev
+        };
+        if clear {
+            self.queue(record(OrderAction::Clear, 0, 0, 0));
+        }
+        for side in [Side::Buy, Side::Sell] {
+            let levels = match side {
+                Side::Buy => &self.sides.bids,
+                Side::Sell => &self.sides.asks,
+            };
+            for &(p, q) in levels {
+                if settable(p, q) {
+                    let r = record(OrderAction::Level, side as i8, p, q);
+                    self.pending.push(r);
+                }
+            }
+        }
+        self.queue(ev);
+        Step::Skip
     }
     pub(super) fn gap(
         &mut self,

@@ -89,6 +89,13 @@ pub struct BinanceSource<R: BufRead> {
     sides: Sides,
     /// Receive time of the line read last, ns since the epoch.
     receive_ns: u64,
+    /// Yield each level a depth message sets as a record too.
+    records: bool,
+    /// Events queued to be given in turn: a depth message's records and
+    /// then its book event; a snapshot that waited for its symbol's.
+    pending: Vec<FeedEvent>,
+    /// The next of `pending` to give.
+    pending_next: usize,
     /// Counters, for tests and summaries.
     pub counts: BinanceCounts,
 }
@@ -106,6 +113,10 @@ impl<R: BufRead> BinanceSource<R> {
             // A REST snapshot has up to 1000 levels a side.
             sides: Sides::with_capacity(1024),
             receive_ns: 0,
+            records: false,
+            // A snapshot's levels, a clear and its book event.
+            pending: Vec::with_capacity(4096),
+            pending_next: 0,
             counts: BinanceCounts::default(),
         }
     }
@@ -249,10 +260,8 @@ impl<R: BufRead> BinanceSource<R> {
                 k
             }
         };
-        if let Some(snapshot) = self.orphan.take() {
-            let _ = self.snapshot(&snapshot, books, stats);
-        }
-        match kind {
+        let orphan = self.orphan.take().map(|s| self.snapshot(&s, books, stats));
+        let step = match kind {
             "depth" => {
                 stats.by_type[b'D' as usize] += 1;
                 self.diff(k, data, books, stats)
@@ -265,7 +274,26 @@ impl<R: BufRead> BinanceSource<R> {
                 stats.by_type[b'T' as usize] += 1;
                 self.trade(k, data, stats)
             }
+        };
+        let Some(first) = orphan else {
+            return step;
+        };
+        // The snapshot's events, then this message's, in turn.
+        for s in [first, step] {
+            if let Step::Event(ev) = s {
+                self.queue(ev);
+            }
         }
+        Step::Skip
+    }
+
+    /// Queues `ev` to be given by the next calls, after those queued.
+    fn queue(&mut self, ev: FeedEvent) {
+        if self.pending_next == self.pending.len() {
+            self.pending.clear();
+            self.pending_next = 0;
+        }
+        self.pending.push(ev);
     }
 }
 
@@ -278,6 +306,10 @@ fn bad_record(stats: &mut FeedStats, detail: std::fmt::Arguments<'_>) -> Step {
 impl<R: BufRead> BinanceSource<R> {
     /// The next line's step; its receive time in `self.receive_ns`.
     fn step(&mut self, books: &mut Books, stats: &mut FeedStats) -> Step {
+        if let Some(ev) = self.pending.get(self.pending_next) {
+            self.pending_next += 1;
+            return Step::Event(*ev);
+        }
         if let Some(step) = self.replay(books, stats) {
             return step;
         }
@@ -330,6 +362,11 @@ impl<R: BufRead> Source for BinanceSource<R> {
 
     fn epoch_times(&self) -> bool {
         true
+    }
+
+    fn yield_records(&mut self) -> Option<crate::Records> {
+        self.records = true;
+        Some(crate::Records::ByPrice)
     }
 
     fn symbol(&self, instrument: u32) -> Option<&str> {
@@ -387,7 +424,7 @@ pub fn from_spec(rest: &str) -> Result<Box<dyn Source>, SourceError> {
 mod tests {
     use super::*;
     use crate::UNIT;
-    use tickline_schema::Side;
+    use tickline_schema::{OrderAction, Side};
 
     fn run(lines: &[&str]) -> (Vec<Step>, FeedStats, BinanceCounts, Books) {
         let input = lines.join("\n");
@@ -408,6 +445,72 @@ mod tests {
         format!(
             r#"1 {{"stream":"x@depth@0ms","data":{{"e":"depthUpdate","E":1,"s":"X","U":{first},"u":{last},"pu":{prev},"b":[["{bid}","1"]],"a":[]}}}}"#
         )
+    }
+
+    #[test]
+    fn book_records_give_each_level_a_message_sets_before_its_book_event() {
+        let lines = [
+            r#"7 {"lastUpdateId":100,"E":5000,"bids":[["10","1"],["9","2"]],"asks":[["20","1"]]}"#,
+            r#"8 {"stream":"x@depth@0ms","data":{"e":"depthUpdate","E":4001,"T":4000,"s":"X","U":90,"u":95,"pu":89,"b":[["8","1"]],"a":[]}}"#,
+            r#"8 {"stream":"x@depth@0ms","data":{"e":"depthUpdate","E":6001,"T":6000,"s":"X","U":99,"u":101,"pu":99,"b":[["11","1.5"]],"a":[]}}"#,
+            r#"9 {"stream":"x@depth@0ms","data":{"e":"depthUpdate","E":7001,"T":7000,"s":"X","U":102,"u":102,"pu":101,"b":[["9","0"]],"a":[["21","3"]]}}"#,
+        ];
+        let input = lines.join("\n");
+        let mut src = BinanceSource::new(input.as_bytes(), 1);
+        assert_eq!(src.yield_records(), Some(crate::Records::ByPrice));
+        let (mut books, mut stats) = (Books::new(64, 64), FeedStats::default());
+        let mut got = Vec::new();
+        loop {
+            match src.next(&mut books, &mut stats) {
+                Step::End => break,
+                Step::Event(ev) => got.push(ev),
+                _ => {}
+            }
+        }
+        let u = |x: &str| parse_fixed(x).unwrap();
+        let (ms, lvl, clr) = (
+            1_000_000,
+            OrderAction::Level as u8,
+            OrderAction::Clear as u8,
+        );
+        type Row = (EventKind, u8, i8, i64, i64, u64, u64);
+        // A short receive time is whole seconds (cryptofeed's).
+        let rec = |a, side: i8, p, q, t, at: u64| {
+            (EventKind::Order, a, side, u(p), u(q), t, at * 1_000_000_000)
+        };
+        let book = |k, t, at: u64| (k, 0, 0, 0, 0, t, at * 1_000_000_000);
+        // A futures REST snapshot names no symbol: it is applied when the
+        // first stream message (received at 8) says whose it is.
+        let want: Vec<Row> = vec![
+            rec(clr, 0, "0", "0", 5000 * ms, 8),
+            rec(lvl, 1, "10", "1", 5000 * ms, 8),
+            rec(lvl, 1, "9", "2", 5000 * ms, 8),
+            rec(lvl, -1, "20", "1", 5000 * ms, 8),
+            book(EventKind::Snapshot, 5000 * ms, 8),
+            // The stale diff (u 95 < 100) sets nothing: no records.
+            rec(lvl, 1, "11", "1.5", 6000 * ms, 8),
+            book(EventKind::Quote, 6000 * ms, 8),
+            rec(lvl, 1, "9", "0", 7000 * ms, 9),
+            rec(lvl, -1, "21", "3", 7000 * ms, 9),
+            book(EventKind::Quote, 7000 * ms, 9),
+        ];
+        let rows: Vec<Row> = got
+            .iter()
+            .map(|e| {
+                let o = &e.order;
+                (
+                    e.kind,
+                    o.action,
+                    o.side,
+                    o.price,
+                    o.qty,
+                    e.exchange_ns,
+                    e.receive_ns,
+                )
+            })
+            .collect();
+        assert_eq!(rows, want);
+        assert_eq!(stats.error_counts().count(), 0);
     }
 
     #[test]
@@ -548,7 +651,12 @@ mod tests {
             "{:?}",
             stats.error_counts().collect::<Vec<_>>()
         );
-        assert_eq!((c.diffs_applied, steps.len()), (1, 2));
+        let events = steps.iter().filter(|s| matches!(s, Step::Event(_)));
+        assert_eq!(
+            (c.diffs_applied, events.count()),
+            (1, 2),
+            "snapshot and diff"
+        );
         let best = books.book(1).unwrap().best_bid().unwrap();
         assert_eq!(best.price, 13 * UNIT);
     }
