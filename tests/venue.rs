@@ -294,6 +294,11 @@ fn the_venue_answers_the_journaled_orders_as_an_offline_replay_does() {
     let s = finish(run.start());
     let sim = &s["stages"]["venue-sim"]["stage_summary"];
     assert_eq!(sim["caught_up"], true, "{sim}");
+    // The feed's --book-records: the venue follows the full depth.
+    assert!(
+        sim["venue"]["level_records"].as_u64() > Some(100_000),
+        "{sim}"
+    );
     let csv = run.read("venue-reports.csv");
     let (fills, sent) = journal_fills_and_orders(&run.read("orders.journal"));
     assert!(fills.len() >= 20, "a real run fills orders: {sim}");

@@ -16,8 +16,10 @@ use tickline_schema::venue::{
 use tickline_schema::{BookEvent, EventKind, Order, Side, TimeInForce, FIXED_SCALE};
 
 use crate::book::Book;
+
+mod market;
 use crate::reorder::Reorder;
-use crate::{Change, FifoPos, Latency, LevelModel, MarketOrders, QueueModel, QueuePos};
+use crate::{FifoPos, Latency, LevelModel, MarketLevels, MarketOrders, QueueModel, QueuePos};
 
 /// Instrument ids past this are refused (books are indexed by id).
 pub const MAX_INSTRUMENTS: u32 = 4096;
@@ -65,8 +67,12 @@ pub struct VenueStats {
     pub maker_queue_ahead: f64,
     /// Sum over maker fills of the orders ahead at join (`fifo`).
     pub maker_orders_ahead: u64,
-    /// Market-by-order records taken (`fifo`).
+    /// Market-by-order records taken (`fifo`), clears not counted.
     pub order_records: u64,
+    /// Market-by-price level records taken (the full depth).
+    pub level_records: u64,
+    /// Records that cleared an instrument's book (either kind).
+    pub clear_records: u64,
     /// Records for orders not resting, or of unknown actions.
     pub unknown_records: u64,
     /// Fill records of a resting order away from its price (the order was
@@ -133,6 +139,8 @@ pub struct Venue {
     resting: Vec<Resting>,
     /// Others' resting orders, from market-by-order records (`fifo`).
     market: MarketOrders,
+    /// Every level, from market-by-price level records.
+    levels: MarketLevels,
     reorder: Reorder,
     /// Exchange time of the last market event taken.
     taken_ns: u64,
@@ -173,6 +181,7 @@ impl Venue {
             in_flight: VecDeque::with_capacity(1024),
             resting: Vec::with_capacity(1024),
             market: MarketOrders::default(),
+            levels: MarketLevels::default(),
             reorder: Reorder::new(cfg.reorder_ns),
             taken_ns: 0,
             last_id: 0,
@@ -357,7 +366,8 @@ impl Venue {
         }
         r.place = match self.cfg.queue {
             QueueModel::Level(m) => {
-                r.ahead_at_join = book.qty_at(side, o.price);
+                let full = self.levels.qty_at(o.instrument_id, side, o.price);
+                r.ahead_at_join = full.unwrap_or_else(|| book.qty_at(side, o.price));
                 Place::Level(m, m.join(units(r.ahead_at_join)))
             }
             QueueModel::Fifo => {
@@ -391,129 +401,6 @@ impl Venue {
         let r = self.resting.remove(i);
         self.stats.cancelled += 1;
         out.push(self.report(ExecKind::Done, &r, t));
-    }
-
-    /// Takes a market event's book; a trade and the changes its message
-    /// made to the levels (from `before`) move and fill resting orders of
-    /// its instrument.
-    fn apply(&mut self, before: &Book, e: &BookEvent, out: &mut Vec<ExecReport>) {
-        debug_assert!(e.instrument_id < MAX_INSTRUMENTS, "checked on receipt");
-        if e.kind() == Some(EventKind::Order) {
-            return self.on_record(e, out);
-        }
-        self.stats.book_events += 1;
-        let new = Book::of(e);
-        let trade = e.kind() == Some(EventKind::Trade);
-        // A trade does not change the book, and the book it carries is the
-        // one as received (taken out of receive order, possibly from before
-        // a snapshot): only depth events, in order among themselves, set it.
-        if !trade {
-            self.books[e.instrument_id as usize] = Some(new);
-        }
-        let prev = *before;
-        if self.resting.is_empty() {
-            return;
-        }
-        let t = e.trace.exchange_ns;
-        if trade {
-            self.on_trade(e, t, out);
-        }
-        self.on_levels(e.instrument_id, &prev, &new, t, out);
-        self.resting.retain(|r| r.leaves > 0);
-    }
-
-    /// A market-by-order record: the others' book changes, and orders of
-    /// ours that an order behind them trading would have met first fill.
-    fn on_record(&mut self, e: &BookEvent, out: &mut Vec<ExecReport>) {
-        self.stats.order_records += 1;
-        let c = self.market.apply(e.instrument_id, &e.order);
-        match c {
-            Change::Unknown => self.stats.unknown_records += 1,
-            Change::TookLiquidity => self.stats.aggressor_fills += 1,
-            _ => {}
-        }
-        let t = e.trace.exchange_ns;
-        for k in 0..self.resting.len() {
-            let mut r = self.resting[k];
-            let Place::Fifo(pos) = &mut r.place else {
-                continue;
-            };
-            if r.o.instrument_id != e.instrument_id || r.leaves == 0 {
-                continue;
-            }
-            let qty = pos.on_change(&c).min(r.leaves);
-            if qty > 0 {
-                let price = r.o.price;
-                self.fill(&mut r, price, qty, LIQUIDITY_MAKER, t, out);
-            }
-            self.resting[k] = r;
-        }
-        self.resting.retain(|r| r.leaves > 0);
-    }
-
-    /// A trade: resting orders of the passive side priced through it fill
-    /// whole; at its price they advance by its quantity and fill by the lot
-    /// once nothing is left ahead.
-    fn on_trade(&mut self, e: &BookEvent, t: u64, out: &mut Vec<ExecReport>) {
-        let Ok(aggressor) = Side::try_from(e.trade_side) else {
-            return;
-        };
-        let (px, qty) = (e.trade_price, units(e.trade_qty));
-        for k in 0..self.resting.len() {
-            let mut r = self.resting[k];
-            if r.o.instrument_id != e.instrument_id || r.side == aggressor || r.leaves == 0 {
-                continue;
-            }
-            let through = match r.side {
-                Side::Buy => r.o.price > px,
-                Side::Sell => r.o.price < px,
-            };
-            let filled = if through {
-                r.leaves
-            } else if let (true, Place::Level(m, pos)) = (r.o.price == px, &mut r.place) {
-                m.on_trade(pos, qty);
-                let lots = m.take_filled(pos, units(self.cfg.lot));
-                ((lots * FIXED_SCALE as f64).round() as i64).min(r.leaves)
-            } else {
-                0
-            };
-            if filled > 0 {
-                let price = r.o.price;
-                self.fill(&mut r, price, filled, LIQUIDITY_MAKER, t, out);
-            }
-            self.resting[k] = r;
-        }
-    }
-
-    /// New level totals (`prev` to `new`): each resting order's queue moves
-    /// by its model; an order the opposite side's best (in the book as now
-    /// taken) has reached fills whole.
-    fn on_levels(&mut self, inst: u32, prev: &Book, new: &Book, t: u64, out: &mut Vec<ExecReport>) {
-        let now = self.books[inst as usize].unwrap_or_default();
-        for k in 0..self.resting.len() {
-            let mut r = self.resting[k];
-            if r.o.instrument_id != inst || r.leaves == 0 {
-                continue;
-            }
-            if let Place::Level(m, pos) = &mut r.place {
-                let px = r.o.price;
-                match (prev.seen_qty(r.side, px), new.seen_qty(r.side, px)) {
-                    (Some(before), Some(after)) if before != after => {
-                        m.on_level(pos, units(before), units(after));
-                    }
-                    (None, Some(after)) => m.on_level_seen_again(pos, units(after)),
-                    _ => {}
-                }
-            }
-            let reached = now
-                .best(opposite(r.side))
-                .is_some_and(|l| crosses(r.side, r.o.price, l));
-            if reached {
-                let (price, qty) = (r.o.price, r.leaves);
-                self.fill(&mut r, price, qty, LIQUIDITY_MAKER, t, out);
-            }
-            self.resting[k] = r;
-        }
     }
 
     fn fill(

@@ -498,3 +498,85 @@ fn no_report_made_after_a_promise_reaches_the_router_by_it() {
     assert!(answers > 100, "the case makes reports: {answers}");
     assert!(v.stats.fills > 20, "and fills: {:?}", v.stats);
 }
+
+/// Bids every 0.2 from 99.9 down (10 levels, 5 each), `extra` added, and
+/// `at_98_1` at 98.1; the top 10 of them in a book event at `t`.
+fn deep_book(t: u64, extra: &[(f64, f64)], at_98_1: f64) -> (Vec<(f64, f64)>, BookEvent) {
+    let mut bids: Vec<(f64, f64)> = (0..9).map(|k| (99.9 - 0.2 * k as f64, 5.0)).collect();
+    bids.push((98.1, at_98_1));
+    bids.extend_from_slice(extra);
+    bids.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let e = book(t, &bids[..10], &[(100.1, 4.0)]);
+    (bids, e)
+}
+
+/// A level record (market by price) at `t`, the book as `b` left it.
+fn level(b: &BookEvent, t: u64, side: Side, px: f64, qty: f64) -> BookEvent {
+    record(b, t, OrderAction::Level, 0, side, px, qty)
+}
+
+/// Our bid at 98.1 behind 5; out of the top 10 its level falls to 1 and
+/// grows back to 6 (others join behind us); back in view, a trade of 2.
+/// The fills, with the level records or from the top levels alone.
+fn out_of_view_case(model: &str, records: bool) -> Vec<(u64, i64, i64)> {
+    let mut v = venue(model, 10, 1.0);
+    let mut out = Vec::new();
+    let mut step = |v: &mut Venue, t: u64, changes: &[(f64, f64)], e: &BookEvent| {
+        for &(px, qty) in changes.iter().filter(|_| records) {
+            let side = if px > 100.0 { Side::Sell } else { Side::Buy };
+            v.on_book(&level(e, t, side, px, qty), &mut out);
+        }
+        v.on_book(e, &mut out);
+    };
+    let (mut all, b0) = deep_book(0, &[], 5.0);
+    all.push((100.1, 4.0));
+    step(&mut v, 0, &all, &b0);
+    v.send(&order(1, 0, Side::Buy, 98.1, 1.0, TimeInForce::Day));
+    let better = [(99.8, 5.0), (99.6, 5.0)];
+    let (_, b1) = deep_book(20 * US, &better, 5.0);
+    step(&mut v, 20 * US, &better, &b1);
+    for (t, qty) in [(30 * US, 1.0), (40 * US, 6.0)] {
+        let (_, b) = deep_book(t, &better, qty);
+        assert_eq!(b.bids[9].price, fx(98.5), "98.1 is out of the top 10");
+        step(&mut v, t, &[(98.1, qty)], &b);
+    }
+    let (_, b2) = deep_book(50 * US, &[], 6.0);
+    step(&mut v, 50 * US, &[(99.8, 0.0), (99.6, 0.0)], &b2);
+    v.on_book(&trade(&b2, 60 * US, Side::Sell, 98.1, 2.0), &mut out);
+    assert_eq!(v.stats.level_records > 0, records);
+    assert_eq!(out[0].exec_kind(), Some(ExecKind::Accepted));
+    fills(&out)
+}
+
+#[test]
+fn level_records_follow_a_level_out_of_the_top_levels() {
+    for model in ["risk_averse", "prob:power:3"] {
+        // The fall to 1 out of view leaves 1 ahead: the trade of 2 fills us.
+        let full = out_of_view_case(model, true);
+        assert_eq!(full, [(60 * US, fx(98.1), fx(1.0))], "{model}");
+        // Seen only back at 6, the 5 ahead stay: no fill.
+        assert_eq!(out_of_view_case(model, false), [], "{model}");
+    }
+}
+
+#[test]
+fn a_level_change_moves_the_queue_once_by_its_record_not_again_by_the_book() {
+    let mut v = venue("prob:power:3", 10, 0.1);
+    let mut out = Vec::new();
+    let at = |v: &mut Venue, out: &mut Vec<ExecReport>, t: u64, bid: f64| {
+        let b = book(t, &[(99.9, bid)], &[(100.1, 4.0)]);
+        v.on_book(&level(&b, t, Side::Buy, 99.9, bid), out);
+        v.on_book(&b, out);
+    };
+    at(&mut v, &mut out, 0, 5.0);
+    v.send(&order(1, 0, Side::Buy, 99.9, 1.0, TimeInForce::Day));
+    // 5 join behind us, then 2 cancel: half the chance each side at 5/5,
+    // so 1 ahead of us goes (4 ahead); counted twice it would be 3.54.
+    at(&mut v, &mut out, 20 * US, 10.0);
+    at(&mut v, &mut out, 30 * US, 8.0);
+    let b = book(40 * US, &[(99.9, 8.0)], &[(100.1, 4.0)]);
+    v.on_book(&trade(&b, 40 * US, Side::Sell, 99.9, 4.0), &mut out);
+    assert_eq!(fills(&out), [], "4 ahead, 4 traded: none of ours");
+    v.on_book(&trade(&b, 50 * US, Side::Sell, 99.9, 0.3), &mut out);
+    assert_eq!(fills(&out), [(50 * US, fx(99.9), fx(0.3))]);
+}
