@@ -2,10 +2,11 @@
 # Our venue simulator against hftbacktest (PyPI 2.x) on the same Binance
 # USD-M capture and the same order stream, fill by fill, for each L2 queue
 # model: config/sim-binance.toml runs the pipeline (risk_averse, and again
-# with prob:power:3); tickline-venue-replay writes the orders the router
-# journaled; scripts/check_venue_hftbacktest.py replays them through
-# hftbacktest (its own converter, partial-fill exchange, the same latency,
-# queue model and fees) and compares every fill: exchange time within 1 us,
+# with prob:power:3; each with orders of up to 5 lots and of single lots);
+# tickline-venue-replay writes the orders the router journaled;
+# scripts/check_venue_hftbacktest.py replays them through hftbacktest (its
+# own converter, exchange model, the same latency, queue model and fees)
+# and compares every fill: exchange time within 1 us,
 # price, quantity, maker/taker. Prints one JSON line per model; then the
 # same for L3 FIFO on Databento ESH4 (below), with an independent count.
 # Usage: scripts/check-venue-hftbacktest.sh
@@ -19,25 +20,58 @@ scripts/setup-python.sh > /dev/null
 cargo build --release -q -p supervisor -p feed-handler -p feature -p inference \
   -p order-router -p venue-sim -p venue-replay
 capture=../shared/data/binance/usdm_btcusdt_20240808.gz
-for model in risk_averse prob:power:3; do
-  tag=${model//:/-}
+l2() {  # MODEL MAX_ORDER EXCHANGE: the pipeline on the simulator, its orders through hftbacktest
+  local model=$1 max=$2 exchange=$3
+  local tag=${model//:/-}-$exchange run
   run=target/venue-check/$tag
   mkdir -p target/venue-check
   sed -e "s|^name = \"sim-binance\"|name = \"check-$tag\"|" \
       -e "s|^run_dir = \"runs/sim-binance\"|run_dir = \"$run\"|" \
       -e "s|\"--queue-model\", \"risk_averse\"|\"--queue-model\", \"$model\"|" \
+      -e "s|\"--max-order\", \"5\"|\"--max-order\", \"$max\"|" \
       config/sim-binance.toml > target/venue-check/$tag.toml
   grep -q "\"--queue-model\", \"$model\"" target/venue-check/$tag.toml
+  grep -q "\"--max-order\", \"$max\"" target/venue-check/$tag.toml
   ./target/release/tickline-supervisor run --config target/venue-check/$tag.toml > $run.log 2>&1
   ./target/release/tickline-venue-replay --source "binance:$capture" --instrument-ids BTCUSDT=1 \
     --journal $run/orders.journal --queue-model $model --latency constant:1000:1000 \
     --tick 0.1 --lot 0.001 --maker-fee-bps 2 --taker-fee-bps 5 --reorder-ms 100 \
     --out $run/replayed.csv --orders-csv $run/orders.csv > /dev/null
-  cmp -s $run/replayed.csv $run/venue-reports.csv || echo "$model: the live venue and its replay differ" >&2
+  cmp -s $run/replayed.csv $run/venue-reports.csv || echo "$tag: the live venue and its replay differ" >&2
   $venv/bin/python scripts/check_venue_hftbacktest.py --orders $run/orders.csv \
-    --reports $run/venue-reports.csv --queue $model --capture $capture --cache target/hftbacktest \
-    --entry-us 1000 --response-us 1000 --tick 0.1 --lot 0.001 --maker-bps 2 --taker-bps 5 \
-    --diffs $run/diffs.json
+    --reports $run/venue-reports.csv --queue $model --exchange $exchange --capture $capture \
+    --cache target/hftbacktest --entry-us 1000 --response-us 1000 --tick 0.1 --lot 0.001 \
+    --maker-bps 2 --taker-bps 5 --diffs $run/diffs.json
+}
+# As configured (orders of up to 5 lots) through partial_fill_exchange;
+# then single lots through no_partial_fill_exchange, which runs the whole
+# capture (partial_fill_exchange stops at a fill of exactly an order's
+# leaves: docs/benchmarks.md).
+for model in risk_averse prob:power:3; do
+  l2 $model 5 partial
+  l2 $model 1 no_partial
+done
+# A seeded random stream of 1,500 single lots (more fills than the router's
+# stream gets), made from hftbacktest's conversion of the capture.
+rand=target/venue-check/l2-random
+mkdir -p $rand
+$venv/bin/python scripts/random_orders_npz.py --npz target/hftbacktest/$(basename $capture).npz \
+  --instrument 1 --tick 0.1 --lot 0.001 --n 1500 --seed 7 --max-qty 1 > $rand/orders.csv
+# Then the same with the venue seeing only the 10 levels a book event
+# carries (--top-levels-only), as it did before the feed's level records.
+for view in full top; do
+  for model in risk_averse prob:power:3; do
+    tag=${model//:/-}-$view
+    ./target/release/tickline-venue-replay --source "binance:$capture" --instrument-ids BTCUSDT=1 \
+      --orders-in $rand/orders.csv --queue-model $model --latency constant:1000:1000 \
+      --tick 0.1 --lot 0.001 --maker-fee-bps 2 --taker-fee-bps 5 --reorder-ms 100 \
+      $([ $view = top ] && echo --top-levels-only) --out $rand/$tag.csv > /dev/null
+    echo -n "$view levels: "
+    $venv/bin/python scripts/check_venue_hftbacktest.py --orders $rand/orders.csv \
+      --reports $rand/$tag.csv --queue $model --exchange no_partial --capture $capture \
+      --cache target/hftbacktest --entry-us 1000 --response-us 1000 --tick 0.1 --lot 0.001 \
+      --maker-bps 2 --taker-bps 5 --diffs $rand/$tag-diffs.json
+  done
 done
 
 # L3: Databento's ESH4 MBO file through hftbacktest's own converter and its

@@ -7,6 +7,10 @@ Set up as hftbacktest's docs set up a Binance futures backtest:
 `binancefutures.convert` on the collector's capture, a linear asset,
 `partial_fill_exchange` (our venue walks levels and fills by the lot),
 constant order latency, the queue model under test, trading-value fees.
+`--exchange no_partial` takes `no_partial_fill_exchange` instead, for an
+order stream of single lots (where the two fill alike): hftbacktest 2.4.4's
+`partial_fill_exchange` stops with InvalidOrderStatus when a fill is
+exactly an order's leaves (its issues #301 and #312).
 With `--queue fifo` on a Databento MBO file, as its Level-3 example does:
 `databento.convert` for the symbol, `l3_fifo_queue_model` with
 `no_partial_fill_exchange` (hftbacktest refuses partial fills on L3), so
@@ -14,7 +18,8 @@ the order stream compared is one of single lots.
 
 Usage (scripts/check-venue-hftbacktest.sh runs it):
   python check_venue_hftbacktest.py --orders ORDERS.csv --reports REPORTS.csv \
-      --queue risk_averse|prob:power:N|fifo --entry-us E --response-us R \
+      --queue risk_averse|prob:power:N|fifo [--exchange partial|no_partial] \
+      --entry-us E --response-us R \
       --tick 0.1 --lot 0.001 --maker-bps 2 --taker-bps 5 \
       --capture FILE.gz|FILE.mbo.dbn.zst [--symbol ESH4] --cache DIR [--diffs FILE]
 Prints one JSON line: counts, matched share, and the first differences.
@@ -80,7 +85,7 @@ def asset(data, a):
          .lot_size(a.lot))
     if a.queue == "fifo":
         return x.l3_fifo_queue_model().no_partial_fill_exchange()
-    x = x.partial_fill_exchange()
+    x = x.partial_fill_exchange() if a.exchange == "partial" else x.no_partial_fill_exchange()
     if a.queue == "risk_averse":
         return x.risk_adverse_queue_model()
     kind, fn, n = a.queue.split(":")
@@ -249,10 +254,13 @@ def main():
     p.add_argument("--symbol", help="the instrument of a Databento file")
     p.add_argument("--without-aggressor-fills", action="store_true",
                    help="L3: drop the Fill events of orders that took liquidity first")
+    p.add_argument("--exchange", choices=["partial", "no_partial"], default="partial",
+                   help="L2: hftbacktest's exchange model (no_partial: single lots only)")
     a = p.parse_args()
     orders = read_orders(a.orders)
-    if a.queue == "fifo":
-        assert all(o["qty"] == a.lot for o in orders), "hftbacktest's L3 fills whole orders"
+    if a.queue == "fifo" or a.exchange == "no_partial":
+        # On single lots, filling by the lot is filling whole.
+        assert all(o["qty"] == a.lot for o in orders), "no_partial_fill_exchange fills whole orders"
     data, dropped = convert(a.capture, a.symbol, a.cache), 0
     if a.without_aggressor_fills:
         data, dropped = without_aggressor_fills(data)
@@ -275,7 +283,8 @@ def main():
     if a.diffs:
         with open(a.diffs, "w") as f:
             json.dump(dict(only_ours=only_ours, only_hftbacktest=only_theirs), f, indent=1)
-    print(json.dumps(dict(queue=a.queue, orders=len(orders),
+    exchange = "no_partial" if a.queue == "fifo" else a.exchange
+    print(json.dumps(dict(queue=a.queue, exchange=exchange, orders=len(orders),
                           hftbacktest_error=err, hftbacktest_stopped_at=t_stop, our_fills=len(ours),
                           hftbacktest_fills=len(theirs), matched=matched,
                           converter_time_rounding_max_ns=rounding,
