@@ -296,7 +296,7 @@ fn the_venue_answers_the_journaled_orders_as_an_offline_replay_does() {
     assert_eq!(sim["caught_up"], true, "{sim}");
     // The feed's --book-records: the venue follows the full depth.
     assert!(
-        sim["venue"]["level_records"].as_u64() > Some(100_000),
+        sim["venue"]["level_changes"].as_u64() > Some(400_000),
         "{sim}"
     );
     let csv = run.read("venue-reports.csv");

@@ -137,6 +137,11 @@ pub trait Source {
     fn yield_records(&mut self) -> Option<Records> {
         None
     }
+
+    /// Writes what the record event it gave last carries beyond its
+    /// [`MarketOrder`] into `out` (a levels record: the levels it sets, in
+    /// `out.bids` and `out.asks`). Called right after [`Source::next`].
+    fn fill_record(&self, _out: &mut BookEvent) {}
 }
 
 /// The records a source yields of its book's changes
@@ -145,8 +150,9 @@ pub trait Source {
 pub enum Records {
     /// Market by order: each order's add, cancel, modify and fill (DBN MBO).
     ByOrder,
-    /// Market by price: each level's new total, and a clear before a
-    /// snapshot (Binance depth), so the whole depth can be followed.
+    /// Market by price: levels' new totals, up to [`MAX_LEVELS`] a side a
+    /// record, and a clear before a snapshot (Binance depth), so the whole
+    /// depth can be followed.
     ByPrice,
 }
 

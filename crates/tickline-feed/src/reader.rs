@@ -2,7 +2,7 @@
 //! and sequence numbers in one place, shared by the feed-handler and by the
 //! feature stage's in-process (training) mode.
 
-use tickline_schema::{BookEvent, MAX_LEVELS};
+use tickline_schema::{BookEvent, EventKind, MAX_LEVELS};
 
 use crate::{Books, FeedStats, Source, Step, MAX_INSTRUMENTS};
 
@@ -218,6 +218,9 @@ impl EventReader {
             return ReadStep::Skip;
         };
         self.books.fill_event(&ev, self.levels, out);
+        if ev.kind == EventKind::Order {
+            self.source.fill_record(out);
+        }
         out.instrument_id = id;
         out.trace.seq = self.next_seq;
         out.trace.stamps = [0; 4];

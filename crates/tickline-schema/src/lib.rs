@@ -257,7 +257,7 @@ pub struct BookEvent {
 }
 
 /// What a record of the source's book did: to one order (market by order),
-/// or to one price level ([`OrderAction::Level`], market by price).
+/// or to price levels ([`OrderAction::Levels`], market by price).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum OrderAction {
@@ -273,9 +273,10 @@ pub enum OrderAction {
     Fill = 4,
     /// Every order (every level) of the instrument is gone.
     Clear = 5,
-    /// Market by price: the level at `price` on `side` now holds `qty`
-    /// (0: it is gone); `order_id` is 0.
-    Level = 6,
+    /// Market by price: each level in the event's `bids` and `asks` (up
+    /// to `depth` a side, price above 0; the rest zero) now holds its `qty`
+    /// (0: it is gone), in that order. The record's other fields are 0.
+    Levels = 6,
 }
 
 try_from_u8!(OrderAction {
@@ -284,10 +285,11 @@ try_from_u8!(OrderAction {
     Modify,
     Fill,
     Clear,
-    Level
+    Levels
 });
 
-/// One book record: someone else's order at the venue, or a level's new total.
+/// One book record: someone else's order at the venue, or (with the
+/// event's levels) new totals of levels.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct MarketOrder {
@@ -579,7 +581,7 @@ mod tests {
             assert_eq!(EventKind::try_from(k as u8), Ok(k));
         }
         use OrderAction as A;
-        for a in [A::Add, A::Cancel, A::Modify, A::Fill, A::Clear, A::Level] {
+        for a in [A::Add, A::Cancel, A::Modify, A::Fill, A::Clear, A::Levels] {
             assert_eq!(OrderAction::try_from(a as u8), Ok(a));
         }
         assert!(OrderAction::try_from(0).is_err());

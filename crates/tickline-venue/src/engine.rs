@@ -69,8 +69,11 @@ pub struct VenueStats {
     pub maker_orders_ahead: u64,
     /// Market-by-order records taken (`fifo`), clears not counted.
     pub order_records: u64,
-    /// Market-by-price level records taken (the full depth).
+    /// Market-by-price levels records taken (the full depth), and the
+    /// levels they set.
     pub level_records: u64,
+    /// See `level_records`.
+    pub level_changes: u64,
     /// Records that cleared an instrument's book (either kind).
     pub clear_records: u64,
     /// Records for orders not resting, or of unknown actions.

@@ -97,8 +97,8 @@ impl MarketOrders {
                 self.orders.retain(|(i, _), _| *i != inst);
                 return Change::Cleared;
             }
-            // A level's total is not an order's ([`crate::MarketLevels`]).
-            (OrderAction::Level, _) => return Change::Unknown,
+            // Levels' totals are not an order's ([`crate::MarketLevels`]).
+            (OrderAction::Levels, _) => return Change::Unknown,
             (OrderAction::Fill, Some(order)) if r.price != order.price => {
                 return Change::TookLiquidity
             }

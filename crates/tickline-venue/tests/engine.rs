@@ -510,9 +510,20 @@ fn deep_book(t: u64, extra: &[(f64, f64)], at_98_1: f64) -> (Vec<(f64, f64)>, Bo
     (bids, e)
 }
 
-/// A level record (market by price) at `t`, the book as `b` left it.
-fn level(b: &BookEvent, t: u64, side: Side, px: f64, qty: f64) -> BookEvent {
-    record(b, t, OrderAction::Level, 0, side, px, qty)
+/// A levels record (market by price) at `t` setting `bids` and `asks`.
+fn levels(t: u64, bids: &[(f64, f64)], asks: &[(f64, f64)]) -> BookEvent {
+    let mut e = book(t, bids, asks);
+    e.kind = EventKind::Order as u8;
+    e.order.action = OrderAction::Levels as u8;
+    e
+}
+
+/// A levels record of one level.
+fn level(t: u64, side: Side, px: f64, qty: f64) -> BookEvent {
+    match side {
+        Side::Buy => levels(t, &[(px, qty)], &[]),
+        Side::Sell => levels(t, &[], &[(px, qty)]),
+    }
 }
 
 /// Our bid at 98.1 behind 5; out of the top 10 its level falls to 1 and
@@ -521,10 +532,14 @@ fn level(b: &BookEvent, t: u64, side: Side, px: f64, qty: f64) -> BookEvent {
 fn out_of_view_case(model: &str, records: bool) -> Vec<(u64, i64, i64)> {
     let mut v = venue(model, 10, 1.0);
     let mut out = Vec::new();
+    // Each step's changes in one record (bids below 100, asks above).
     let mut step = |v: &mut Venue, t: u64, changes: &[(f64, f64)], e: &BookEvent| {
-        for &(px, qty) in changes.iter().filter(|_| records) {
-            let side = if px > 100.0 { Side::Sell } else { Side::Buy };
-            v.on_book(&level(e, t, side, px, qty), &mut out);
+        let side = |above: bool| {
+            let v = changes.iter().filter(move |(px, _)| (*px > 100.0) == above);
+            v.copied().collect::<Vec<_>>()
+        };
+        if records {
+            v.on_book(&levels(t, &side(false), &side(true)), &mut out);
         }
         v.on_book(e, &mut out);
     };
@@ -565,7 +580,7 @@ fn a_level_change_moves_the_queue_once_by_its_record_not_again_by_the_book() {
     let mut out = Vec::new();
     let at = |v: &mut Venue, out: &mut Vec<ExecReport>, t: u64, bid: f64| {
         let b = book(t, &[(99.9, bid)], &[(100.1, 4.0)]);
-        v.on_book(&level(&b, t, Side::Buy, 99.9, bid), out);
+        v.on_book(&level(t, Side::Buy, 99.9, bid), out);
         v.on_book(&b, out);
     };
     at(&mut v, &mut out, 0, 5.0);
@@ -579,4 +594,21 @@ fn a_level_change_moves_the_queue_once_by_its_record_not_again_by_the_book() {
     assert_eq!(fills(&out), [], "4 ahead, 4 traded: none of ours");
     v.on_book(&trade(&b, 50 * US, Side::Sell, 99.9, 0.3), &mut out);
     assert_eq!(fills(&out), [(50 * US, fx(99.9), fx(0.3))]);
+}
+
+#[test]
+fn a_levels_record_sets_both_sides() {
+    let mut v = venue("risk_averse", 10, 1.0);
+    let mut out = Vec::new();
+    let b = book(0, &[(99.9, 5.0)], &[(100.1, 4.0)]);
+    v.on_book(&levels(0, &[(99.9, 5.0)], &[(100.1, 4.0)]), &mut out);
+    v.on_book(&b, &mut out);
+    v.send(&order(1, 0, Side::Sell, 100.1, 1.0, TimeInForce::Day));
+    // 3 of the 4 ahead cancel, in a record that changes a bid too.
+    v.on_book(&levels(20 * US, &[(99.8, 2.0)], &[(100.1, 1.0)]), &mut out);
+    let b = book(20 * US, &[(99.9, 5.0), (99.8, 2.0)], &[(100.1, 1.0)]);
+    v.on_book(&b, &mut out);
+    v.on_book(&trade(&b, 30 * US, Side::Buy, 100.1, 2.0), &mut out);
+    assert_eq!(fills(&out), [(30 * US, fx(100.1), fx(1.0))]);
+    assert_eq!((v.stats.level_records, v.stats.level_changes), (2, 4));
 }

@@ -3,10 +3,10 @@
 
 use std::io::BufRead;
 
-use tickline_schema::{EventKind, MarketOrder, OrderAction, Side};
+use tickline_schema::{EventKind, Level, MarketOrder, OrderAction, Side};
 
 use super::messages::{parse_depth, BookTicker, Sides};
-use super::{bad_record, ms_to_ns, parse_fixed, BinanceSource, Market};
+use super::{bad_record, ms_to_ns, parse_fixed, BinanceSource, LevelChanges, Market, Pending};
 use crate::{Books, FeedError, FeedEvent, FeedStats, Step};
 
 /// One symbol's book state: its own snapshot, diff chain and gap state.
@@ -49,6 +49,38 @@ pub(super) const EARLY_MAX: usize = 10_000;
 /// (removed) or more.
 fn settable(price: i64, qty: i64) -> bool {
     price > 0 && qty >= 0
+}
+
+/// Queues `record`s of the levels `sides` sets, up to `MAX_LEVELS` a side
+/// each, in the message's order.
+fn push_level_records(sides: &Sides, record: FeedEvent, pending: &mut Vec<Pending>) {
+    let (mut bids, mut asks) = (settable_levels(&sides.bids), settable_levels(&sides.asks));
+    loop {
+        let mut levels = LevelChanges::default();
+        let nb = take_into(&mut levels.bids, &mut bids);
+        let na = take_into(&mut levels.asks, &mut asks);
+        if nb + na == 0 {
+            return;
+        }
+        levels.depth = nb.max(na) as u8;
+        pending.push(Pending { ev: record, levels });
+    }
+}
+
+/// The levels of a depth message's side that it may set.
+fn settable_levels(side: &[(i64, i64)]) -> impl Iterator<Item = Level> + '_ {
+    let set = side.iter().filter(|(p, q)| settable(*p, *q));
+    set.map(|&(price, qty)| Level { price, qty })
+}
+
+/// Fills `slots` from `levels` until either runs out; how many it took.
+fn take_into(slots: &mut [Level], levels: &mut impl Iterator<Item = Level>) -> usize {
+    let mut n = 0;
+    for (slot, level) in slots.iter_mut().zip(levels) {
+        *slot = level;
+        n += 1;
+    }
+    n
 }
 
 /// Sets a depth message's levels (quantity 0 removes one) and counts the
@@ -212,39 +244,27 @@ impl<R: BufRead> BinanceSource<R> {
         self.with_level_records(ev, false)
     }
     /// `ev`, the book event of the depth message in `self.sides`; with
-    /// records on, each level the message set comes first (after a clear,
-    /// for a snapshot), in the message's order, bids first: all queued, to
-    /// be given by the next calls.
+    /// records on, records of the levels the message set come first (after
+    /// a clear, for a snapshot), up to `MAX_LEVELS` a side each, in the
+    /// message's order: all queued, to be given by the next calls.
     fn with_level_records(&mut self, ev: FeedEvent, clear: bool) -> Step {
         if !self.records {
             return Step::Event(ev);
         }
-        let record = |action: OrderAction, side: i8, price: i64, qty: i64| FeedEvent {
+        let record = |action: OrderAction| FeedEvent {
             kind: EventKind::Order,
             order: MarketOrder {
-                price,
-                qty,
                 action: action as u8,
-                side,
                 ..MarketOrder::default()
             },
             ..ev
         };
         if clear {
-            self.queue(record(OrderAction::Clear, 0, 0, 0));
+            self.queue(record(OrderAction::Clear));
         }
-        for side in [Side::Buy, Side::Sell] {
-            let levels = match side {
-                Side::Buy => &self.sides.bids,
-                Side::Sell => &self.sides.asks,
-            };
-            for &(p, q) in levels {
-                if settable(p, q) {
-                    let r = record(OrderAction::Level, side as i8, p, q);
-                    self.pending.push(r);
-                }
-            }
-        }
+        self.start_queue();
+        let levels = record(OrderAction::Levels);
+        push_level_records(&self.sides, levels, &mut self.pending);
         self.queue(ev);
         Step::Skip
     }

@@ -15,7 +15,7 @@
 
 use std::io::{BufRead, BufReader};
 
-use tickline_schema::EventKind;
+use tickline_schema::{BookEvent, EventKind, Level, OrderAction, MAX_LEVELS};
 
 use crate::{Books, FeedError, FeedEvent, FeedStats, Source, Step};
 
@@ -74,6 +74,22 @@ pub struct BinanceCounts {
     pub other_lines: u64,
 }
 
+/// The levels a levels record sets, as its book event carries them.
+#[derive(Clone, Copy, Debug, Default)]
+struct LevelChanges {
+    bids: [Level; MAX_LEVELS],
+    asks: [Level; MAX_LEVELS],
+    /// The longer side's count.
+    depth: u8,
+}
+
+/// An event queued to be given, and what a levels record sets.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    ev: FeedEvent,
+    levels: LevelChanges,
+}
+
 /// A Binance capture (one JSON message a line, optionally gzipped), of one
 /// symbol or many (a combined stream): a book per symbol, each with its own
 /// instrument id, assigned in order of appearance from the first one given.
@@ -93,7 +109,7 @@ pub struct BinanceSource<R: BufRead> {
     records: bool,
     /// Events queued to be given in turn: a depth message's records and
     /// then its book event; a snapshot that waited for its symbol's.
-    pending: Vec<FeedEvent>,
+    pending: Vec<Pending>,
     /// The next of `pending` to give.
     pending_next: usize,
     /// Counters, for tests and summaries.
@@ -114,8 +130,8 @@ impl<R: BufRead> BinanceSource<R> {
             sides: Sides::with_capacity(1024),
             receive_ns: 0,
             records: false,
-            // A snapshot's levels, a clear and its book event.
-            pending: Vec::with_capacity(4096),
+            // A snapshot's levels (up to 1000 a side), a clear and its event.
+            pending: Vec::with_capacity(256),
             pending_next: 0,
             counts: BinanceCounts::default(),
         }
@@ -289,11 +305,19 @@ impl<R: BufRead> BinanceSource<R> {
 
     /// Queues `ev` to be given by the next calls, after those queued.
     fn queue(&mut self, ev: FeedEvent) {
+        self.start_queue();
+        self.pending.push(Pending {
+            ev,
+            levels: LevelChanges::default(),
+        });
+    }
+
+    /// Empties the queue if all of it has been given.
+    fn start_queue(&mut self) {
         if self.pending_next == self.pending.len() {
             self.pending.clear();
             self.pending_next = 0;
         }
-        self.pending.push(ev);
     }
 }
 
@@ -306,9 +330,9 @@ fn bad_record(stats: &mut FeedStats, detail: std::fmt::Arguments<'_>) -> Step {
 impl<R: BufRead> BinanceSource<R> {
     /// The next line's step; its receive time in `self.receive_ns`.
     fn step(&mut self, books: &mut Books, stats: &mut FeedStats) -> Step {
-        if let Some(ev) = self.pending.get(self.pending_next) {
+        if let Some(p) = self.pending.get(self.pending_next) {
             self.pending_next += 1;
-            return Step::Event(*ev);
+            return Step::Event(p.ev);
         }
         if let Some(step) = self.replay(books, stats) {
             return step;
@@ -369,6 +393,20 @@ impl<R: BufRead> Source for BinanceSource<R> {
         Some(crate::Records::ByPrice)
     }
 
+    fn fill_record(&self, out: &mut BookEvent) {
+        let Some(p) = self
+            .pending_next
+            .checked_sub(1)
+            .and_then(|k| self.pending.get(k))
+        else {
+            return;
+        };
+        if p.ev.order.action == OrderAction::Levels as u8 {
+            (out.bids, out.asks) = (p.levels.bids, p.levels.asks);
+            out.depth = p.levels.depth;
+        }
+    }
+
     fn symbol(&self, instrument: u32) -> Option<&str> {
         let found = self
             .symbols
@@ -424,7 +462,7 @@ pub fn from_spec(rest: &str) -> Result<Box<dyn Source>, SourceError> {
 mod tests {
     use super::*;
     use crate::UNIT;
-    use tickline_schema::{OrderAction, Side};
+    use tickline_schema::Side;
 
     fn run(lines: &[&str]) -> (Vec<Step>, FeedStats, BinanceCounts, Books) {
         let input = lines.join("\n");
@@ -447,70 +485,73 @@ mod tests {
         )
     }
 
-    #[test]
-    fn book_records_give_each_level_a_message_sets_before_its_book_event() {
-        let lines = [
-            r#"7 {"lastUpdateId":100,"E":5000,"bids":[["10","1"],["9","2"]],"asks":[["20","1"]]}"#,
-            r#"8 {"stream":"x@depth@0ms","data":{"e":"depthUpdate","E":4001,"T":4000,"s":"X","U":90,"u":95,"pu":89,"b":[["8","1"]],"a":[]}}"#,
-            r#"8 {"stream":"x@depth@0ms","data":{"e":"depthUpdate","E":6001,"T":6000,"s":"X","U":99,"u":101,"pu":99,"b":[["11","1.5"]],"a":[]}}"#,
-            r#"9 {"stream":"x@depth@0ms","data":{"e":"depthUpdate","E":7001,"T":7000,"s":"X","U":102,"u":102,"pu":101,"b":[["9","0"]],"a":[["21","3"]]}}"#,
-        ];
-        let input = lines.join("\n");
-        let mut src = BinanceSource::new(input.as_bytes(), 1);
+    /// Each event as (kind, action, bids, asks, exchange ms, receive s);
+    /// the levels of levels records only.
+    type Row = (EventKind, u8, Vec<(i64, i64)>, Vec<(i64, i64)>, u64, u64);
+
+    fn record_rows(lines: &[String]) -> Vec<Row> {
+        let input = std::io::Cursor::new(lines.join("\n").into_bytes());
+        let mut src = BinanceSource::new(input, 1);
         assert_eq!(src.yield_records(), Some(crate::Records::ByPrice));
-        let (mut books, mut stats) = (Books::new(64, 64), FeedStats::default());
-        let mut got = Vec::new();
+        let mut reader = crate::EventReader::new(Box::new(src), MAX_LEVELS, Vec::new());
+        let mut out = <BookEvent as bytemuck::Zeroable>::zeroed();
+        let mut rows = Vec::new();
         loop {
-            match src.next(&mut books, &mut stats) {
-                Step::End => break,
-                Step::Event(ev) => got.push(ev),
-                _ => {}
+            match reader.next(&mut out) {
+                crate::ReadStep::Event => {}
+                crate::ReadStep::End => {
+                    assert_eq!(reader.stats().error_counts().count(), 0);
+                    return rows;
+                }
+                _ => continue,
             }
+            let levels = |side: &[Level]| {
+                let set = side[..out.depth as usize].iter().filter(|l| l.price > 0);
+                set.map(|l| (l.price, l.qty)).collect::<Vec<_>>()
+            };
+            let (bids, asks) = match out.order.action == OrderAction::Levels as u8 {
+                true => (levels(&out.bids), levels(&out.asks)),
+                false => (Vec::new(), Vec::new()),
+            };
+            let kind = EventKind::try_from(out.kind).unwrap();
+            let (ms, s) = (
+                out.trace.exchange_ns / 1_000_000,
+                out.trace.receive_ns / 1_000_000_000,
+            );
+            rows.push((kind, out.order.action, bids, asks, ms, s));
         }
-        let u = |x: &str| parse_fixed(x).unwrap();
-        let (ms, lvl, clr) = (
-            1_000_000,
-            OrderAction::Level as u8,
-            OrderAction::Clear as u8,
-        );
-        type Row = (EventKind, u8, i8, i64, i64, u64, u64);
-        // A short receive time is whole seconds (cryptofeed's).
-        let rec = |a, side: i8, p, q, t, at: u64| {
-            (EventKind::Order, a, side, u(p), u(q), t, at * 1_000_000_000)
-        };
-        let book = |k, t, at: u64| (k, 0, 0, 0, 0, t, at * 1_000_000_000);
-        // A futures REST snapshot names no symbol: it is applied when the
-        // first stream message (received at 8) says whose it is.
-        let want: Vec<Row> = vec![
-            rec(clr, 0, "0", "0", 5000 * ms, 8),
-            rec(lvl, 1, "10", "1", 5000 * ms, 8),
-            rec(lvl, 1, "9", "2", 5000 * ms, 8),
-            rec(lvl, -1, "20", "1", 5000 * ms, 8),
-            book(EventKind::Snapshot, 5000 * ms, 8),
-            // The stale diff (u 95 < 100) sets nothing: no records.
-            rec(lvl, 1, "11", "1.5", 6000 * ms, 8),
-            book(EventKind::Quote, 6000 * ms, 8),
-            rec(lvl, 1, "9", "0", 7000 * ms, 9),
-            rec(lvl, -1, "21", "3", 7000 * ms, 9),
-            book(EventKind::Quote, 7000 * ms, 9),
+    }
+
+    #[test]
+    fn book_records_carry_the_levels_a_message_sets_before_its_book_event() {
+        // 12 bids: two records (10 levels a side each).
+        let bids: Vec<String> = (0..12).map(|k| format!(r#"["{}","1"]"#, 100 - k)).collect();
+        let lines = [
+            format!(r#"7 {{"lastUpdateId":100,"E":5000,"bids":[{}],"asks":[["120","1"]]}}"#, bids.join(",")),
+            r#"8 {"stream":"x@depth@0ms","data":{"e":"depthUpdate","E":4001,"T":4000,"s":"X","U":90,"u":95,"pu":89,"b":[["8","1"]],"a":[]}}"#.into(),
+            r#"8 {"stream":"x@depth@0ms","data":{"e":"depthUpdate","E":6001,"T":6000,"s":"X","U":99,"u":101,"pu":99,"b":[["101","1.5"]],"a":[]}}"#.into(),
+            r#"9 {"stream":"x@depth@0ms","data":{"e":"depthUpdate","E":7001,"T":7000,"s":"X","U":102,"u":102,"pu":101,"b":[["99","0"]],"a":[["121","3"]]}}"#.into(),
         ];
-        let rows: Vec<Row> = got
-            .iter()
-            .map(|e| {
-                let o = &e.order;
-                (
-                    e.kind,
-                    o.action,
-                    o.side,
-                    o.price,
-                    o.qty,
-                    e.exchange_ns,
-                    e.receive_ns,
-                )
-            })
-            .collect();
-        assert_eq!(rows, want);
-        assert_eq!(stats.error_counts().count(), 0);
+        let u = |x: &str| parse_fixed(x).unwrap();
+        let lv = |v: &[(&str, &str)]| v.iter().map(|(p, q)| (u(p), u(q))).collect::<Vec<_>>();
+        let snap: Vec<(String, &str)> = (0..12).map(|k| ((100 - k).to_string(), "1")).collect();
+        let snap: Vec<(&str, &str)> = snap.iter().map(|(p, q)| (p.as_str(), *q)).collect();
+        let (lvl, clr, none) = (OrderAction::Levels as u8, OrderAction::Clear as u8, 0);
+        let (order, quote) = (EventKind::Order, EventKind::Quote);
+        // A futures REST snapshot names no symbol: it is applied when the
+        // first stream message (received at 8 s) says whose it is.
+        let want: Vec<Row> = vec![
+            (order, clr, vec![], vec![], 5000, 8),
+            (order, lvl, lv(&snap[..10]), lv(&[("120", "1")]), 5000, 8),
+            (order, lvl, lv(&snap[10..]), vec![], 5000, 8),
+            (EventKind::Snapshot, none, vec![], vec![], 5000, 8),
+            // The stale diff (u 95 < 100) sets nothing: no records.
+            (order, lvl, lv(&[("101", "1.5")]), vec![], 6000, 8),
+            (quote, none, vec![], vec![], 6000, 8),
+            (order, lvl, lv(&[("99", "0")]), lv(&[("121", "3")]), 7000, 9),
+            (quote, none, vec![], vec![], 7000, 9),
+        ];
+        assert_eq!(record_rows(&lines), want);
     }
 
     #[test]

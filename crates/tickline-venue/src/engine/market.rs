@@ -47,7 +47,7 @@ impl Venue {
     /// price), or an order's change (market by order).
     fn on_record(&mut self, e: &BookEvent, out: &mut Vec<ExecReport>) {
         match OrderAction::try_from(e.order.action) {
-            Ok(OrderAction::Level) => self.on_level_record(e, out),
+            Ok(OrderAction::Levels) => self.on_levels_record(e, out),
             Ok(OrderAction::Clear) => {
                 // Says nothing of which kind of records follow.
                 self.stats.clear_records += 1;
@@ -63,34 +63,55 @@ impl Venue {
         }
     }
 
-    /// A level's new total: resting orders of ours at its price move by
-    /// their model, and those the opposite side's best has reached fill.
-    fn on_level_record(&mut self, e: &BookEvent, out: &mut Vec<ExecReport>) {
+    /// New totals of levels (in the event's `bids` and `asks`), in order.
+    fn on_levels_record(&mut self, e: &BookEvent, out: &mut Vec<ExecReport>) {
         self.stats.level_records += 1;
-        let (inst, rec) = (e.instrument_id, &e.order);
-        let set = Side::try_from(rec.side)
-            .ok()
-            .and_then(|side| Some((side, self.levels.set(inst, side, rec.price, rec.qty)?)));
-        let Some((side, before)) = set else {
+        let depth = (e.depth as usize).min(e.bids.len());
+        for (side, levels) in [(Side::Buy, &e.bids), (Side::Sell, &e.asks)] {
+            for l in levels[..depth].iter().filter(|l| l.price > 0) {
+                self.on_level(
+                    e.instrument_id,
+                    side,
+                    l.price,
+                    l.qty,
+                    e.trace.exchange_ns,
+                    out,
+                );
+            }
+        }
+        self.resting.retain(|r| r.leaves > 0);
+    }
+
+    /// A level's new total at `t`: resting orders of ours at its price move
+    /// by their model, and those the opposite side's best has reached fill.
+    fn on_level(
+        &mut self,
+        inst: u32,
+        side: Side,
+        price: i64,
+        qty: i64,
+        t: u64,
+        out: &mut Vec<ExecReport>,
+    ) {
+        self.stats.level_changes += 1;
+        let Some(before) = self.levels.set(inst, side, price, qty) else {
             self.stats.unknown_records += 1;
             return;
         };
-        let t = e.trace.exchange_ns;
         for k in 0..self.resting.len() {
             let mut r = self.resting[k];
             if r.o.instrument_id != inst || r.leaves == 0 {
                 continue;
             }
             if let Place::Level(m, pos) = &mut r.place {
-                if (r.side, r.o.price) == (side, rec.price) && before != rec.qty {
-                    m.on_level(pos, units(before), units(rec.qty));
+                if (r.side, r.o.price) == (side, price) && before != qty {
+                    m.on_level(pos, units(before), units(qty));
                 }
             }
             let best = self.levels.best(inst, opposite(r.side));
             self.fill_if_reached(&mut r, best, t, out);
             self.resting[k] = r;
         }
-        self.resting.retain(|r| r.leaves > 0);
     }
 
     /// A market-by-order record: the others' book changes, and orders of
