@@ -16,10 +16,10 @@ use tickline_schema::venue::{
 use tickline_schema::{BookEvent, EventKind, Order, Side, TimeInForce, FIXED_SCALE};
 
 use crate::book::Book;
-
-mod market;
 use crate::reorder::Reorder;
 use crate::{FifoPos, Latency, LevelModel, MarketLevels, MarketOrders, QueueModel, QueuePos};
+
+mod market;
 
 /// Instrument ids past this are refused (books are indexed by id).
 pub const MAX_INSTRUMENTS: u32 = 4096;
@@ -69,10 +69,9 @@ pub struct VenueStats {
     pub maker_orders_ahead: u64,
     /// Market-by-order records taken (`fifo`), clears not counted.
     pub order_records: u64,
-    /// Market-by-price levels records taken (the full depth), and the
-    /// levels they set.
+    /// Market-by-price records taken (the full depth).
     pub level_records: u64,
-    /// See `level_records`.
+    /// Levels those records set.
     pub level_changes: u64,
     /// Records that cleared an instrument's book (either kind).
     pub clear_records: u64,

@@ -105,7 +105,7 @@ pub struct BinanceSource<R: BufRead> {
     sides: Sides,
     /// Receive time of the line read last, ns since the epoch.
     receive_ns: u64,
-    /// Yield each level a depth message sets as a record too.
+    /// Yield the levels each depth message sets as records too.
     records: bool,
     /// Events queued to be given in turn: a depth message's records and
     /// then its book event; a snapshot that waited for its symbol's.
@@ -130,7 +130,8 @@ impl<R: BufRead> BinanceSource<R> {
             sides: Sides::with_capacity(1024),
             receive_ns: 0,
             records: false,
-            // A snapshot's levels (up to 1000 a side), a clear and its event.
+            // A snapshot's levels (up to 1000 a side: 100 records), a clear
+            // and its event.
             pending: Vec::with_capacity(256),
             pending_next: 0,
             counts: BinanceCounts::default(),
@@ -294,7 +295,8 @@ impl<R: BufRead> BinanceSource<R> {
         let Some(first) = orphan else {
             return step;
         };
-        // The snapshot's events, then this message's, in turn.
+        // The snapshot's events, then this message's, in turn (its records
+        // are queued already).
         for s in [first, step] {
             if let Step::Event(ev) = s {
                 self.queue(ev);
