@@ -8,10 +8,10 @@ book is first uncrossed. Writes tickline-venue-replay's --orders-in format.
     random_orders_dbn.py --dbn FILE --tick 0.25 --n 400 --seed 1 > orders.csv
 """
 import argparse
-import random
 import sys
 
 from dbn_reference import F_LAST, Book, action_of, records, side_of
+from random_orders import emit
 
 
 def touches(path):
@@ -41,20 +41,13 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-qty", type=int, default=5, help="lots per order at most")
     a = ap.parse_args()
-    rng = random.Random(a.seed)
-    tops = list(touches(a.dbn))
-    picks = sorted(rng.sample(range(len(tops)), min(a.n, len(tops))))
     tick = round(a.tick * 1e9)
-    print("client_order_id,sent_ns,instrument_id,side,price,qty,tif")
-    last = 0
-    for k, i in enumerate(picks, 1):
-        t, bid, ask = tops[i]
-        t = max(t, last)  # send times never go back
-        last = t
-        side = rng.choice((1, -1))
-        behind = rng.choice((-1, 0, 0, 1, 2, 3))  # -1: one tick through
+
+    def row(k, t, side, bid, ask, behind, lots):
         px = bid - behind * tick if side == 1 else ask + behind * tick
-        print(f"{k},{t},0,{side},{px / 1e9:g},{rng.randint(1, a.max_qty)},1")
+        return f"{k},{t},0,{side},{px / 1e9:g},{lots},1"
+
+    emit(list(touches(a.dbn)), a.n, a.seed, a.max_qty, row)
     return 0
 
 

@@ -12,12 +12,12 @@ the file's own depth events, not by our feed. Writes tickline-venue-replay's
         --n 1500 --seed 7 --max-qty 1 > orders.csv
 """
 import argparse
-import random
 import sys
 
 import numpy as np
 from hftbacktest import (BUY_EVENT, DEPTH_CLEAR_EVENT, DEPTH_EVENT, DEPTH_SNAPSHOT_EVENT,
                          EXCH_EVENT, SELL_EVENT)
+from random_orders import emit
 
 
 def touches(path):
@@ -56,20 +56,12 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-qty", type=int, default=5, help="lots per order at most")
     a = ap.parse_args()
-    rng = random.Random(a.seed)
-    tops = [t for t in touches(a.npz) if t[1] < t[2]]
-    picks = sorted(rng.sample(range(len(tops)), min(a.n, len(tops))))
-    print("client_order_id,sent_ns,instrument_id,side,price,qty,tif")
-    last = 0
-    for k, i in enumerate(picks, 1):
-        t, bid, ask = tops[i]
-        t = max(t, last)  # send times never go back
-        last = t
-        side = rng.choice((1, -1))
-        behind = rng.choice((-1, 0, 0, 1, 2, 3))  # -1: one tick through
+
+    def row(k, t, side, bid, ask, behind, lots):
         ticks = round((bid if side == 1 else ask) / a.tick) - side * behind
-        qty = rng.randint(1, a.max_qty) * a.lot
-        print(f"{k},{t},{a.instrument},{side},{ticks * a.tick:.8f},{qty:.8f},1")
+        return f"{k},{t},{a.instrument},{side},{ticks * a.tick:.8f},{lots * a.lot:.8f},1"
+
+    emit([t for t in touches(a.npz) if t[1] < t[2]], a.n, a.seed, a.max_qty, row)
     return 0
 
 
