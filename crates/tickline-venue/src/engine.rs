@@ -383,14 +383,24 @@ impl Venue {
         self.resting.push(r);
     }
 
-    /// Walks the opposite side's levels within the limit, best first.
+    /// Walks the opposite side's levels within the limit, best first: the
+    /// full depth where level records give it, else the levels `book` has.
     fn take_liquidity(&mut self, r: &mut Resting, book: &Book, t: u64, out: &mut Vec<ExecReport>) {
-        for l in book.levels(opposite(r.side)) {
-            if r.leaves == 0 || !crosses(r.side, r.o.price, l.price) {
+        let (inst, side) = (r.o.instrument_id, opposite(r.side));
+        let full = self.levels.has(inst);
+        for k in 0.. {
+            let level = match full {
+                true => self.levels.nth(inst, side, k),
+                false => book.levels(side).nth(k).copied(),
+            };
+            let Some(l) = level.filter(|l| crosses(r.side, r.o.price, l.price)) else {
                 break;
-            }
+            };
             let qty = l.qty.min(r.leaves);
             self.fill(r, l.price, qty, LIQUIDITY_TAKER, t, out);
+            if r.leaves == 0 {
+                break;
+            }
         }
     }
 

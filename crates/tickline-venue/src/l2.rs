@@ -5,7 +5,7 @@
 //! each book event carries.
 
 use tickline_book::Ladder;
-use tickline_schema::Side;
+use tickline_schema::{Level, Side};
 
 /// Levels per side reserved for an instrument's book (a Binance REST
 /// snapshot has up to 1000).
@@ -65,6 +65,12 @@ impl MarketLevels {
     pub fn qty_at(&self, inst: u32, side: Side, price: i64) -> Option<i64> {
         let book = self.books.get(inst as usize)?.as_ref()?;
         Some(book[index(side)].qty_at(price))
+    }
+
+    /// The `k`-th best level on `side` (0: the best), if there is one.
+    pub fn nth(&self, inst: u32, side: Side, k: usize) -> Option<Level> {
+        let book = self.books.get(inst as usize)?.as_ref()?;
+        book[index(side)].levels().nth(k)
     }
 
     /// Best price on `side`, if it has a level.

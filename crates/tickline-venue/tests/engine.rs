@@ -612,3 +612,25 @@ fn a_levels_record_sets_both_sides() {
     assert_eq!(fills(&out), [(30 * US, fx(100.1), fx(1.0))]);
     assert_eq!((v.stats.level_records, v.stats.level_changes), (2, 4));
 }
+
+#[test]
+fn a_taker_walks_the_full_depth_where_level_records_give_it() {
+    let asks: Vec<(f64, f64)> = (0..12).map(|k| (100.1 + 0.1 * k as f64, 1.0)).collect();
+    for records in [true, false] {
+        let mut v = venue("risk_averse", 10, 1.0);
+        let mut out = Vec::new();
+        if records {
+            v.on_book(&levels(0, &[(99.9, 5.0)], &asks[..10]), &mut out);
+            v.on_book(&levels(0, &[], &asks[10..]), &mut out);
+        }
+        v.on_book(&book(0, &[(99.9, 5.0)], &asks[..10]), &mut out);
+        let ioc = TimeInForce::ImmediateOrCancel;
+        v.send(&order(1, 0, Side::Buy, 102.0, 15.0, ioc));
+        v.on_book(&book(20 * US, &[(99.9, 5.0)], &asks[..10]), &mut out);
+        let taken: Vec<i64> = fills(&out).iter().map(|f| f.1).collect();
+        // All 12 (100.1 to 101.2) with the full depth; the 10 seen without.
+        let want = if records { 12 } else { 10 };
+        assert_eq!(taken.len(), want, "records {records}: {taken:?}");
+        assert!(taken.windows(2).all(|w| w[0] < w[1]), "best first");
+    }
+}
