@@ -193,7 +193,7 @@ pub enum EventKind {
     /// The book was reset or rebuilt from a snapshot.
     Snapshot = 3,
     /// One record of the source's own book changes ([`BookEvent::order`]):
-    /// an order of an L3 source, or a level of an L2 one. Published only to
+    /// an order of an L3 source, or levels of an L2 one. Published only to
     /// fan-out queues (the venue simulator's queue models); the book it
     /// carries may be mid-way through the venue's event.
     Order = 4,

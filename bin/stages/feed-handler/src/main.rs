@@ -56,9 +56,9 @@ struct Args {
     batch: usize,
     /// Also publish each record of the source's book changes as an `order`
     /// event, to the --also-out queues only: every order of an L3 source
-    /// (DBN MBO), for the venue simulator's exact FIFO; every level a
-    /// Binance depth message sets, for its queue models on the full depth.
-    /// The decision path never sees them.
+    /// (DBN MBO), for the venue simulator's exact FIFO; the levels each
+    /// Binance depth message sets (10 a side a record), for its queue
+    /// models on the full depth. The decision path never sees them.
     #[arg(long, alias = "order-records")]
     book_records: bool,
     /// Full output queue: block or drop-newest. Default: drop-newest for

@@ -43,7 +43,7 @@ impl Venue {
         self.resting.retain(|r| r.leaves > 0);
     }
 
-    /// A record of the source's book: a level's new total (market by
+    /// A record of the source's book: levels' new totals (market by
     /// price), or an order's change (market by order).
     fn on_record(&mut self, e: &BookEvent, out: &mut Vec<ExecReport>) {
         match OrderAction::try_from(e.order.action) {
