@@ -14,13 +14,11 @@
 //! every run, however the processes were scheduled or killed; the price is
 //! a round trip to the venue on each prediction while an order is open.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tickline_schema::venue::{ExecKind, ExecReport, OrderKind, VenueReject};
 use tickline_schema::{Order, Side, Trace};
-use tickline_shm::{Consumer, Producer, Push};
+use tickline_shm::{Consumer, Producer, Push, WaitOutcome};
 
 use crate::gateway::{Exec, Gateway, Touch};
 use crate::order::{Fill, OrderRequest};
@@ -69,8 +67,8 @@ pub struct QueueVenue {
     /// The last new order put on the queue (watermarks carry it).
     last_new: u64,
     caught_up: bool,
-    /// In lockstep: the stop flag, which ends a wait for the venue.
-    lockstep: Option<Arc<AtomicBool>>,
+    /// Reports are taken at exchange times ([`QueueVenue::lockstep`]).
+    lockstep: bool,
     /// The venue's latest promise: every report reaching the router by
     /// then has been sent.
     promised: u64,
@@ -90,16 +88,16 @@ impl QueueVenue {
             watermark: 0,
             last_new: 0,
             caught_up: false,
-            lockstep: None,
+            lockstep: false,
             promised: 0,
             counts: Counts::default(),
         }
     }
 
     /// In lockstep with the venue (see the module's documentation); a
-    /// wait for it ends when `stop` is set.
-    pub fn lockstep(mut self, stop: Arc<AtomicBool>) -> Self {
-        self.lockstep = Some(stop);
+    /// wait for it ends when the report queue's stop flag is set.
+    pub fn lockstep(mut self) -> Self {
+        self.lockstep = true;
         self
     }
 
@@ -152,9 +150,8 @@ impl QueueVenue {
         self.uncommitted = 0;
         let start = Instant::now();
         let mut asked: Option<Instant> = None;
-        let mut scanned = usize::MAX;
         loop {
-            let n = self.take_due(now, out);
+            let looked = self.take_due(now, out);
             if self.promised >= now || self.caught_up {
                 break;
             }
@@ -162,14 +159,10 @@ impl QueueVenue {
                 self.send_sync(now);
                 asked = Some(Instant::now());
             }
-            let stop = self.lockstep.as_ref();
-            if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            // Until the venue sends more (it wakes us), or it is time to ask again.
+            if self.reports.wait_past(looked, Some(SYNC_AGAIN)) == WaitOutcome::Stopped {
                 break;
             }
-            if n == scanned {
-                std::thread::sleep(Duration::from_micros(20));
-            }
-            scanned = n;
         }
         self.counts.sync_wait_ns += start.elapsed().as_nanos() as u64;
     }
@@ -187,14 +180,13 @@ impl QueueVenue {
                 break;
             }
             for r in &batch {
-                match r.exec_kind() {
-                    Some(ExecKind::Promise) => self.promised = self.promised.max(r.local_ns),
-                    Some(ExecKind::CaughtUp) => self.caught_up |= r.exchange_ns == u64::MAX,
-                    _ if held || r.local_ns > now => held = true,
-                    _ => {
-                        self.counts.reports += 1;
-                        out.extend(self.exec_of(r));
-                    }
+                // The venue's word is taken whenever it comes; a report
+                // only once due, and none after one that is not.
+                let word = self.take_word(r);
+                held |= !word && r.local_ns > now;
+                if !word && !held {
+                    self.counts.reports += 1;
+                    out.extend(self.exec_of(r));
                 }
                 self.uncommitted += !held as usize;
             }
@@ -217,16 +209,22 @@ impl QueueVenue {
         self.batch = batch;
     }
 
+    /// Takes the venue's word on what it has sent (a promise, or that it
+    /// has caught up); false for a report on an order.
+    fn take_word(&mut self, r: &ExecReport) -> bool {
+        match r.exec_kind() {
+            Some(ExecKind::CaughtUp) => self.caught_up |= r.exchange_ns == u64::MAX,
+            Some(ExecKind::Promise) => self.promised = self.promised.max(r.local_ns),
+            _ => return false,
+        }
+        true
+    }
+
     /// One report as the router's [`Exec`], unless it repeats one already
     /// applied (a restarted router reads uncommitted reports again).
     fn exec_of(&mut self, r: &ExecReport) -> Option<Exec> {
         let kind = r.exec_kind()?;
-        if kind == ExecKind::CaughtUp {
-            self.caught_up |= r.exchange_ns == u64::MAX;
-            return None;
-        }
-        if kind == ExecKind::Promise {
-            self.promised = self.promised.max(r.local_ns);
+        if self.take_word(r) {
             return None;
         }
         let id = r.client_order_id;
@@ -297,7 +295,7 @@ impl Gateway for QueueVenue {
 
     fn on_market(&mut self, _instrument: u32, _touch: Touch, now: u64, out: &mut Vec<Exec>) {
         self.now = self.now.max(now);
-        if self.lockstep.is_some() && !self.open.is_empty() {
+        if self.lockstep && !self.open.is_empty() {
             self.sync(self.now, out);
         }
     }
@@ -385,7 +383,7 @@ impl Gateway for QueueVenue {
 
     fn poll(&mut self, out: &mut Vec<Exec>) {
         self.send_watermark(self.now);
-        if self.lockstep.is_some() {
+        if self.lockstep {
             // Reports are taken at predictions only; those applied are
             // journaled by now.
             self.reports.commit(self.uncommitted);

@@ -130,8 +130,7 @@ fn at(mut r: ExecReport, local_ns: u64) -> ExecReport {
 #[test]
 fn in_lockstep_reports_are_taken_at_their_arrival_time_and_the_router_waits_for_a_promise() {
     let q = Queues::new("lockstep");
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut gw = q.venue().lockstep(stop);
+    let mut gw = q.venue().lockstep();
     let mut out = Vec::new();
     gw.submit(&req(1), Touch::default(), 10, &mut out);
     let mut venue_side = Producer::<ExecReport>::attach(&q.reports, FullPolicy::Block, W).unwrap();

@@ -269,6 +269,34 @@ fn drop_newest_counts_what_it_drops() {
     );
 }
 
+/// A consumer that keeps messages read but uncommitted reads and waits
+/// past them (the router's lockstep with the venue simulator).
+#[test]
+fn reads_and_waits_past_messages_kept_uncommitted_across_the_wrap() {
+    let name = Name::new("past");
+    create::<Bytes64>(&name, 4).unwrap();
+    let (mut p, mut c) = pair::<Bytes64>(&name);
+    p.push_slice(&[
+        Bytes64::with_seq(0),
+        Bytes64::with_seq(1),
+        Bytes64::with_seq(2),
+    ]);
+    let n = c.read_slots(2).len();
+    c.commit(n);
+    p.push_slice(&[Bytes64::with_seq(3), Bytes64::with_seq(4)]);
+    // Slot 2 is kept: the next run starts past it, at the end of the ring.
+    let seqs = |s: &[Bytes64]| s.iter().map(|m| m.seq()).collect::<Vec<_>>();
+    assert_eq!(seqs(c.read_slots_from(1, 8)), [3]);
+    assert_eq!(seqs(c.read_slots_from(2, 8)), [4], "across the wrap");
+    assert!(c.read_slots_from(3, 8).is_empty());
+    let short = Some(Duration::from_millis(20));
+    assert_eq!(c.wait_past(3, short), WaitOutcome::TimedOut);
+    assert_eq!(c.wait_past(2, short), WaitOutcome::Ready);
+    p.push(&Bytes64::with_seq(5));
+    assert_eq!(c.wait_past(3, short), WaitOutcome::Ready);
+    assert_eq!(seqs(c.read_slots_from(3, 8)), [5]);
+}
+
 #[test]
 fn blocking_waits_end_on_stop_flag_and_timeout() {
     let name = Name::new("stop");

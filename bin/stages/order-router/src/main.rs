@@ -120,11 +120,7 @@ fn open_gateway(a: &Args, signals: &Signals) -> Result<Box<dyn Gateway>> {
             .with_context(|| format!("attaching the venue's report queue {reports}"))?
             .with_stop_flag(signals.stop_flag());
         let venue = QueueVenue::new(orders, reports);
-        return Ok(Box::new(if lockstep {
-            venue.lockstep(signals.stop_flag())
-        } else {
-            venue
-        }));
+        return Ok(Box::new(if lockstep { venue.lockstep() } else { venue }));
     }
     match a.venue.strip_prefix("fix:") {
         Some(spec) => {

@@ -142,8 +142,14 @@ impl<T: Message> Consumer<T> {
 
     /// Waits, by this consumer's strategy, until a message is readable.
     pub fn wait(&mut self, timeout: Option<Duration>) -> WaitOutcome {
+        self.wait_past(0, timeout)
+    }
+
+    /// Waits, by this consumer's strategy, until more than `skip` messages
+    /// are readable (to wait past messages read but kept uncommitted).
+    pub fn wait_past(&mut self, skip: usize, timeout: Option<Duration>) -> WaitOutcome {
         let h = self.ring.header();
-        let head = self.head;
+        let want = self.head + skip as u64;
         let cached = &mut self.cached_tail;
         let words = SleepWords {
             waiting: &h.consumer_sleep.waiting,
@@ -153,7 +159,7 @@ impl<T: Message> Consumer<T> {
         };
         wait_until(self.wait, &words, self.stop.as_deref(), timeout, || {
             *cached = h.producer.tail.load(Ordering::Acquire);
-            *cached != head
+            *cached > want
         })
     }
 
