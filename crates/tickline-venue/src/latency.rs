@@ -127,6 +127,10 @@ pub struct Recorded {
     rows: Vec<LatencyRow>,
     entry_at: usize,
     resp_at: usize,
+    /// The least entry and response latencies of the rows, found once:
+    /// a promise asks for the response bound at every sync.
+    min_entry: u64,
+    min_response: u64,
 }
 
 /// Linear interpolation in hftbacktest's order of operations (so that the
@@ -149,10 +153,19 @@ impl Recorded {
                 rows[i + 1].req_ns
             ));
         }
+        let accepted = rows.iter().filter(|r| r.exch_ns > 0);
+        let min_entry = accepted.map(|r| r.exch_ns - r.req_ns).min().unwrap_or(0);
+        let min_response = rows
+            .iter()
+            .map(|r| r.resp_ns - r.exch_ns)
+            .min()
+            .unwrap_or(0);
         Ok(Recorded {
             rows,
             entry_at: 0,
             resp_at: 0,
+            min_entry: min_entry.max(0) as u64,
+            min_response: min_response.max(0) as u64,
         })
     }
 
@@ -176,15 +189,12 @@ impl Recorded {
 
     /// See [`Latency::min_entry`]: interpolation stays between its rows.
     pub fn min_entry(&self) -> u64 {
-        let accepted = self.rows.iter().filter(|r| r.exch_ns > 0);
-        let min = accepted.map(|r| r.exch_ns - r.req_ns).min().unwrap_or(0);
-        min.max(0) as u64
+        self.min_entry
     }
 
     /// See [`Latency::min_response`]: interpolation stays between its rows.
     pub fn min_response(&self) -> u64 {
-        let rows = self.rows.iter().map(|r| r.resp_ns - r.exch_ns);
-        rows.min().unwrap_or(0).max(0) as u64
+        self.min_response
     }
 
     /// See [`Latency::entry`].

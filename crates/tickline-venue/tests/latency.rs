@@ -43,6 +43,11 @@ fn recorded_latency_interpolates_between_rows_and_holds_at_the_ends() {
     assert_eq!(r.response(1_000), 50);
     assert_eq!(r.response(1_700), 100);
     assert_eq!(r.response(9_000), 150);
+    // The bounds a promise and the simulator's input hold to.
+    let l = Latency::Recorded(r);
+    assert_eq!((l.min_entry(), l.min_response()), (100, 50));
+    let c = Latency::from_spec("constant:150:80").unwrap();
+    assert_eq!((c.min_entry(), c.min_response()), (150_000, 80_000));
 }
 
 #[test]
@@ -51,6 +56,7 @@ fn a_refused_row_gives_a_negative_entry_the_time_the_refusal_takes() {
     let mut r = Recorded::new(vec![row(1_000, 1_100, 1_200), row(2_000, 0, 2_400)]).unwrap();
     // Round trips 200 and 400: halfway, 300, negative.
     assert_eq!(r.entry(1_500), -300);
+    assert_eq!(r.min_entry(), 100, "a refusal is no entry");
     assert!(Recorded::new(Vec::new()).is_err());
 }
 
