@@ -66,9 +66,9 @@ class Book:
 
 def records(path):
     """Every MBO record of a DBN file (plain or zstd), by Databento's decoder."""
-    raw = open(path, "rb").read()
-    if path.endswith(".zst"):
-        raw = zstandard.ZstdDecompressor().stream_reader(open(path, "rb")).read()
+    with open(path, "rb") as f:
+        zst = path.endswith(".zst")
+        raw = zstandard.ZstdDecompressor().stream_reader(f).read() if zst else f.read()
     dec = databento_dbn.DBNDecoder()
     dec.write(raw)
     return [r for r in dec.decode() if isinstance(r, databento_dbn.MBOMsg)]
